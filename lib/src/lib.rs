@@ -1,0 +1,25 @@
+//! The shared crate of xmpp-pipes.
+//!
+//! Everything the tools have in common lives here, so that each tool's
+//! `main` stays a thin layer of argument parsing and wiring:
+//!
+//! - [`exit`]: errors that carry a sysexits status, and the `main` wrapper
+//!   that prints them as one line on stderr.
+//! - [`cli`]: argv handling for chain-loading tools (options end at the
+//!   first operand).
+//! - [`jid`]: JIDs (RFC 7622), validated and normalised.
+//! - [`xml`]: escaping, the stanza framer (an XML stream in, one element at a
+//!   time out) and a small element tree for inspecting stanzas.
+//! - [`stream`]: XMPP stream headers, namespaces and stream errors.
+//! - [`sasl`]: SASL mechanisms (SCRAM with channel binding, PLAIN, DIGEST-MD5).
+//! - [`password`]: where a password may come from (never argv).
+//! - [`ucspi`]: fds 6/7 plumbing, spawning and exec'ing the next program.
+
+pub mod cli;
+pub mod exit;
+pub mod jid;
+pub mod password;
+pub mod sasl;
+pub mod stream;
+pub mod ucspi;
+pub mod xml;
