@@ -1,1 +1,21 @@
-//! XML (to be written)
+//! XML for XMPP: exact escaping, the stanza framer and a small element tree.
+//!
+//! - [`escape`]: text and attribute escaping that produces stanza-line-safe
+//!   output (no raw newline) and refuses characters XML 1.0 cannot carry.
+//! - [`framer`]: reads an XMPP stream (headers, restarts, arbitrary chunks)
+//!   and yields one top-level element at a time as a standalone stanza line,
+//!   with bounded memory.
+//! - [`element`]: parses one stanza line into a tree for inspection.
+
+pub mod element;
+pub mod escape;
+pub mod framer;
+
+pub use element::Element;
+pub use escape::{escape_attr, escape_text, is_xml_char};
+pub use framer::{FrameError, Framer, Item, StreamHeader};
+
+/// The namespace implied on stanza lines.
+pub const NS_CLIENT: &str = "jabber:client";
+/// The namespace of the stream element and stream-level elements.
+pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";

@@ -1,0 +1,322 @@
+//! A small element tree for inspecting one stanza line.
+//!
+//! Stanza lines are standalone XML, so each parses on its own. Namespaces are
+//! resolved; an element with no namespace in scope is in the implied
+//! `jabber:client` namespace, as on a stanza line.
+
+use super::escape::{push_attr, push_text};
+use super::framer::FrameError;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+/// An element: its local name, namespace, attributes and children.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    /// The local name (`message`, `mechanisms`).
+    pub name: String,
+    /// The namespace URI.
+    pub ns: String,
+    /// Attributes by qualified name, unescaped, without namespace declarations.
+    pub attrs: Vec<(String, String)>,
+    /// Child elements and text, in document order.
+    pub children: Vec<Node>,
+}
+
+/// A child of an [`Element`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A child element.
+    Element(Element),
+    /// Character data, unescaped.
+    Text(String),
+}
+
+impl Element {
+    /// An element with a name and namespace and nothing else.
+    pub fn new(name: &str, ns: &str) -> Self {
+        Element {
+            name: name.to_owned(),
+            ns: ns.to_owned(),
+            ..Element::default()
+        }
+    }
+
+    /// Parse one stanza line (or any single XML element).
+    pub fn parse(line: &str) -> Result<Element, FrameError> {
+        let mut reader = NsReader::from_str(line);
+        reader.config_mut().trim_text(false);
+        let mut stack: Vec<Element> = Vec::new();
+        loop {
+            let (resolved, event) = reader
+                .read_resolved_event()
+                .map_err(|e| FrameError::Malformed(e.to_string()))?;
+            let ns = match resolved {
+                ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
+                ResolveResult::Unbound => super::NS_CLIENT.to_owned(),
+                ResolveResult::Unknown(prefix) => {
+                    return Err(FrameError::Malformed(format!(
+                        "undeclared namespace prefix {}",
+                        String::from_utf8_lossy(&prefix)
+                    )))
+                }
+            };
+            match event {
+                Event::Start(start) => stack.push(element_from(&start, ns)?),
+                Event::Empty(start) => {
+                    let element = element_from(&start, ns)?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(Node::Element(element)),
+                        None => return Ok(element),
+                    }
+                }
+                Event::End(_) => {
+                    let element = stack
+                        .pop()
+                        .ok_or_else(|| FrameError::Malformed("unexpected end tag".into()))?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(Node::Element(element)),
+                        None => return Ok(element),
+                    }
+                }
+                Event::Text(text) => {
+                    let text = text
+                        .decode()
+                        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+                    push_child_text(&mut stack, &text);
+                }
+                Event::CData(data) => {
+                    let text = data
+                        .decode()
+                        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+                    push_child_text(&mut stack, &text);
+                }
+                Event::GeneralRef(reference) => {
+                    let text = resolve_reference(&reference)?;
+                    push_child_text(&mut stack, text.encode_utf8(&mut [0; 4]));
+                }
+                Event::Eof => return Err(FrameError::Truncated),
+                Event::Decl(_) => {}
+                Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {
+                    return Err(FrameError::Forbidden("a comment, PI or DTD".into()))
+                }
+            }
+        }
+    }
+
+    /// Whether this element has the given local name and namespace.
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        self.name == name && self.ns == ns
+    }
+
+    /// The value of an attribute by qualified name.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Set (or replace) an attribute; builder style.
+    pub fn with_attr(mut self, name: &str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        match self.attrs.iter_mut().find(|(key, _)| key == name) {
+            Some(slot) => slot.1 = value,
+            None => self.attrs.push((name.to_owned(), value)),
+        }
+        self
+    }
+
+    /// Append a child element; builder style.
+    pub fn with_child(mut self, child: Element) -> Self {
+        self.children.push(Node::Element(child));
+        self
+    }
+
+    /// Append text; builder style.
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.children.push(Node::Text(text.into()));
+        self
+    }
+
+    /// The child elements.
+    pub fn elements(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|node| match node {
+            Node::Element(element) => Some(element),
+            Node::Text(_) => None,
+        })
+    }
+
+    /// The first child element with this name and namespace.
+    pub fn child(&self, name: &str, ns: &str) -> Option<&Element> {
+        self.elements().find(|child| child.is(name, ns))
+    }
+
+    /// The first child element in this namespace, whatever its name
+    /// (stanza and stream error conditions are found this way).
+    pub fn child_in(&self, ns: &str) -> Option<&Element> {
+        self.elements().find(|child| child.ns == ns)
+    }
+
+    /// The text directly inside this element, concatenated.
+    pub fn text(&self) -> String {
+        self.children
+            .iter()
+            .filter_map(|node| match node {
+                Node::Text(text) => Some(text.as_str()),
+                Node::Element(_) => None,
+            })
+            .collect()
+    }
+
+    /// Serialise as a stanza line. The namespace is declared where it differs
+    /// from the parent's (`parent_ns`; pass [`super::NS_CLIENT`] for a stanza).
+    /// Fails only on a character XML cannot carry.
+    pub fn to_line(&self, parent_ns: &str) -> Result<String, super::escape::BadChar> {
+        let mut out = String::new();
+        self.write(&mut out, parent_ns)?;
+        Ok(out)
+    }
+
+    fn write(&self, out: &mut String, parent_ns: &str) -> Result<(), super::escape::BadChar> {
+        out.push('<');
+        out.push_str(&self.name);
+        if self.ns != parent_ns {
+            out.push_str(" xmlns='");
+            push_attr(out, &self.ns)?;
+            out.push('\'');
+        }
+        for (key, value) in &self.attrs {
+            out.push(' ');
+            out.push_str(key);
+            out.push_str("='");
+            push_attr(out, value)?;
+            out.push('\'');
+        }
+        if self.children.is_empty() {
+            out.push_str("/>");
+            return Ok(());
+        }
+        out.push('>');
+        for child in &self.children {
+            match child {
+                Node::Element(element) => element.write(out, &self.ns)?,
+                Node::Text(text) => push_text(out, text)?,
+            }
+        }
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
+        Ok(())
+    }
+}
+
+fn push_child_text(stack: &mut [Element], text: &str) {
+    if let Some(parent) = stack.last_mut() {
+        match parent.children.last_mut() {
+            Some(Node::Text(existing)) => existing.push_str(text),
+            _ => parent.children.push(Node::Text(text.to_owned())),
+        }
+    }
+}
+
+fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<char, FrameError> {
+    if reference.is_char_ref() {
+        return reference
+            .resolve_char_ref()
+            .map_err(|e| FrameError::Malformed(e.to_string()))?
+            .ok_or_else(|| FrameError::Malformed("bad character reference".into()));
+    }
+    match reference.as_ref() {
+        b"amp" => Ok('&'),
+        b"lt" => Ok('<'),
+        b"gt" => Ok('>'),
+        b"quot" => Ok('"'),
+        b"apos" => Ok('\''),
+        other => Err(FrameError::Forbidden(format!(
+            "the undeclared entity &{};",
+            String::from_utf8_lossy(other)
+        ))),
+    }
+}
+
+fn element_from(start: &BytesStart<'_>, ns: String) -> Result<Element, FrameError> {
+    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+    let mut attrs = Vec::new();
+    for attr in start.attributes().with_checks(true) {
+        let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
+        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            continue;
+        }
+        let value = attr
+            .unescape_value()
+            .map_err(|e| FrameError::Malformed(format!("attribute {key}: {e}")))?;
+        attrs.push((key, value.into_owned()));
+    }
+    Ok(Element {
+        name,
+        ns,
+        attrs,
+        children: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_namespaces_attributes_and_text() {
+        let features = Element::parse(
+            "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms \
+             xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism>\
+             </mechanisms><sm xmlns='urn:xmpp:sm:3'/></stream:features>",
+        )
+        .unwrap();
+        assert!(features.is("features", super::super::NS_STREAMS));
+        let mechs = features
+            .child("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl")
+            .unwrap();
+        let names: Vec<String> = mechs.elements().map(Element::text).collect();
+        assert_eq!(names, ["SCRAM-SHA-1", "PLAIN"]);
+        assert!(features.child("sm", "urn:xmpp:sm:3").is_some());
+
+        let message =
+            Element::parse("<message to='a@b' type='chat'><body>x &amp; y&#10;z</body></message>")
+                .unwrap();
+        assert!(message.is("message", "jabber:client"));
+        assert_eq!(message.attr("type"), Some("chat"));
+        assert_eq!(
+            message.child("body", "jabber:client").unwrap().text(),
+            "x & y\nz"
+        );
+    }
+
+    #[test]
+    fn builds_and_serialises() {
+        let iq = Element::new("iq", "jabber:client")
+            .with_attr("type", "set")
+            .with_attr("id", "b1")
+            .with_child(
+                Element::new("bind", "urn:ietf:params:xml:ns:xmpp-bind").with_child(
+                    Element::new("resource", "urn:ietf:params:xml:ns:xmpp-bind")
+                        .with_text("a'b<c>\n"),
+                ),
+            );
+        let line = iq.to_line("jabber:client").unwrap();
+        assert_eq!(
+            line,
+            "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>a'b&lt;c&gt;&#10;</resource></bind></iq>"
+        );
+        assert_eq!(Element::parse(&line).unwrap(), iq);
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        assert!(Element::parse("<a><b></a>").is_err());
+        assert!(Element::parse("<p:a/>").is_err());
+        assert!(Element::parse("<a>&bomb;</a>").is_err());
+        assert!(Element::parse("<a>").is_err());
+    }
+}

@@ -1,0 +1,540 @@
+//! The stanza framer: an XMPP stream in, one top-level element at a time out.
+//!
+//! [`Framer`] reads any XMPP stream bytes (with or without `<?xml?>` and
+//! `<stream:stream>` headers, including the restarts after STARTTLS and SASL)
+//! from a [`BufRead`] in whatever chunks they arrive, and returns each
+//! top-level element as soon as its end tag has been read, re-serialised as a
+//! *stanza line*: one line, UTF-8, no raw newline (line breaks become `&#10;`),
+//! every namespace prefix it uses that was declared on the stream header
+//! declared on the line itself, the implied `jabber:client` namespace left
+//! implicit. Whitespace keepalives between stanzas are dropped.
+//!
+//! What RFC 6120 §11.1 forbids (DTDs, processing instructions, comments,
+//! undeclared entities) and malformed XML are errors. Memory is bounded by the
+//! largest element (`max` bytes of input), never by the length of the stream.
+
+use super::escape::{push_attr, push_text};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use std::fmt;
+use std::io::{self, BufRead};
+
+/// The default bound on one top-level element, in bytes of input (1 MiB).
+pub const DEFAULT_MAX_STANZA: usize = 1 << 20;
+
+/// One thing read from the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A stream header (`<stream:stream ...>`), at the start or at a restart.
+    Header(StreamHeader),
+    /// A complete top-level element, as a stanza line (without the `\n`).
+    Stanza(String),
+    /// The end of the stream: `</stream:stream>`.
+    Close,
+}
+
+/// The attributes of a stream header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamHeader {
+    /// The qualified name of the stream element, normally `stream:stream`.
+    pub qname: String,
+    /// The attributes in document order (namespace declarations included), unescaped.
+    pub attrs: Vec<(String, String)>,
+}
+
+impl StreamHeader {
+    /// The value of an attribute by its qualified name (`id`, `from`, `xml:lang`).
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The namespace declared for `prefix` ("" for the default namespace).
+    pub fn namespace(&self, prefix: &str) -> Option<&str> {
+        self.attrs.iter().find_map(|(key, value)| {
+            (declared_prefix(key) == Some(prefix)).then_some(value.as_str())
+        })
+    }
+
+    /// The stream's `version` attribute, if any.
+    pub fn version(&self) -> Option<&str> {
+        self.attr("version")
+    }
+}
+
+/// Why the stream could not be framed.
+#[derive(Debug)]
+pub enum FrameError {
+    /// Not well-formed XML (or invalid UTF-8, or a character XML cannot carry).
+    Malformed(String),
+    /// Well-formed but forbidden in XMPP (RFC 6120 §11.1): DTD, PI, comment, entity.
+    Forbidden(String),
+    /// One element grew past the bound.
+    TooLarge {
+        /// The bound, in bytes.
+        max: usize,
+    },
+    /// The input ended inside an element.
+    Truncated,
+    /// Reading failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Malformed(what) => write!(f, "malformed XML: {what}"),
+            FrameError::Forbidden(what) => {
+                write!(f, "{what} (forbidden in XMPP, RFC 6120 section 11.1)")
+            }
+            FrameError::TooLarge { max } => write!(f, "an element is larger than {max} bytes"),
+            FrameError::Truncated => write!(f, "the stream ended in the middle of an element"),
+            FrameError::Io(err) => write!(f, "read error: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// A `BufRead` that refuses to hand out more than `max` bytes past the mark.
+struct Bounded<R> {
+    inner: R,
+    consumed: u64,
+    mark: u64,
+    max: u64,
+    exceeded: bool,
+}
+
+impl<R: BufRead> io::Read for Bounded<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Bounded<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.consumed - self.mark > self.max {
+            self.exceeded = true;
+            return Err(io::Error::other("element too large"));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.consumed += amount as u64;
+        self.inner.consume(amount);
+    }
+}
+
+/// Where the framer is in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// No stream header seen (or the stream was closed): elements here are stanzas too.
+    Outside,
+    /// Inside `<stream:stream>`: elements here are stanzas.
+    Stream,
+}
+
+/// Reads an XMPP stream and yields [`Item`]s; see the module documentation.
+pub struct Framer<R> {
+    reader: Reader<Bounded<R>>,
+    buf: Vec<u8>,
+    state: State,
+}
+
+/// What the framer knows about the stream and the element being read.
+struct State {
+    level: Level,
+    stream_qname: String,
+    /// Namespace declarations of the current stream header: (prefix, uri).
+    stream_ns: Vec<(String, String)>,
+    line: String,
+    /// Open elements of the current stanza (qualified names).
+    open: Vec<String>,
+    /// Where to insert namespace declarations in `line` (after the root's name).
+    root_name_end: usize,
+    used_prefixes: Vec<String>,
+    declared_prefixes: Vec<String>,
+}
+
+impl<R: BufRead> Framer<R> {
+    /// A framer over `input`, refusing any element larger than `max` bytes.
+    pub fn new(input: R, max: usize) -> Self {
+        let bounded = Bounded {
+            inner: input,
+            consumed: 0,
+            mark: 0,
+            max: max as u64,
+            exceeded: false,
+        };
+        let mut reader = Reader::from_reader(bounded);
+        let config = reader.config_mut();
+        config.check_end_names = false;
+        config.allow_unmatched_ends = true;
+        config.expand_empty_elements = false;
+        config.trim_text(false);
+        Framer {
+            reader,
+            buf: Vec::new(),
+            state: State {
+                level: Level::Outside,
+                stream_qname: String::new(),
+                stream_ns: Vec::new(),
+                line: String::new(),
+                open: Vec::new(),
+                root_name_end: 0,
+                used_prefixes: Vec::new(),
+                declared_prefixes: Vec::new(),
+            },
+        }
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.reader.get_ref().inner
+    }
+
+    /// Bytes consumed from the input so far.
+    pub fn position(&self) -> u64 {
+        self.reader.get_ref().consumed
+    }
+
+    /// Whether the framer is between elements (nothing half-read is pending).
+    pub fn at_boundary(&self) -> bool {
+        self.state.open.is_empty()
+    }
+
+    /// The next item, or `None` at the end of the input between elements.
+    pub fn next_item(&mut self) -> Result<Option<Item>, FrameError> {
+        loop {
+            self.buf.clear();
+            let event = match self.reader.read_event_into(&mut self.buf) {
+                Ok(event) => event,
+                Err(err) => return Err(self.convert_error(err)),
+            };
+            let item = match event {
+                Event::Start(start) => self.state.start(&start, false)?,
+                Event::Empty(start) => self.state.start(&start, true)?,
+                Event::End(end) => {
+                    let name = utf8(end.name().as_ref())?.to_owned();
+                    self.state.end(name)?
+                }
+                Event::Text(text) => {
+                    let text = text.decode().map_err(|e| {
+                        FrameError::Malformed(format!("invalid UTF-8 in text: {e}"))
+                    })?;
+                    if self.state.open.is_empty() {
+                        if !text.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) {
+                            return Err(FrameError::Malformed(format!(
+                                "text outside any element at byte {}",
+                                self.reader.buffer_position()
+                            )));
+                        }
+                        self.set_mark();
+                        None
+                    } else {
+                        push_text(&mut self.state.line, &text)
+                            .map_err(|e| FrameError::Malformed(e.to_string()))?;
+                        None
+                    }
+                }
+                Event::CData(data) => {
+                    if self.state.open.is_empty() {
+                        return Err(FrameError::Malformed("CDATA outside any element".into()));
+                    }
+                    let text = data.decode().map_err(|e| {
+                        FrameError::Malformed(format!("invalid UTF-8 in CDATA: {e}"))
+                    })?;
+                    push_text(&mut self.state.line, &text)
+                        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+                    None
+                }
+                Event::GeneralRef(reference) => {
+                    if self.state.open.is_empty() {
+                        return Err(FrameError::Malformed(
+                            "entity reference outside any element".into(),
+                        ));
+                    }
+                    self.state.reference(&reference)?;
+                    None
+                }
+                Event::Decl(_) => {
+                    if !self.state.open.is_empty() {
+                        return Err(FrameError::Forbidden(
+                            "an XML declaration inside an element".into(),
+                        ));
+                    }
+                    self.set_mark();
+                    None
+                }
+                Event::Comment(_) => return Err(FrameError::Forbidden("a comment".into())),
+                Event::PI(_) => {
+                    return Err(FrameError::Forbidden("a processing instruction".into()))
+                }
+                Event::DocType(_) => {
+                    return Err(FrameError::Forbidden(
+                        "a document type declaration (DTD)".into(),
+                    ))
+                }
+                Event::Eof => {
+                    return if self.state.open.is_empty() {
+                        Ok(None)
+                    } else {
+                        Err(FrameError::Truncated)
+                    };
+                }
+            };
+            if let Some(item) = item {
+                self.set_mark();
+                return Ok(Some(item));
+            }
+        }
+    }
+
+    fn set_mark(&mut self) {
+        let bounded = self.reader.get_mut();
+        bounded.mark = bounded.consumed;
+    }
+
+    fn convert_error(&self, err: quick_xml::Error) -> FrameError {
+        let bounded = self.reader.get_ref();
+        if bounded.exceeded {
+            return FrameError::TooLarge {
+                max: bounded.max as usize,
+            };
+        }
+        match err {
+            quick_xml::Error::Io(io) => FrameError::Io(io::Error::new(io.kind(), io.to_string())),
+            quick_xml::Error::Syntax(syntax) if is_eof_syntax(&syntax) => FrameError::Truncated,
+            other => {
+                FrameError::Malformed(format!("{other} at byte {}", self.reader.error_position()))
+            }
+        }
+    }
+}
+
+impl State {
+    fn start(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<Option<Item>, FrameError> {
+        let qname = utf8(start.name().as_ref())?.to_owned();
+        if self.open.is_empty() && is_stream_element(&qname, start)? {
+            let header = StreamHeader {
+                attrs: attributes(start)?,
+                qname: qname.clone(),
+            };
+            self.stream_ns = header
+                .attrs
+                .iter()
+                .filter_map(|(key, value)| {
+                    declared_prefix(key).map(|p| (p.to_owned(), value.clone()))
+                })
+                .collect();
+            self.stream_qname = qname;
+            self.level = if empty { Level::Outside } else { Level::Stream };
+            return Ok(Some(Item::Header(header)));
+        }
+        let root = self.open.is_empty();
+        if root {
+            self.line.clear();
+            self.used_prefixes.clear();
+            self.declared_prefixes.clear();
+        }
+        self.line.push('<');
+        self.line.push_str(&qname);
+        if root {
+            self.root_name_end = self.line.len();
+        }
+        self.note_prefix_use(&qname);
+        for (key, value) in attributes(start)? {
+            match declared_prefix(&key) {
+                Some(prefix) => self.declared_prefixes.push(prefix.to_owned()),
+                None => self.note_prefix_use(&key),
+            }
+            self.line.push(' ');
+            self.line.push_str(&key);
+            self.line.push_str("='");
+            push_attr(&mut self.line, &value).map_err(|e| FrameError::Malformed(e.to_string()))?;
+            self.line.push('\'');
+        }
+        if empty {
+            self.line.push_str("/>");
+            if root {
+                return Ok(Some(self.finish_stanza()));
+            }
+        } else {
+            self.line.push('>');
+            self.open.push(qname);
+        }
+        Ok(None)
+    }
+
+    fn end(&mut self, name: String) -> Result<Option<Item>, FrameError> {
+        match self.open.last() {
+            None if self.level == Level::Stream && name == self.stream_qname => {
+                self.level = Level::Outside;
+                Ok(Some(Item::Close))
+            }
+            None => Err(FrameError::Malformed(format!(
+                "unexpected end tag </{name}>"
+            ))),
+            Some(open) if *open != name => Err(FrameError::Malformed(format!(
+                "end tag </{name}> does not match <{open}>"
+            ))),
+            Some(_) => {
+                self.open.pop();
+                self.line.push_str("</");
+                self.line.push_str(&name);
+                self.line.push('>');
+                Ok(self.open.is_empty().then(|| self.finish_stanza()))
+            }
+        }
+    }
+
+    fn reference(&mut self, reference: &quick_xml::events::BytesRef<'_>) -> Result<(), FrameError> {
+        if reference.is_char_ref() {
+            let ch = reference
+                .resolve_char_ref()
+                .map_err(|e| FrameError::Malformed(e.to_string()))?
+                .ok_or_else(|| FrameError::Malformed("bad character reference".into()))?;
+            return push_text(&mut self.line, ch.encode_utf8(&mut [0; 4]))
+                .map_err(|e| FrameError::Malformed(e.to_string()));
+        }
+        let name = utf8(reference.as_ref())?;
+        match name {
+            "amp" | "lt" | "gt" | "quot" | "apos" => {
+                self.line.push('&');
+                self.line.push_str(name);
+                self.line.push(';');
+                Ok(())
+            }
+            other => Err(FrameError::Forbidden(format!(
+                "the undeclared entity &{other};"
+            ))),
+        }
+    }
+
+    fn note_prefix_use(&mut self, qname: &str) {
+        if let Some((prefix, _)) = qname.split_once(':') {
+            if prefix != "xml" && !self.used_prefixes.iter().any(|p| p == prefix) {
+                self.used_prefixes.push(prefix.to_owned());
+            }
+        }
+    }
+
+    /// Complete the current stanza line: declare the stream's namespaces it relies on.
+    fn finish_stanza(&mut self) -> Item {
+        let mut declarations = String::new();
+        let default_declared = self.declared_prefixes.iter().any(|p| p.is_empty());
+        if !default_declared {
+            if let Some((_, uri)) = self.stream_ns.iter().find(|(p, _)| p.is_empty()) {
+                if uri != super::NS_CLIENT {
+                    push_declaration(&mut declarations, "", uri);
+                }
+            }
+        }
+        for prefix in &self.used_prefixes {
+            if self.declared_prefixes.contains(prefix) {
+                continue;
+            }
+            if let Some((_, uri)) = self.stream_ns.iter().find(|(p, _)| p == prefix) {
+                push_declaration(&mut declarations, prefix, uri);
+            }
+        }
+        let mut line = std::mem::take(&mut self.line);
+        if !declarations.is_empty() {
+            line.insert_str(self.root_name_end, &declarations);
+        }
+        Item::Stanza(line)
+    }
+}
+
+fn push_declaration(out: &mut String, prefix: &str, uri: &str) {
+    out.push_str(" xmlns");
+    if !prefix.is_empty() {
+        out.push(':');
+        out.push_str(prefix);
+    }
+    out.push_str("='");
+    // A namespace URI from a header that parsed is always escapable.
+    let _ = push_attr(out, uri);
+    out.push('\'');
+}
+
+/// The prefix an attribute declares (`xmlns` → "", `xmlns:p` → "p"), if it is a declaration.
+fn declared_prefix(key: &str) -> Option<&str> {
+    if key == "xmlns" {
+        Some("")
+    } else {
+        key.strip_prefix("xmlns:")
+    }
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, FrameError> {
+    std::str::from_utf8(bytes).map_err(|_| FrameError::Malformed("invalid UTF-8 in a name".into()))
+}
+
+fn is_eof_syntax(err: &quick_xml::errors::SyntaxError) -> bool {
+    use quick_xml::errors::SyntaxError::*;
+    matches!(
+        err,
+        UnclosedTag | UnclosedComment | UnclosedCData | UnclosedDoctype | UnclosedPIOrXmlDecl
+    )
+}
+
+/// The attributes of a start tag, unescaped, duplicates refused.
+fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, FrameError> {
+    let mut out = Vec::new();
+    for attr in start.attributes().with_checks(true) {
+        let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
+        let key = utf8(attr.key.as_ref())?.to_owned();
+        // Attribute-value normalisation (XML 1.0 §3.3.3): literal white space becomes a space.
+        let raw: Vec<u8> = attr
+            .value
+            .iter()
+            .map(|&b| {
+                if matches!(b, b'\t' | b'\n' | b'\r') {
+                    b' '
+                } else {
+                    b
+                }
+            })
+            .collect();
+        let raw = std::str::from_utf8(&raw)
+            .map_err(|_| FrameError::Malformed(format!("invalid UTF-8 in attribute {key}")))?;
+        let value = quick_xml::escape::unescape(raw).map_err(|e| match e {
+            quick_xml::escape::EscapeError::UnrecognizedEntity(_, name) => {
+                FrameError::Forbidden(format!("the undeclared entity &{name}; in attribute {key}"))
+            }
+            other => FrameError::Malformed(format!("attribute {key}: {other}")),
+        })?;
+        out.push((key, value.into_owned()));
+    }
+    Ok(out)
+}
+
+/// Whether a start tag at stream level is the stream element itself.
+fn is_stream_element(qname: &str, start: &BytesStart<'_>) -> Result<bool, FrameError> {
+    let Some((prefix, local)) = qname.split_once(':') else {
+        return Ok(false);
+    };
+    if local != "stream" {
+        return Ok(false);
+    }
+    let declaration = format!("xmlns:{prefix}");
+    let declared = attributes(start)?
+        .into_iter()
+        .find(|(key, _)| *key == declaration)
+        .map(|(_, uri)| uri);
+    Ok(match declared {
+        Some(uri) => uri == super::NS_STREAMS,
+        None => prefix == "stream",
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,218 @@
+use super::*;
+use std::io::{BufReader, Read};
+
+/// A reader that hands out at most `chunk` bytes per read.
+struct Chunked<'a> {
+    data: &'a [u8],
+    chunk: usize,
+}
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.chunk.min(out.len()).min(self.data.len());
+        out[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+fn items_chunked(input: &[u8], chunk: usize, max: usize) -> (Vec<Item>, Option<FrameError>) {
+    let reader = BufReader::with_capacity(chunk.max(1), Chunked { data: input, chunk });
+    let mut framer = Framer::new(reader, max);
+    let mut items = Vec::new();
+    loop {
+        match framer.next_item() {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => return (items, None),
+            Err(err) => return (items, Some(err)),
+        }
+    }
+}
+
+fn items(input: &str) -> Vec<Item> {
+    let (items, err) = items_chunked(input.as_bytes(), 8192, DEFAULT_MAX_STANZA);
+    assert!(err.is_none(), "unexpected error: {err:?}");
+    items
+}
+
+fn stanzas(items: &[Item]) -> Vec<&str> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Stanza(line) => Some(line.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+const SESSION: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='localhost' version='1.0' xml:lang='en'>\
+    <stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism>\
+    </mechanisms></stream:features>\n \
+    <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>\
+    <?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='s2' version='1.0'>\
+    <message from='bob@localhost/r' to='alice@localhost' type='chat' xml:lang='fr'>\
+    <body>h\u{e9}llo &amp; &lt;wörld&gt;\nline two ☃ 😀</body></message>\
+    <iq type='result' id='r1'><query xmlns='jabber:iq:roster'>\n  <item jid='a@b' name=\"O'Neil &amp; co\"/>\n</query></iq>\
+    </stream:stream>";
+
+#[test]
+fn frames_a_session_with_restarts() {
+    let got = items(SESSION);
+    assert!(
+        matches!(&got[0], Item::Header(h) if h.attr("id") == Some("s1") && h.version() == Some("1.0"))
+    );
+    assert_eq!(
+        stanzas(&got),
+        vec![
+            "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms \
+             xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>",
+            "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+            "<message from='bob@localhost/r' to='alice@localhost' type='chat' xml:lang='fr'><body>h\u{e9}llo &amp; \
+             &lt;wörld&gt;&#10;line two ☃ 😀</body></message>",
+            "<iq type='result' id='r1'><query xmlns='jabber:iq:roster'>&#10;  <item jid='a@b' \
+             name='O&apos;Neil &amp; co'/>&#10;</query></iq>",
+        ]
+    );
+    assert!(matches!(&got[3], Item::Header(h) if h.attr("id") == Some("s2")));
+    assert_eq!(got.last(), Some(&Item::Close));
+    assert_eq!(got.len(), 7);
+}
+
+#[test]
+fn any_chunking_gives_the_same_items() {
+    let whole = items(SESSION);
+    for chunk in [1, 2, 3, 5, 7, 64] {
+        let (got, err) = items_chunked(SESSION.as_bytes(), chunk, DEFAULT_MAX_STANZA);
+        assert!(err.is_none(), "chunk {chunk}: {err:?}");
+        assert_eq!(got, whole, "chunk size {chunk}");
+    }
+}
+
+#[test]
+fn lines_are_standalone_and_single_line() {
+    for line in stanzas(&items(SESSION)) {
+        assert!(!line.contains('\n'));
+        let reparsed = items(line);
+        assert_eq!(stanzas(&reparsed), vec![line], "a line frames to itself");
+    }
+}
+
+#[test]
+fn stanzas_without_a_stream_header() {
+    let got = items("<message to='a@b'><body>x</body></message>\n<presence/>\n");
+    assert_eq!(
+        stanzas(&got),
+        vec!["<message to='a@b'><body>x</body></message>", "<presence/>"]
+    );
+}
+
+#[test]
+fn other_default_namespace_and_prefixes_are_declared() {
+    let got = items(
+        "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+         xmlns:db='jabber:server:dialback'><db:result from='a' to='b'>k</db:result>",
+    );
+    assert_eq!(
+        stanzas(&got),
+        vec!["<db:result xmlns='jabber:server' xmlns:db='jabber:server:dialback' from='a' to='b'>k</db:result>"]
+    );
+}
+
+#[test]
+fn cdata_and_character_references_become_text() {
+    let got = items("<m><b><![CDATA[<x> & ]]]]><![CDATA[>]]>&#x263A;&#10;</b></m>");
+    assert_eq!(
+        stanzas(&got),
+        vec!["<m><b>&lt;x&gt; &amp; ]]&gt;☺&#10;</b></m>"]
+    );
+}
+
+fn error_after(input: &str) -> (Vec<String>, FrameError) {
+    let (got, err) = items_chunked(input.as_bytes(), 3, 4096);
+    let lines = stanzas(&got).into_iter().map(str::to_owned).collect();
+    (lines, err.expect("an error"))
+}
+
+#[test]
+fn forbidden_constructs_fail_after_the_good_stanzas() {
+    let good = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><presence/>";
+    for (bad, want) in [
+        ("<!-- c -->", "comment"),
+        ("<?pi x?>", "processing instruction"),
+        (
+            "<message><body>&xxe;</body></message>",
+            "undeclared entity &xxe;",
+        ),
+        ("<message a='&xxe;'/>", "undeclared entity &xxe;"),
+        ("<message><body><!-- c --></body></message>", "comment"),
+        ("<message><?xml version='1.0'?></message>", "declaration"),
+    ] {
+        let (lines, err) = error_after(&format!("{good}{bad}<presence/>"));
+        assert_eq!(lines, vec!["<presence/>"], "for {bad}");
+        assert!(
+            matches!(err, FrameError::Forbidden(_)),
+            "for {bad}: {err:?}"
+        );
+        assert!(err.to_string().contains(want), "for {bad}: {err}");
+    }
+    let (lines, err) = error_after("<!DOCTYPE x [<!ENTITY a 'aaaa'>]><presence/>");
+    assert!(lines.is_empty());
+    assert!(err.to_string().contains("DTD"), "{err}");
+}
+
+#[test]
+fn malformed_xml_fails_after_the_good_stanzas() {
+    for bad in [
+        "<message></body>",
+        "<message a='1' a='2'/>",
+        "text at stream level<presence/>",
+        "<message><body>\u{1}</body></message>",
+        "<message><body>&#0;</body></message>",
+        "</presence>",
+    ] {
+        let (lines, err) = error_after(&format!("<presence/>{bad}"));
+        assert_eq!(lines, vec!["<presence/>"], "for {bad:?}");
+        assert!(
+            matches!(err, FrameError::Malformed(_)),
+            "for {bad:?}: {err:?}"
+        );
+    }
+    let (lines, err) = items_chunked(
+        b"<presence/><message><body>\xff\xfe</body></message>",
+        4,
+        4096,
+    );
+    assert_eq!(stanzas(&lines), vec!["<presence/>"]);
+    assert!(matches!(err, Some(FrameError::Malformed(_))), "{err:?}");
+}
+
+#[test]
+fn truncated_input_is_an_error() {
+    for bad in ["<message><body>x", "<message", "<message a='"] {
+        let (lines, err) = error_after(&format!("<presence/>{bad}"));
+        assert_eq!(lines, vec!["<presence/>"]);
+        assert!(matches!(err, FrameError::Truncated), "for {bad:?}: {err:?}");
+    }
+}
+
+#[test]
+fn memory_is_bounded_by_the_element_not_the_stream() {
+    let small = "<message><body>0123456789</body></message>\n";
+    let many = small.repeat(10_000);
+    let (got, err) = items_chunked(many.as_bytes(), 4096, 100);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(stanzas(&got).len(), 10_000);
+
+    let huge = format!(
+        "<presence/><message><body>{}</body></message>",
+        "x".repeat(100_000)
+    );
+    let (lines, err) = error_after(&huge);
+    assert_eq!(lines, vec!["<presence/>"]);
+    assert!(matches!(err, FrameError::TooLarge { max: 4096 }), "{err:?}");
+
+    let endless_attribute = format!("<presence/><message a='{}", "y".repeat(100_000));
+    let (_, err) = error_after(&endless_attribute);
+    assert!(matches!(err, FrameError::TooLarge { .. }), "{err:?}");
+}
