@@ -37,6 +37,10 @@ pub enum Status {
     NoPerm = 77,
     /// 78: a configuration error (unreadable or unsafe password file, bad CA file).
     Config = 78,
+    /// 126: the next program exists but could not be run (as shells report it).
+    CannotExecute = 126,
+    /// 127: the next program was not found (as shells report it).
+    CommandNotFound = 127,
 }
 
 impl Status {

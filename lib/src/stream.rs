@@ -67,10 +67,17 @@ pub fn describe_stream_error(error: &Element) -> String {
 /// The exit status a stream error condition maps to.
 pub fn stream_error_status(error: &Element) -> Status {
     match error.child_in(NS_STREAM_ERRORS).map(|c| c.name.as_str()) {
-        Some("not-authorized" | "policy-violation" | "host-unknown" | "improper-addressing") => Status::NoPerm,
-        Some("system-shutdown" | "connection-timeout" | "reset" | "resource-constraint" | "remote-connection-failed" | "see-other-host") => {
-            Status::TempFail
+        Some("not-authorized" | "policy-violation" | "host-unknown" | "improper-addressing") => {
+            Status::NoPerm
         }
+        Some(
+            "system-shutdown"
+            | "connection-timeout"
+            | "reset"
+            | "resource-constraint"
+            | "remote-connection-failed"
+            | "see-other-host",
+        ) => Status::TempFail,
         _ => Status::Protocol,
     }
 }
@@ -95,7 +102,9 @@ pub fn describe_stanza_error(stanza: &Element) -> String {
 pub fn frame_error(err: FrameError) -> Error {
     match err {
         FrameError::Io(io) => Error::from(io).context("connection"),
-        FrameError::Truncated => Error::temp("the server closed the connection in the middle of an element"),
+        FrameError::Truncated => {
+            Error::temp("the server closed the connection in the middle of an element")
+        }
         other => Error::protocol(format!("the server sent {other}")),
     }
 }
@@ -155,8 +164,16 @@ impl<R: BufRead, W: Write> Stream<R, W> {
                         Err(self.unexpected(&element, "stream features"))
                     };
                 }
-                Some(Item::Stanza(_)) => return Err(Error::protocol("the server sent an element before its stream header")),
-                Some(Item::Close) | None => return Err(Error::temp("the server closed the stream during negotiation")),
+                Some(Item::Stanza(_)) => {
+                    return Err(Error::protocol(
+                        "the server sent an element before its stream header",
+                    ))
+                }
+                Some(Item::Close) | None => {
+                    return Err(Error::temp(
+                        "the server closed the stream during negotiation",
+                    ))
+                }
             }
         }
     }
@@ -165,7 +182,9 @@ impl<R: BufRead, W: Write> Stream<R, W> {
     pub fn next_element(&mut self) -> Result<Element> {
         match self.framer.next_item().map_err(frame_error)? {
             Some(Item::Stanza(line)) => self.parse(&line),
-            Some(Item::Header(_)) => Err(Error::protocol("the server restarted the stream unexpectedly")),
+            Some(Item::Header(_)) => Err(Error::protocol(
+                "the server restarted the stream unexpectedly",
+            )),
             Some(Item::Close) | None => Err(Error::temp("the server closed the stream")),
         }
     }
@@ -173,14 +192,20 @@ impl<R: BufRead, W: Write> Stream<R, W> {
     fn parse(&self, line: &str) -> Result<Element> {
         let element = Element::parse(line).map_err(frame_error)?;
         if element.is("error", NS_STREAMS) {
-            return Err(Error::new(stream_error_status(&element), describe_stream_error(&element)));
+            return Err(Error::new(
+                stream_error_status(&element),
+                describe_stream_error(&element),
+            ));
         }
         Ok(element)
     }
 
     /// An error saying what arrived instead of what was expected.
     pub fn unexpected(&self, got: &Element, wanted: &str) -> Error {
-        Error::protocol(format!("expected {wanted} from the server, got <{}/> ({})", got.name, got.ns))
+        Error::protocol(format!(
+            "expected {wanted} from the server, got <{}/> ({})",
+            got.name, got.ns
+        ))
     }
 
     /// Split into the framer and the writer, e.g. to relay stanzas afterwards.
@@ -218,12 +243,16 @@ mod tests {
         );
         drop(stream);
         let sent = String::from_utf8(sent).unwrap();
-        assert!(sent.starts_with("<?xml version='1.0'?><stream:stream to='example.org' version='1.0'"));
+        assert!(
+            sent.starts_with("<?xml version='1.0'?><stream:stream to='example.org' version='1.0'")
+        );
     }
 
     #[test]
     fn refuses_pre_xmpp_1_servers() {
-        let server = format!("<stream:stream xmlns:stream='{NS_STREAMS}' xmlns='jabber:client'><stream:features/>");
+        let server = format!(
+            "<stream:stream xmlns:stream='{NS_STREAMS}' xmlns='jabber:client'><stream:features/>"
+        );
         let mut stream = Stream::new(server.as_bytes(), Vec::new(), 65536);
         let err = stream.open("example.org", None).unwrap_err();
         assert!(err.message().contains("version='1.0'"), "{err}");
