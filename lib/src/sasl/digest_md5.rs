@@ -87,6 +87,12 @@ impl DigestMd5 {
         let realm_bytes = encode(&realm, utf8, "realm")?;
         let mut password = encode(&self.password, utf8, "password")?;
         let mut urp = [&username[..], b":", &realm_bytes, b":", &password].concat();
+        // On the wire, the charset rules; only the hash input prefers 8859-1.
+        let (username, realm_bytes) = if utf8 {
+            (self.username.as_bytes().to_vec(), realm.as_bytes().to_vec())
+        } else {
+            (username, realm_bytes)
+        };
         let mut a1 = Md5::digest(&urp).to_vec();
         wipe(&mut urp);
         wipe(&mut password);
@@ -198,8 +204,9 @@ fn decode(data: &[u8]) -> String {
     }
 }
 
-/// RFC 2831 §2.1.2.1: ISO 8859-1 when every character fits, else UTF-8
-/// (which needs the server's `charset=utf-8`).
+/// The bytes of `s` for hashing (RFC 2831 §2.1.2.1) and, without
+/// `charset=utf-8`, for the wire: ISO 8859-1 when every character fits,
+/// else UTF-8 (which needs the server's `charset=utf-8`).
 fn encode(s: &str, utf8: bool, what: &str) -> Result<Vec<u8>, SaslError> {
     if s.chars().all(|c| u32::from(c) <= 0xff) {
         Ok(s.chars().map(|c| c as u8).collect())
@@ -363,6 +370,28 @@ mod tests {
         assert!(r.contains("realm=\"example.org\""), "{r}");
         assert!(r.contains("digest-uri=\"xmpp/example.org\""), "{r}");
         assert!(!r.contains("charset"), "{r}");
+    }
+
+    /// Non-ASCII Latin-1 names: hashed in ISO 8859-1, sent in UTF-8 with
+    /// charset=utf-8, sent in ISO 8859-1 without.
+    #[test]
+    fn latin1_and_utf8() {
+        let mut utf8 = DigestMd5::with_params("jos\u{e9}", "pw", "xmpp", "h", "c");
+        let with = utf8.step(b"nonce=n,realm=r,charset=utf-8").unwrap();
+        let mut latin1 = DigestMd5::with_params("jos\u{e9}", "pw", "xmpp", "h", "c");
+        let without = latin1.step(b"nonce=n,realm=r").unwrap();
+        assert!(with.starts_with("username=\"jos\u{e9}\"".as_bytes()));
+        assert!(without.starts_with(b"username=\"jos\xe9\""));
+        let response = |r: &[u8]| {
+            let s = String::from_utf8_lossy(r).into_owned();
+            s.split_once("response=").unwrap().1[..32].to_owned()
+        };
+        assert_eq!(response(&with), response(&without));
+        let mut wide = DigestMd5::with_params("\u{3b1}", "pw", "xmpp", "h", "c");
+        assert!(matches!(
+            wide.step(b"nonce=n"),
+            Err(SaslError::Unsupported(_))
+        ));
     }
 
     #[test]

@@ -348,10 +348,22 @@ impl fmt::Display for SaslError {
 impl std::error::Error for SaslError {}
 
 /// SASLprep (RFC 4013) of a stored string; `what` names it for the error.
+///
+/// The error never shows a character of the password.
 fn saslprep(s: &str, what: &str) -> Result<String, SaslError> {
     stringprep::saslprep(s)
         .map(|c| c.into_owned())
-        .map_err(|e| SaslError::Saslprep(format!("the {what} ({e})")))
+        .map_err(|e| {
+            let why = e.to_string();
+            let why = if what != "password" {
+                why.escape_debug().to_string()
+            } else if why.starts_with("prohibited character") {
+                "it contains a prohibited character, such as a control character".to_owned()
+            } else {
+                why
+            };
+            SaslError::Saslprep(format!("the {what}: {why}"))
+        })
 }
 
 /// `n` random bytes, base64-encoded (standard alphabet: never a `,`).

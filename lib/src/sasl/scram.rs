@@ -300,8 +300,8 @@ fn proto(s: &str) -> SaslError {
 
 /// A short, printable rendering of server data for error messages.
 fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(40).flat_map(char::escape_debug).collect();
-    if s.chars().count() > 40 {
+    let mut out: String = s.chars().take(60).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 60 {
         out.push('…');
     }
     out
@@ -777,10 +777,15 @@ mod tests {
 
     #[test]
     fn saslprep_applies() {
-        assert!(matches!(
-            Scram::with_nonce(ScramHash::Sha1, "user", "pen\u{7}cil", Binding::None, "n"),
-            Err(SaslError::Saslprep(_))
-        ));
+        let err = Scram::with_nonce(ScramHash::Sha1, "user", "pen\u{7}cil", Binding::None, "n")
+            .err()
+            .unwrap();
+        assert!(matches!(err, SaslError::Saslprep(_)));
+        assert!(!err.to_string().contains('\u{7}'), "{err}");
+        assert!(
+            err.to_string().starts_with("SASLprep refuses the password"),
+            "{err}"
+        );
         assert!(matches!(
             Scram::new(ScramHash::Sha1, "us\u{0}er", "pencil", Binding::None),
             Err(SaslError::Saslprep(_))
