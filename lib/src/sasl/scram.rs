@@ -760,6 +760,21 @@ mod tests {
             .unwrap();
     }
 
+    /// Every truncation of valid server messages is an error or success, never a panic.
+    #[test]
+    fn truncated_server_messages() {
+        for n in 0..SHA1_SERVER_FIRST.len() {
+            let mut c = sha1_client();
+            run_first(&mut c);
+            let _ = c.step(&SHA1_SERVER_FIRST.as_bytes()[..n]);
+            let _ = c.finish(None);
+        }
+        for n in 0..SHA1_SERVER_FINAL.len() {
+            let mut c = sha1_after_first();
+            assert!(c.finish(Some(&SHA1_SERVER_FINAL.as_bytes()[..n])).is_err());
+        }
+    }
+
     #[test]
     fn mandatory_extension_rejected() {
         assert!(matches!(
