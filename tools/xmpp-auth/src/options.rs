@@ -1,0 +1,176 @@
+//! The command line of xmpp-auth.
+
+use std::ffi::OsString;
+use std::time::Duration;
+use xmpp_pipes::cli::{self, OptionSpec};
+use xmpp_pipes::exit::{Error, Result};
+use xmpp_pipes::jid::Jid;
+use xmpp_pipes::password;
+use xmpp_pipes::sasl::Mechanism;
+
+/// The text of `--help`; the manual page documents the same options.
+pub const HELP: &str = "\
+Usage: xmpp-auth [OPTIONS] JID [PROG [ARG...]]
+
+Log in to an XMPP server on the stream that xmpp-connect left on fds 6
+(read) and 7 (write): open the stream, authenticate with SASL, bind a
+resource and enable stream management. Then run PROG with the logged-in
+stream on its fds 6 and 7, or without PROG bridge it to stdin and stdout.
+Options end at JID; everything after it belongs to PROG.
+
+Options:
+      --password-file FILE     read the password from FILE (must not be readable by others)
+      --password-fd N          read the password from file descriptor N
+      --password-command CMD   run CMD with /bin/sh and read the password from its output
+      --mechanism NAME         use this SASL mechanism only (e.g. SCRAM-SHA-1, PLAIN, DIGEST-MD5)
+      --resource NAME          ask for this resource (default: the server assigns one)
+      --presence               send initial presence once logged in
+      --register               create the account first (in-band registration, XEP-0077)
+      --no-stream-management   do not enable stream management (XEP-0198)
+      --timeout SECONDS        bound login, and the wait for acknowledgements at the end (default 30)
+  -h, --help                   print this help
+  -V, --version                print the version
+
+Without a password option, the password comes from XMPP_PASSWORD, else a
+prompt on the terminal. It is never taken from the command line, and never
+passed on to PROG.
+
+Environment:
+  XMPP_PASSWORD        the password, if no option names a source (removed before PROG runs)
+  SSL_PROTOCOL         set by xmpp-connect when the stream is TLS; PLAIN is refused without it
+  XMPP_TLS_EXPORTER    tls-exporter channel-binding data from xmpp-connect (for SCRAM-*-PLUS)
+  XMPP_JID             set for PROG: the full JID the server bound
+
+Exit status:
+  0    success: everything sent was acknowledged by the server (or PROG's status)
+  64   usage error, or fds 6/7 not open
+  65   bad input from stdin or PROG (not well-formed XML)
+  69   the server offers no way to log in that is safe
+  75   temporary failure: timeout, connection lost, stanzas unacknowledged
+  76   protocol error: the server broke the protocol or sent a stream error
+  77   authentication refused (wrong password, unknown user, forged server proof)
+  78   configuration error: no usable password, unsafe password file
+  126  PROG could not be run; 127 PROG not found
+";
+
+/// What the command line asks for.
+pub enum Parsed {
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+    /// Log in and run.
+    Run(Options),
+}
+
+/// The options of a run.
+#[derive(Debug)]
+pub struct Options {
+    /// The account.
+    pub jid: Jid,
+    /// Where the password comes from.
+    pub password: password::Source,
+    /// A forced SASL mechanism.
+    pub mechanism: Option<Mechanism>,
+    /// The resource to ask for.
+    pub resource: Option<String>,
+    /// Send initial presence.
+    pub presence: bool,
+    /// Register the account first.
+    pub register: bool,
+    /// Enable stream management when offered.
+    pub stream_management: bool,
+    /// Bound on login and on the final acknowledgement wait.
+    pub timeout: Duration,
+    /// The program to run, with its arguments; empty for bridge mode.
+    pub prog: Vec<OsString>,
+}
+
+const SPEC: OptionSpec = OptionSpec {
+    with_value: &[
+        "--password-file",
+        "--password-fd",
+        "--password-command",
+        "--mechanism",
+        "--resource",
+        "--timeout",
+    ],
+    switches: &[
+        "--presence",
+        "--register",
+        "--no-stream-management",
+        "-h",
+        "--help",
+        "-V",
+        "--version",
+    ],
+};
+
+/// Parse the arguments (without argv\[0\]).
+pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
+    let split = cli::split_options(args, &SPEC)?;
+    let mut args = pico_args::Arguments::from_vec(split.options);
+    if args.contains(["-h", "--help"]) {
+        return Ok(Parsed::Help);
+    }
+    if args.contains(["-V", "--version"]) {
+        return Ok(Parsed::Version);
+    }
+    let password = password::Source {
+        file: args
+            .opt_value_from_str("--password-file")
+            .map_err(cli::usage_error)?,
+        fd: args
+            .opt_value_from_str("--password-fd")
+            .map_err(cli::usage_error)?,
+        command: args
+            .opt_value_from_str("--password-command")
+            .map_err(cli::usage_error)?,
+    };
+    let mechanism = args
+        .opt_value_from_fn("--mechanism", |name: &str| {
+            Mechanism::from_name(&name.to_ascii_uppercase())
+                .ok_or_else(|| format!("unknown SASL mechanism {name:?}"))
+        })
+        .map_err(cli::usage_error)?;
+    let resource: Option<String> = args
+        .opt_value_from_str("--resource")
+        .map_err(cli::usage_error)?;
+    let timeout = args
+        .opt_value_from_fn("--timeout", cli::parse_seconds)
+        .map_err(cli::usage_error)?
+        .unwrap_or(Duration::from_secs(30));
+    let presence = args.contains("--presence");
+    let register = args.contains("--register");
+    let stream_management = !args.contains("--no-stream-management");
+    cli::finish(args)?;
+
+    let mut operands = split.operands.into_iter();
+    let jid = operands
+        .next()
+        .ok_or_else(|| Error::usage("missing JID (usage: xmpp-auth [OPTIONS] JID [PROG...])"))?;
+    let jid = jid
+        .to_str()
+        .ok_or_else(|| Error::usage("the JID is not valid UTF-8"))
+        .and_then(|text| Jid::parse(text).map_err(|e| Error::usage(e.to_string())))?;
+    if jid.local().is_none() {
+        return Err(Error::usage(format!(
+            "{jid} has no localpart: give the account as user@domain"
+        )));
+    }
+    if let Some(resource) = &resource {
+        jid.with_resource(resource)
+            .map_err(|e| Error::usage(format!("--resource: {e}")))?;
+    }
+    Ok(Parsed::Run(Options {
+        jid: jid.to_bare(),
+        password,
+        mechanism,
+        resource: resource.or_else(|| jid.resource().map(str::to_owned)),
+        presence,
+        register,
+        stream_management,
+        timeout,
+        prog: operands.collect(),
+    }))
+}

@@ -1,0 +1,535 @@
+//! The logged-in session: stanzas relayed between the server and downstream
+//! (PROG on fds 6/7, or stdin/stdout in bridge mode).
+//!
+//! Two threads carry the stanzas, one each way; the main thread waits for
+//! what they report. Session-level duties stay here: stream management
+//! acknowledgements (`<r/>`, `<a/>`) and XEP-0199 pings are answered and never
+//! reach downstream. At the end of downstream's input, delivery is confirmed
+//! (an acknowledgement request with stream management, otherwise a ping
+//! round-trip, which proves the server processed everything sent before it),
+//! the stream is closed, and the exit status says whether everything was.
+
+use crate::login::{Negotiated, MAX_STANZA};
+use crate::options::Options;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::Command;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use xmpp_pipes::exit::{Error, Result, Status};
+use xmpp_pipes::stream::{self, NS_PING, NS_SM};
+use xmpp_pipes::xml::{Element, Framer, Item, NS_CLIENT};
+
+/// The id of the ping that confirms delivery on servers without stream management.
+const FINAL_PING_ID: &str = "xa-final-ping";
+
+/// Ends the process with status 75 if not cancelled within the timeout.
+pub struct Watchdog {
+    cancel: Sender<()>,
+}
+
+impl Watchdog {
+    /// Start a watchdog for `what` (used in the message).
+    pub fn start(timeout: Duration, what: &'static str) -> Watchdog {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(timeout) {
+                eprintln!(
+                    "xmpp-auth: timed out after {} s {what}",
+                    timeout.as_secs_f64()
+                );
+                std::process::exit(Status::TempFail.code().into());
+            }
+        });
+        Watchdog { cancel }
+    }
+
+    /// Stop the watchdog.
+    pub fn cancel(self) {
+        drop(self.cancel);
+    }
+}
+
+/// What the relay threads report to the main thread.
+enum Event {
+    /// Downstream's input ended.
+    DownstreamEof,
+    /// Downstream wrote something that is not a stanza.
+    DownstreamError(Error),
+    /// The server acknowledged stanzas (stream management) or answered the final ping.
+    Confirmed,
+    /// The server closed the stream (`</stream:stream>`).
+    ServerClosed,
+    /// The connection ended without a closing tag, or the stream failed.
+    ServerFailed(Error),
+    /// PROG exited with this status.
+    ChildExited(u8),
+}
+
+/// State shared by both directions: the writer to the server and the counters.
+struct Shared {
+    writer: BufWriter<File>,
+    stream_management: bool,
+    /// Stanzas sent since stream management was enabled (XEP-0198's count, mod 2^32).
+    sent: u32,
+    /// The last `h` the server acknowledged.
+    acked: u32,
+    /// Sent stanzas not acknowledged yet, oldest first.
+    unacked: VecDeque<String>,
+    /// Stanzas received and handled (delivered downstream or answered).
+    handled: u32,
+    /// Whether the final ping was answered (servers without stream management).
+    ping_answered: bool,
+}
+
+impl Shared {
+    fn write(&mut self, xml: &str) -> std::io::Result<()> {
+        self.writer.write_all(xml.as_bytes())
+    }
+
+    /// Send one stanza line, counting it for stream management.
+    fn send_stanza(&mut self, line: &str) -> std::io::Result<()> {
+        self.write(line)?;
+        if self.stream_management && is_counted(line) {
+            self.sent = self.sent.wrapping_add(1);
+            self.unacked.push_back(line.to_owned());
+        }
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, h: u32) {
+        let newly = h.wrapping_sub(self.acked) as usize;
+        for _ in 0..newly.min(self.unacked.len()) {
+            self.unacked.pop_front();
+        }
+        self.acked = h;
+    }
+
+    fn outstanding(&self) -> usize {
+        self.unacked.len()
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The local name of a stanza line's root element, if it has no prefix.
+fn root_name(line: &str) -> &str {
+    let name = line.strip_prefix('<').unwrap_or_default();
+    let end = name.find([' ', '/', '>']).unwrap_or(name.len());
+    &name[..end]
+}
+
+/// Whether XEP-0198 counts this element (message, presence, iq in jabber:client).
+fn is_counted(line: &str) -> bool {
+    matches!(root_name(line), "message" | "presence" | "iq")
+}
+
+/// Run the session until downstream is done and delivery is confirmed (or not).
+pub fn run(negotiated: Negotiated, options: &Options) -> Result<u8> {
+    let Negotiated {
+        framer,
+        writer,
+        jid,
+        stream_management,
+        pending,
+    } = negotiated;
+    let (events, inbox) = mpsc::channel();
+    let (down_in, down_out, source) = if options.prog.is_empty() {
+        (
+            dup(std::io::stdin().as_fd())?,
+            dup(std::io::stdout().as_fd())?,
+            "stdin",
+        )
+    } else {
+        let (to_prog_read, to_prog_write) = pipe()?;
+        let (from_prog_read, from_prog_write) = pipe()?;
+        let mut command: Command =
+            xmpp_pipes::ucspi::command_with_stream(&options.prog, &to_prog_read, &from_prog_write)?;
+        command
+            .env("XMPP_JID", jid.to_string())
+            .env_remove(xmpp_pipes::password::ENV_PASSWORD);
+        let mut child = xmpp_pipes::ucspi::spawn(&mut command)?;
+        drop((to_prog_read, from_prog_write));
+        let child_events = events.clone();
+        std::thread::spawn(move || {
+            let code = child
+                .wait()
+                .map(xmpp_pipes::ucspi::exit_code)
+                .unwrap_or(Status::OsErr.code());
+            let _ = child_events.send(Event::ChildExited(code));
+        });
+        (from_prog_read, to_prog_write, "the program")
+    };
+    let shared = Arc::new(Mutex::new(Shared {
+        writer: BufWriter::new(writer),
+        stream_management,
+        sent: 0,
+        acked: 0,
+        unacked: VecDeque::new(),
+        handled: 0,
+        ping_answered: false,
+    }));
+    if options.presence {
+        let mut guard = lock(&shared);
+        guard
+            .send_stanza("<presence/>")
+            .and_then(|()| guard.writer.flush())
+            .map_err(|e| Error::from(e).context("sending presence"))?;
+    }
+    let mut down_out = BufWriter::new(File::from(down_out));
+    for line in &pending {
+        writeln!(down_out, "{line}").map_err(|e| Error::from(e).context("writing downstream"))?;
+    }
+    down_out
+        .flush()
+        .map_err(|e| Error::from(e).context("writing downstream"))?;
+
+    {
+        let (shared, events) = (Arc::clone(&shared), events.clone());
+        std::thread::spawn(move || server_to_downstream(framer, down_out, &shared, &events));
+    }
+    {
+        let (shared, events) = (Arc::clone(&shared), events.clone());
+        let input = BufReader::new(File::from(down_in));
+        std::thread::spawn(move || downstream_to_server(input, source, &shared, &events));
+    }
+    drop(events);
+    finish(&shared, &inbox, options)
+}
+
+/// The main thread's part: wait for the end, confirm delivery, close, decide the status.
+fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) -> Result<u8> {
+    let expect_child = !options.prog.is_empty();
+    let mut child_status = None;
+    let mut input_error = None;
+    let mut server_gone: Option<Option<Error>> = None;
+    // Phase 1: until downstream's input ends or the server goes away.
+    loop {
+        match inbox.recv() {
+            Ok(Event::DownstreamEof) => break,
+            Ok(Event::DownstreamError(err)) => {
+                input_error = Some(err);
+                break;
+            }
+            Ok(Event::ServerClosed) => {
+                server_gone = Some(None);
+                break;
+            }
+            Ok(Event::ServerFailed(err)) => {
+                server_gone = Some(Some(err));
+                break;
+            }
+            Ok(Event::ChildExited(code)) => child_status = Some(code),
+            Ok(Event::Confirmed) => {}
+            Err(_) => break,
+        }
+    }
+    // Phase 2: confirm delivery and close, while the server is there.
+    if server_gone.is_none() {
+        let deadline = Instant::now() + options.timeout;
+        let request = {
+            let mut guard = lock(shared);
+            let request = if guard.stream_management {
+                guard.write(&format!("<r xmlns='{NS_SM}'/>"))
+            } else {
+                guard.write(&format!(
+                    "<iq type='get' id='{FINAL_PING_ID}'><ping xmlns='{NS_PING}'/></iq>"
+                ))
+            };
+            request.and_then(|()| guard.writer.flush())
+        };
+        if request.is_ok() {
+            let confirmed = |s: &Shared| {
+                if s.stream_management {
+                    s.outstanding() == 0
+                } else {
+                    s.ping_answered
+                }
+            };
+            while !confirmed(&lock(shared)) {
+                match recv_until(inbox, deadline) {
+                    Some(Event::ServerClosed) => server_gone = Some(None),
+                    Some(Event::ServerFailed(err)) => server_gone = Some(Some(err)),
+                    Some(Event::ChildExited(code)) => child_status = Some(code),
+                    Some(_) => {}
+                    None => break,
+                }
+                if server_gone.is_some() {
+                    break;
+                }
+            }
+        }
+        let close = {
+            let mut guard = lock(shared);
+            guard
+                .write(stream::CLOSE)
+                .and_then(|()| guard.writer.flush())
+        };
+        if close.is_ok() {
+            let deadline = Instant::now() + options.timeout;
+            while server_gone.is_none() {
+                match recv_until(inbox, deadline) {
+                    Some(Event::ServerClosed) => server_gone = Some(None),
+                    Some(Event::ServerFailed(err)) => server_gone = Some(Some(err)),
+                    Some(Event::ChildExited(code)) => child_status = Some(code),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+    }
+    // Closing our side of the connection lets xmpp-connect finish TLS.
+    {
+        let mut guard = lock(shared);
+        let _ = guard.writer.flush();
+        let _ = rustix::net::shutdown(guard.writer.get_ref(), rustix::net::Shutdown::Write);
+    }
+    if expect_child && child_status.is_none() {
+        while let Ok(event) = inbox.recv() {
+            if let Event::ChildExited(code) = event {
+                child_status = Some(code);
+                break;
+            }
+        }
+    }
+    verdict(
+        &lock(shared),
+        child_status,
+        input_error,
+        server_gone.flatten(),
+    )
+}
+
+fn recv_until(inbox: &Receiver<Event>, deadline: Instant) -> Option<Event> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    inbox.recv_timeout(left).ok()
+}
+
+/// The exit status: PROG's failure first, then bad input, then anything unconfirmed.
+fn verdict(
+    shared: &Shared,
+    child: Option<u8>,
+    input_error: Option<Error>,
+    server_error: Option<Error>,
+) -> Result<u8> {
+    if let Some(code) = child.filter(|&code| code != 0) {
+        return Ok(code);
+    }
+    let unconfirmed = if shared.stream_management {
+        (shared.outstanding() > 0).then(|| {
+            format!(
+                "{} of {} stanzas sent were not acknowledged by the server",
+                shared.outstanding(),
+                shared.sent
+            )
+        })
+    } else {
+        (!shared.ping_answered)
+            .then(|| "the server did not confirm that it processed what was sent".to_owned())
+    };
+    if let Some(err) = input_error {
+        return Err(match unconfirmed {
+            Some(lost) => err.context(lost),
+            None => err,
+        });
+    }
+    match (server_error, unconfirmed) {
+        (Some(err), Some(lost)) => Err(Error::new(err.status(), format!("{err}; {lost}"))),
+        (None, Some(lost)) => Err(Error::temp(lost)),
+        (Some(err), None) => Err(err),
+        (None, None) => Ok(child.unwrap_or(0)),
+    }
+}
+
+/// Relay downstream's stanzas to the server.
+fn downstream_to_server(
+    input: BufReader<File>,
+    source: &str,
+    shared: &Mutex<Shared>,
+    events: &Sender<Event>,
+) {
+    let mut framer = Framer::new(input, MAX_STANZA);
+    let event = loop {
+        match framer.next_item() {
+            Ok(Some(Item::Stanza(line))) => {
+                let more_buffered = !framer.get_ref().buffer().is_empty();
+                let mut guard = lock(shared);
+                let sent = guard.send_stanza(&line).and_then(|()| {
+                    if more_buffered {
+                        Ok(())
+                    } else {
+                        guard.writer.flush()
+                    }
+                });
+                if let Err(err) = sent {
+                    break Event::ServerFailed(Error::from(err).context("sending to the server"));
+                }
+            }
+            Ok(Some(Item::Header(_))) => {
+                break Event::DownstreamError(Error::data(format!(
+                    "{source} sent a stream header: write stanzas only, the stream is already open"
+                )))
+            }
+            Ok(Some(Item::Close)) | Ok(None) => break Event::DownstreamEof,
+            Err(err) => {
+                break Event::DownstreamError(Error::data(format!(
+                    "bad input from {source}: {err}"
+                )))
+            }
+        }
+    };
+    let _ = lock(shared).writer.flush();
+    let _ = events.send(event);
+}
+
+/// Relay the server's stanzas downstream, answering session-level requests.
+fn server_to_downstream(
+    mut framer: Framer<BufReader<File>>,
+    mut out: BufWriter<File>,
+    shared: &Mutex<Shared>,
+    events: &Sender<Event>,
+) {
+    let event = loop {
+        let line = match framer.next_item() {
+            Ok(Some(Item::Stanza(line))) => line,
+            Ok(Some(Item::Close)) => {
+                let _ = writeln!(out, "{}", stream::CLOSE).and_then(|()| out.flush());
+                break Event::ServerClosed;
+            }
+            Ok(Some(Item::Header(_))) => {
+                break Event::ServerFailed(Error::protocol(
+                    "the server restarted the stream unexpectedly",
+                ))
+            }
+            Ok(None) => {
+                break Event::ServerFailed(Error::temp("the connection to the server was lost"))
+            }
+            Err(err) => break Event::ServerFailed(stream::frame_error(err)),
+        };
+        match handle_session_level(&line, shared, events) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(err) => break Event::ServerFailed(err),
+        }
+        let more_buffered = !framer.get_ref().buffer().is_empty();
+        let delivered =
+            writeln!(out, "{line}").and_then(|()| if more_buffered { Ok(()) } else { out.flush() });
+        if delivered.is_err() {
+            // Downstream is gone: stop taking stanzas we cannot deliver (they stay unacknowledged).
+            break Event::DownstreamEof;
+        }
+        if is_counted(&line) {
+            let mut guard = lock(shared);
+            guard.handled = guard.handled.wrapping_add(1);
+        }
+        if root_name(&line) == "stream:error" {
+            let error = Element::parse(&line).map(|e| {
+                Error::new(
+                    stream::stream_error_status(&e),
+                    stream::describe_stream_error(&e),
+                )
+            });
+            if let Ok(error) = error {
+                let _ = events.send(Event::ServerFailed(error));
+            }
+        }
+    };
+    let _ = out.flush();
+    drop(out);
+    let _ = events.send(event);
+}
+
+/// Answer what the session must answer itself; `Ok(true)` when the line was consumed.
+fn handle_session_level(
+    line: &str,
+    shared: &Mutex<Shared>,
+    events: &Sender<Event>,
+) -> Result<bool> {
+    let name = root_name(line);
+    if !matches!(name, "r" | "a" | "iq") {
+        return Ok(false);
+    }
+    let element = Element::parse(line).map_err(stream::frame_error)?;
+    let mut guard = lock(shared);
+    let write_error = |e: std::io::Error| Error::from(e).context("answering the server");
+    if element.is("r", NS_SM) {
+        let h = guard.handled;
+        guard
+            .write(&format!("<a xmlns='{NS_SM}' h='{h}'/>"))
+            .and_then(|()| guard.writer.flush())
+            .map_err(write_error)?;
+        return Ok(true);
+    }
+    if element.is("a", NS_SM) {
+        let h: u32 = element
+            .attr("h")
+            .and_then(|h| h.parse().ok())
+            .ok_or_else(|| {
+                Error::protocol(
+                    "the server sent a stream-management acknowledgement without a valid h",
+                )
+            })?;
+        guard.acknowledge(h);
+        let _ = events.send(Event::Confirmed);
+        return Ok(true);
+    }
+    if !element.is("iq", NS_CLIENT) {
+        return Ok(false);
+    }
+    let kind = element.attr("type").unwrap_or_default();
+    if element.attr("id") == Some(FINAL_PING_ID) && matches!(kind, "result" | "error") {
+        guard.handled = guard.handled.wrapping_add(1);
+        guard.ping_answered = true;
+        let _ = events.send(Event::Confirmed);
+        return Ok(true);
+    }
+    if kind == "get" && element.child("ping", NS_PING).is_some() {
+        let mut pong = Element::new("iq", NS_CLIENT).with_attr("type", "result");
+        if let Some(id) = element.attr("id") {
+            pong = pong.with_attr("id", id);
+        }
+        if let Some(from) = element.attr("from") {
+            pong = pong.with_attr("to", from);
+        }
+        let pong = pong
+            .to_line(NS_CLIENT)
+            .map_err(|e| Error::protocol(e.to_string()))?;
+        guard.handled = guard.handled.wrapping_add(1);
+        guard
+            .send_stanza(&pong)
+            .and_then(|()| guard.writer.flush())
+            .map_err(write_error)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd> {
+    rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|e| Error::os("dup", e))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::os("pipe", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_names_and_counting() {
+        assert_eq!(root_name("<message to='a'/>"), "message");
+        assert_eq!(root_name("<iq>"), "iq");
+        assert_eq!(root_name("<r xmlns='urn:xmpp:sm:3'/>"), "r");
+        assert!(is_counted("<presence/>"));
+        assert!(!is_counted("<r xmlns='urn:xmpp:sm:3'/>"));
+        assert!(!is_counted("<stream:error/>"));
+    }
+}
