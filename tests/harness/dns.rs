@@ -116,7 +116,7 @@ impl Dns {
     pub fn start_with_hosts(records: &[SrvRecord], hosts: &[(&str, IpAddr)]) -> Dns {
         let port = free_udp_tcp_port();
         let (reader, writer) = std::io::pipe().expect("pipe");
-        let mut cmd = Command::new("dnsmasq");
+        let mut cmd = Command::new(crate::find_program("dnsmasq"));
         cmd.args([
             "--no-daemon",
             "--log-facility=-",

@@ -217,7 +217,9 @@ fn der_tlv(der: &[u8]) -> (u8, &[u8], &[u8]) {
         n if n < 0x80 => (n as usize, 2),
         n => {
             let k = (n & 0x7f) as usize;
-            let len = der[2..2 + k].iter().fold(0usize, |a, b| a << 8 | *b as usize);
+            let len = der[2..2 + k]
+                .iter()
+                .fold(0usize, |a, b| a << 8 | *b as usize);
             (len, 2 + k)
         }
     };
