@@ -229,3 +229,18 @@ fn private_prosody_restarts() {
     assert!(!p.is_running());
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn tools_are_found() {
+    for name in ["xmpp-connect", "xmpp-auth"] {
+        let path = harness::tool(name);
+        assert!(path.is_file(), "{}", path.display());
+        assert!(path.ends_with(name));
+    }
+}
+
+#[test]
+#[should_panic(expected = "cargo build --workspace")]
+fn missing_tool_says_how_to_build() {
+    harness::tool("no-such-tool");
+}

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! End-to-end test harness of xmpp-pipes.
 //!
 //! The tests run the workspace's tools as real processes against a real

@@ -52,7 +52,7 @@ fn spawner() -> &'static mpsc::Sender<Request> {
 
 /// Spawns `cmd` from the harness's spawner thread, with
 /// `PR_SET_PDEATHSIG = SIGKILL` and in a new process group of its own (so
-/// [`kill_group`] reaches its descendants too). Stdio is as set on `cmd`.
+/// killing the group reaches its descendants too). Stdio is as set on `cmd`.
 pub fn spawn(mut cmd: Command) -> std::io::Result<Child> {
     cmd.process_group(0);
     let (tx, rx) = mpsc::channel();

@@ -62,6 +62,8 @@ pub struct Prosody {
     starttls_port: u16,
     direct_tls_port: u16,
     run_as: Option<(u32, u32)>,
+    /// The user it runs as (`prosody_user`).
+    user: String,
     running: Mutex<Option<Running>>,
     /// Last, so that the processes are gone before the files.
     dir: TempDir,
@@ -130,13 +132,6 @@ impl Prosody {
             (name, None)
         };
 
-        let (starttls_port, direct_tls_port) = loop {
-            let (a, b) = (free_port(), free_port());
-            if a != b {
-                break (a, b);
-            }
-        };
-
         let data = run_dir.join("data");
         let certs = run_dir.join("certs");
         let plugins = run_dir.join("plugins");
@@ -144,12 +139,58 @@ impl Prosody {
             std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
         }
         let (crt, key) = pki.server().write_to(&certs, "localhost");
-        write_file(
-            &plugins.join("mod_harness_ready.lua"),
-            READY_PLUGIN.as_bytes(),
-            0o644,
-        );
-        let log_path = run_dir.join("prosody.log");
+        let plugin = plugins.join("mod_harness_ready.lua");
+        write_file(&plugin, READY_PLUGIN.as_bytes(), 0o644);
+        if let Some((uid, gid)) = run_as {
+            for p in [&run_dir, &data, &certs, &plugins, &crt, &key, &plugin] {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid))
+                    .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
+            }
+        }
+        std::fs::create_dir(dir.join("accounts")).expect("mkdir accounts");
+
+        let mut prosody = Prosody {
+            pki,
+            config: run_dir.join("prosody.cfg.lua"),
+            log_path: run_dir.join("prosody.log"),
+            run_dir,
+            user,
+            starttls_port: 0,
+            direct_tls_port: 0,
+            run_as,
+            running: Mutex::new(None),
+            dir,
+        };
+        // Another process may take a port between free_port() and Prosody
+        // binding it: then try other ports.
+        for attempt in 1.. {
+            (prosody.starttls_port, prosody.direct_tls_port) = loop {
+                let (a, b) = (free_port(), free_port());
+                if a != b {
+                    break (a, b);
+                }
+            };
+            prosody.write_config();
+            match prosody.try_launch() {
+                Ok(()) => break,
+                Err(log) if attempt == 3 => {
+                    panic!("Prosody could not listen on its ports, 3 times\n{log}")
+                }
+                Err(_) => {}
+            }
+        }
+        prosody
+    }
+
+    /// Writes the config file for the current ports.
+    fn write_config(&self) {
+        let data = self.run_dir.join("data");
+        let certs = self.run_dir.join("certs");
+        let plugins = self.run_dir.join("plugins");
+        let (crt, key) = (certs.join("localhost.crt"), certs.join("localhost.key"));
+        let log_path = &self.log_path;
+        let (user, starttls_port, direct_tls_port) =
+            (&self.user, self.starttls_port, self.direct_tls_port);
         let ssl = format!(
             "{{ certificate = {}; key = {}; }}",
             lua_path(&crt),
@@ -209,50 +250,31 @@ VirtualHost "localhost"
 
 Component "conference.localhost" "muc"
 "#,
-            user = lua_str(&user),
+            user = lua_str(user),
             data = lua_path(&data),
             plugins = lua_path(&plugins),
             admin = lua_path(&data.join("admin.sock")),
             certs = lua_path(&certs),
-            log = lua_path(&log_path),
+            log = lua_path(log_path),
         );
-        let config = run_dir.join("prosody.cfg.lua");
-        write_file(&config, config_text.as_bytes(), 0o644);
-        if let Some((uid, gid)) = run_as {
-            for p in [
-                &run_dir,
-                &data,
-                &certs,
-                &plugins,
-                &config,
-                &crt,
-                &key,
-                &plugins.join("mod_harness_ready.lua"),
-            ] {
-                std::os::unix::fs::chown(p, Some(uid), Some(gid))
-                    .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
-            }
+        write_file(&self.config, config_text.as_bytes(), 0o644);
+        if let Some((uid, gid)) = self.run_as {
+            std::os::unix::fs::chown(&self.config, Some(uid), Some(gid))
+                .unwrap_or_else(|e| panic!("chown {}: {e}", self.config.display()));
         }
-        std::fs::create_dir(dir.join("accounts")).expect("mkdir accounts");
+    }
 
-        let prosody = Prosody {
-            pki,
-            run_dir,
-            config,
-            log_path,
-            starttls_port,
-            direct_tls_port,
-            run_as,
-            running: Mutex::new(None),
-            dir,
-        };
-        prosody.launch();
-        prosody
+    /// Starts the process and waits until it is ready; panics if it is not.
+    fn launch(&self) {
+        if let Err(log) = self.try_launch() {
+            panic!("Prosody could not listen on its ports\n{log}");
+        }
     }
 
     /// Starts the process and waits until it reports both listeners active
-    /// and `server-started`.
-    fn launch(&self) {
+    /// and `server-started`. Returns Err(log) if a port was taken; panics on
+    /// other failures.
+    fn try_launch(&self) -> Result<(), String> {
         let mut running = self.running.lock().unwrap();
         assert!(running.is_none(), "Prosody is already running");
         let started = Instant::now();
@@ -304,6 +326,11 @@ Component "conference.localhost" "muc"
         while !(have_c2s && have_direct && have_ready) {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
+                Ok(line) if line.contains("Failed to open server port") => {
+                    let log = self.describe();
+                    self.kill_now();
+                    return Err(log);
+                }
                 Ok(line) => {
                     have_c2s |= line.contains(&c2s);
                     have_direct |= line.contains(&direct);
@@ -323,6 +350,7 @@ Component "conference.localhost" "muc"
                 }
             }
         }
+        Ok(())
     }
 
     /// The console output kept so far and the log file, for panic messages.
