@@ -1,1 +1,112 @@
-//! Test harness (placeholder)
+#![warn(missing_docs)]
+//! End-to-end test harness of xmpp-pipes.
+//!
+//! The tests run the workspace's tools as real processes against a real
+//! Prosody server (and, for SRV tests, a dnsmasq) on 127.0.0.1. This crate
+//! starts those servers, makes the certificates they use, finds the built
+//! tools and runs processes with timeouts.
+//!
+//! Every child process is started from one dedicated thread with
+//! `PR_SET_PDEATHSIG = SIGKILL`, so it dies when the test process exits, even
+//! on panic or abort; values that own a process also kill it when dropped.
+
+mod dns;
+mod pki;
+mod process;
+mod prosody;
+mod tempdir;
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+
+pub use dns::{Dns, SrvRecord};
+pub use pki::{spki_pin, CertKey, Pki};
+pub use process::{run, spawn, Output, Spawned};
+pub use prosody::{Account, Prosody};
+pub use tempdir::TempDir;
+
+/// Signals for [`Spawned::signal`].
+pub use rustix::process::Signal;
+
+/// Path of a built workspace binary (`xmpp-connect`, `xmpp-auth`, …), found
+/// next to the running test executable (`target/<profile>/deps/<test>` →
+/// `target/<profile>/<name>`). Panics if it has not been built.
+pub fn tool(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe
+        .parent()
+        .expect("test executable has a directory")
+        .to_path_buf();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    if !path.is_file() {
+        panic!(
+            "tool {name:?} not found at {}: build the workspace first: cargo build --workspace",
+            path.display()
+        );
+    }
+    path
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read
+/// the port, close; another process may take it in between).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A port on 127.0.0.1 that was free a moment ago for both UDP and TCP.
+pub fn free_udp_tcp_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+        let port = udp.local_addr().expect("local_addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP on 127.0.0.1");
+}
+
+/// A string unique within this test process (pid, counter and clock), for
+/// account names, temp dirs and the like.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}{}x{n}x{nanos:x}", std::process::id())
+}
+
+/// `len` random lowercase letters and digits (from the kernel's random
+/// source), e.g. for passwords.
+pub fn random_string(len: usize) -> String {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Where the program `name` is: the first match in `$PATH`, then in the
+/// sbin directories a user's `$PATH` often lacks; `name` itself if none
+/// (so that spawning fails with "not found").
+pub fn find_program(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
