@@ -10,6 +10,7 @@
 //! `PR_SET_PDEATHSIG = SIGKILL`, so it dies when the test process exits, even
 //! on panic or abort; values that own a process also kill it when dropped.
 
+mod chain;
 mod dns;
 mod pki;
 mod process;
@@ -19,6 +20,7 @@ mod tempdir;
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 
+pub use chain::{chat, connect, login, online, online_with, os_args, Transport};
 pub use dns::{Dns, SrvRecord};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};

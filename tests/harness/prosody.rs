@@ -412,6 +412,14 @@ Component "conference.localhost" "muc"
         self.launch();
     }
 
+    /// Sends `sig` to the server's process group (e.g. `Signal::STOP` to
+    /// freeze it, `Signal::CONT` to let it go on). Panics if it is not running.
+    pub fn signal(&self, sig: Signal) {
+        let guard = self.running.lock().unwrap();
+        let running = guard.as_ref().expect("Prosody is not running");
+        kill_group(running.child.id(), sig);
+    }
+
     /// Whether the server process is running (as far as the harness knows).
     pub fn is_running(&self) -> bool {
         self.running.lock().unwrap().is_some()

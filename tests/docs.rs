@@ -1,0 +1,96 @@
+//! Documentation stays in step with the tools: every tool has a manual page
+//! with the sections users look for, and the page documents exactly the
+//! options that `--help` lists.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// The tools that exist in this workspace (a directory under tools/).
+fn tools() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(root.join("tools"))
+        .expect("tools/")
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Long options (`--name`) mentioned in a text.
+fn long_options(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("--") {
+        let start = i + pos;
+        let mut end = start + 2;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'-') {
+            end += 1;
+        }
+        let preceded_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        if end > start + 2 && preceded_ok && bytes[start + 2].is_ascii_alphabetic() {
+            found.insert(text[start..end].to_owned());
+        }
+        i = end.max(start + 2);
+    }
+    found
+}
+
+/// The manual page as plain text: roff's `\-` becomes `-`, font escapes go.
+fn man_text(tool: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("man/{tool}.1"));
+    let roff =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing", path.display()));
+    roff.replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "")
+        .replace("\\fI", "")
+}
+
+/// The section of a manual page that lists options.
+fn man_options_section(text: &str) -> String {
+    let start = text.find("\n.SH OPTIONS").expect("an OPTIONS section");
+    let rest = &text[start + 1..];
+    let end = rest[1..].find("\n.SH ").map_or(rest.len(), |e| e + 1);
+    rest[..end].to_owned()
+}
+
+#[test]
+fn every_tool_has_a_complete_manual_page() {
+    for tool in tools() {
+        let text = man_text(&tool);
+        for section in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "OPTIONS",
+            "EXIT STATUS",
+            "EXAMPLES",
+            "SEE ALSO",
+        ] {
+            assert!(
+                text.contains(&format!(".SH {section}")),
+                "man/{tool}.1 lacks {section}"
+            );
+        }
+    }
+}
+
+#[test]
+fn help_and_manual_page_list_the_same_options() {
+    for tool in tools() {
+        let output = Command::new(harness::tool(&tool))
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{tool} --help failed");
+        let help = long_options(&String::from_utf8_lossy(&output.stdout));
+        let man = long_options(&man_options_section(&man_text(&tool)));
+        assert!(!help.is_empty(), "{tool} --help lists no option");
+        assert_eq!(
+            help, man,
+            "{tool}: --help (left) and the man page's OPTIONS (right) differ"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Commands for the tool chain against a harness [`Prosody`]: the
+//! `xmpp-connect … xmpp-auth …` prefix every end-to-end test starts from.
+
+use crate::{tool, Account, Prosody, Spawned};
+use std::ffi::OsString;
+use std::process::Command;
+use std::time::Duration;
+
+/// How xmpp-connect reaches the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// STARTTLS on the c2s port.
+    StartTls,
+    /// TLS from the first byte on the direct-TLS port (XEP-0368).
+    DirectTls,
+}
+
+/// `xmpp-connect --host 127.0.0.1:PORT [--direct-tls] --cafile CA localhost`,
+/// ready for the next program's arguments.
+pub fn connect(prosody: &Prosody, transport: Transport) -> Command {
+    let mut command = Command::new(tool("xmpp-connect"));
+    let port = match transport {
+        Transport::StartTls => prosody.starttls_port(),
+        Transport::DirectTls => {
+            command.arg("--direct-tls");
+            prosody.direct_tls_port()
+        }
+    };
+    command
+        .arg("--host")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--cafile")
+        .arg(prosody.ca_pem())
+        .arg(prosody.domain());
+    command
+}
+
+/// The full login chain for `account`: xmpp-connect, then
+/// `xmpp-auth --password-file FILE [auth_args] JID`; append PROG to run one.
+pub fn login(
+    prosody: &Prosody,
+    account: &Account,
+    transport: Transport,
+    auth_args: &[&str],
+) -> Command {
+    let mut command = connect(prosody, transport);
+    command
+        .arg(tool("xmpp-auth"))
+        .arg("--password-file")
+        .arg(&account.password_file)
+        .args(auth_args)
+        .arg(&account.jid);
+    command
+}
+
+/// A receiving session for `account` in bridge mode, with initial presence
+/// sent; returns once the server has echoed that presence back, so the
+/// session is known to be online.
+pub fn online(prosody: &Prosody, account: &Account) -> Spawned {
+    online_with(prosody, account, &[])
+}
+
+/// [`online`] with extra xmpp-auth arguments.
+pub fn online_with(prosody: &Prosody, account: &Account, auth_args: &[&str]) -> Spawned {
+    let mut args = vec!["--presence"];
+    args.extend_from_slice(auth_args);
+    let mut session = Spawned::start(login(prosody, account, Transport::StartTls, &args));
+    session.expect_line(Duration::from_secs(20), |line| {
+        line.starts_with("<presence") && line.contains(&format!("from='{}/", account.jid))
+    });
+    session
+}
+
+/// A one-line chat message stanza.
+pub fn chat(to: &str, body: &str) -> String {
+    format!("<message to='{to}' type='chat'><body>{body}</body></message>\n")
+}
+
+/// Arguments as OS strings (for commands assembled from parts).
+pub fn os_args(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
