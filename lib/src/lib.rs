@@ -14,6 +14,7 @@
 //! - [`sasl`]: SASL mechanisms (SCRAM with channel binding, PLAIN, DIGEST-MD5).
 //! - [`password`]: where a password may come from (never argv).
 //! - [`ucspi`]: fds 6/7 plumbing, spawning and exec'ing the next program.
+//! - [`tree`]: the sj/ii-style directory tree, with safe names and no symlink following.
 
 pub mod cli;
 pub mod exit;
@@ -21,5 +22,6 @@ pub mod jid;
 pub mod password;
 pub mod sasl;
 pub mod stream;
+pub mod tree;
 pub mod ucspi;
 pub mod xml;

@@ -1,0 +1,371 @@
+//! The directory tree of DESIGN.md (sj's layout, close to ii's), made safe.
+//!
+//! ```text
+//! DIR/in                   named pipe: stanzas to the server
+//! DIR/mypresence           our own presence
+//! DIR/unrouted             what could not be routed safely (appended)
+//! DIR/iq/<id>              the answer to the iq with that id
+//! DIR/ext/<namespace>      executable handlers for incoming iq requests
+//! DIR/<bare-jid>/in        named pipe: text lines become chat messages to that contact
+//! DIR/<bare-jid>/out       the conversation, appended
+//! DIR/<bare-jid>/presence  the contact's presence, replaced atomically
+//! ```
+//!
+//! Nothing from the network becomes a path without passing through this
+//! module: a contact's directory is named by a validated, normalised bare
+//! [`Jid`] (never `.`/`..`, never a reserved name, never a `/`, at most 255
+//! bytes), an iq id by [`sanitise_id`]. Every file is opened relative to the
+//! tree's directory fd with `O_NOFOLLOW`, so a symbolic link planted in the
+//! tree is refused rather than followed. Directories are created 0700, files
+//! 0600.
+
+use crate::jid::Jid;
+use rustix::fs::{Mode, OFlags};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// The named pipe of stanzas to the server (in DIR) or of lines to a contact (in a contact's directory).
+pub const IN: &str = "in";
+/// A contact's conversation file.
+pub const OUT: &str = "out";
+/// A contact's presence file.
+pub const PRESENCE: &str = "presence";
+/// Our own presence (in DIR, or to one contact in that contact's directory).
+pub const MYPRESENCE: &str = "mypresence";
+/// What could not be routed safely.
+pub const UNROUTED: &str = "unrouted";
+/// The directory of iq answers.
+pub const IQ: &str = "iq";
+/// The directory of iq request handlers.
+pub const EXT: &str = "ext";
+
+/// Names in DIR that no contact directory may take.
+pub const RESERVED: [&str; 6] = [IN, MYPRESENCE, UNROUTED, IQ, EXT, OUT];
+
+/// The longest file name (NAME_MAX on Linux).
+pub const NAME_MAX: usize = 255;
+
+/// Why a name is not safe in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsafeName(pub String);
+
+impl std::fmt::Display for UnsafeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnsafeName {}
+
+/// The directory name for a contact: its bare JID, checked to be one safe path component.
+pub fn contact_name(jid: &Jid) -> Result<String, UnsafeName> {
+    let name = jid.to_bare().to_string();
+    check_component(&name)?;
+    if RESERVED.contains(&name.as_str()) {
+        return Err(UnsafeName(format!(
+            "{name:?} is a reserved name in the tree"
+        )));
+    }
+    Ok(name)
+}
+
+/// Check that `name` is a single, ordinary path component.
+pub fn check_component(name: &str) -> Result<(), UnsafeName> {
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(UnsafeName(format!("{name:?} is not a usable file name")));
+    }
+    if name.contains('/') || name.contains('\0') {
+        return Err(UnsafeName(format!("{name:?} holds a '/' or NUL")));
+    }
+    if name.len() > NAME_MAX {
+        return Err(UnsafeName(format!(
+            "a name of {} bytes is too long for a file name",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A file name for an iq id (or an XML namespace): characters other than
+/// `A-Z a-z 0-9 . _ -` become `_`, leading dots are dropped, at most 128 bytes;
+/// never empty.
+pub fn sanitise_id(id: &str) -> String {
+    let mut name: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while name.starts_with('.') {
+        name.remove(0);
+    }
+    name.truncate(128);
+    if name.is_empty() {
+        name.push('_');
+    }
+    name
+}
+
+/// An open tree: every operation is relative to its directory fd.
+pub struct Tree {
+    root: OwnedFd,
+    path: PathBuf,
+}
+
+fn open_dir_at(parent: impl AsFd, name: &str) -> io::Result<OwnedFd> {
+    rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)
+}
+
+fn ensure_dir_at(parent: impl AsFd, name: &str) -> io::Result<OwnedFd> {
+    match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        Err(err) => return Err(err.into()),
+    }
+    open_dir_at(parent, name)
+}
+
+impl Tree {
+    /// Open (creating it 0700 if missing) the tree at `path`.
+    pub fn open(path: &Path) -> io::Result<Tree> {
+        match std::fs::create_dir(path) {
+            Ok(()) => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err),
+        }
+        let root = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Tree {
+            root,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The tree's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory `dir` in the tree (created 0700 if missing; a symlink is refused),
+    /// or the tree itself for `None`.
+    pub fn dir(&self, dir: Option<&str>) -> io::Result<OwnedFd> {
+        match dir {
+            None => Ok(rustix::io::fcntl_dupfd_cloexec(&self.root, 3)?),
+            Some(name) => {
+                check_component(name)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                ensure_dir_at(&self.root, name)
+            }
+        }
+    }
+
+    /// Open `file` in `dir` with `flags` (plus `O_NOFOLLOW | O_CLOEXEC`), creating it 0600 if `O_CREAT` is given.
+    pub fn open_file(&self, dir: Option<&str>, file: &str, flags: OFlags) -> io::Result<File> {
+        check_component(file).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let dir = self.dir(dir)?;
+        let fd = rustix::fs::openat(
+            &dir,
+            file,
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// Append `data` to `file` in `dir` with one write (created 0600 if missing).
+    pub fn append(&self, dir: Option<&str>, file: &str, data: &[u8]) -> io::Result<()> {
+        let mut out =
+            self.open_file(dir, file, OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE)?;
+        out.write_all(data)
+    }
+
+    /// Replace `file` in `dir` atomically: write a temporary file, then rename it over.
+    pub fn replace(&self, dir: Option<&str>, file: &str, data: &[u8]) -> io::Result<()> {
+        check_component(file).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let dirfd = self.dir(dir)?;
+        let temp = format!(".{file}.tmp.{}", std::process::id());
+        let result = (|| {
+            let fd = rustix::fs::openat(
+                &dirfd,
+                temp.as_str(),
+                OFlags::WRONLY
+                    | OFlags::CREATE
+                    | OFlags::TRUNC
+                    | OFlags::NOFOLLOW
+                    | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )?;
+            File::from(fd).write_all(data)?;
+            rustix::fs::renameat(&dirfd, temp.as_str(), &dirfd, file)?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = rustix::fs::unlinkat(&dirfd, temp.as_str(), rustix::fs::AtFlags::empty());
+        }
+        result
+    }
+
+    /// Remove `file` in `dir`, if it exists.
+    pub fn remove(&self, dir: Option<&str>, file: &str) -> io::Result<()> {
+        check_component(file).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let dirfd = self.dir(dir)?;
+        match rustix::fs::unlinkat(&dirfd, file, rustix::fs::AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Make sure `name` in `dir` is a named pipe (created 0600 if missing; anything else there is an error).
+    pub fn fifo(&self, dir: Option<&str>, name: &str) -> io::Result<()> {
+        check_component(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let dirfd = self.dir(dir)?;
+        match rustix::fs::mkfifoat(&dirfd, name, Mode::from_raw_mode(0o600)) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::EXIST) => {
+                let stat = rustix::fs::statat(&dirfd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+                if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{name} exists and is not a named pipe"),
+                    ))
+                }
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The names of the contact directories now in the tree (reserved and hidden names left out).
+    pub fn contacts(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.path)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.')
+                || RESERVED.contains(&name.as_str())
+                || !entry.file_type()?.is_dir()
+            {
+                continue;
+            }
+            if Jid::parse(&name).is_ok_and(|jid| jid.is_bare() && jid.to_string() == name) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn temp_tree(name: &str) -> (PathBuf, Tree) {
+        let path = std::env::temp_dir().join(format!("xp-tree-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        let tree = Tree::open(&path).unwrap();
+        (path, tree)
+    }
+
+    #[test]
+    fn contact_names_are_safe() {
+        let ok = Jid::parse("Bob@Example.org/phone").unwrap();
+        assert_eq!(contact_name(&ok).unwrap(), "bob@example.org");
+        assert!(
+            contact_name(&Jid::parse("iq").unwrap()).is_err(),
+            "reserved"
+        );
+        assert!(
+            contact_name(&Jid::parse("in").unwrap()).is_err(),
+            "reserved"
+        );
+        let long = Jid::parse(&format!("{}@example.org", "a".repeat(300))).unwrap();
+        assert!(contact_name(&long).is_err(), "too long for a file name");
+        for bad in ["", ".", "..", "a/b", "a\0b"] {
+            assert!(check_component(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ids_are_sanitised() {
+        assert_eq!(sanitise_id("abc-1.2_3"), "abc-1.2_3");
+        assert_eq!(sanitise_id("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitise_id("..."), "_");
+        assert_eq!(sanitise_id(""), "_");
+        assert_eq!(sanitise_id("jabber:iq:version"), "jabber_iq_version");
+        assert_eq!(sanitise_id(&"x".repeat(500)).len(), 128);
+    }
+
+    #[test]
+    fn files_are_private_and_replaced_atomically() {
+        let (path, tree) = temp_tree("files");
+        tree.append(Some("bob@example.org"), OUT, b"one\n").unwrap();
+        tree.append(Some("bob@example.org"), OUT, b"two\n").unwrap();
+        let out = path.join("bob@example.org/out");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "one\ntwo\n");
+        assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(path.join("bob@example.org"))
+                .unwrap()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        tree.replace(Some("bob@example.org"), PRESENCE, b"away\n")
+            .unwrap();
+        tree.replace(Some("bob@example.org"), PRESENCE, b"online\n")
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(path.join("bob@example.org/presence")).unwrap(),
+            "online\n"
+        );
+        tree.fifo(Some("bob@example.org"), IN).unwrap();
+        tree.fifo(Some("bob@example.org"), IN).unwrap();
+        assert!(
+            tree.fifo(Some("bob@example.org"), OUT).is_err(),
+            "a regular file is not a pipe"
+        );
+        assert_eq!(tree.contacts().unwrap(), vec!["bob@example.org"]);
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+
+    #[test]
+    fn planted_symlinks_are_not_followed() {
+        let (path, tree) = temp_tree("links");
+        let outside = std::env::temp_dir().join(format!("xp-tree-outside-{}", std::process::id()));
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, path.join("eve@example.org")).unwrap();
+        assert!(tree.append(Some("eve@example.org"), OUT, b"x").is_err());
+        std::fs::create_dir(path.join("mallory@example.org")).unwrap();
+        std::os::unix::fs::symlink(outside.join("target"), path.join("mallory@example.org/out"))
+            .unwrap();
+        assert!(tree.append(Some("mallory@example.org"), OUT, b"x").is_err());
+        assert!(!outside.join("target").exists());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
+    }
+}
