@@ -369,3 +369,54 @@ mod tests {
         std::fs::remove_dir_all(&outside).unwrap();
     }
 }
+
+/// How `out` lines show the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeFormat {
+    /// `YYYY-MM-DD HH:MM` in local time, as sj writes it.
+    #[default]
+    Local,
+    /// Seconds since the epoch, as ii writes it since 1.8.
+    Epoch,
+}
+
+/// Format a time for an `out` line.
+pub fn format_time(when: jiff::Timestamp, format: TimeFormat) -> String {
+    match format {
+        TimeFormat::Epoch => when.as_second().to_string(),
+        TimeFormat::Local => when
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string(),
+    }
+}
+
+/// The `out` lines for one message: `TIME <who> text`, one line for each line
+/// of `text`, so that every line stays attributable to its sender.
+pub fn out_lines(when: jiff::Timestamp, format: TimeFormat, who: &str, text: &str) -> String {
+    let time = format_time(when, format);
+    let mut out = String::new();
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        out.push_str(&format!("{time} <{who}> {line}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod out_tests {
+    use super::*;
+
+    #[test]
+    fn every_line_is_attributed() {
+        let when: jiff::Timestamp = "2026-11-22T10:05:00Z".parse().unwrap();
+        assert_eq!(
+            out_lines(when, TimeFormat::Epoch, "bob@example.org", "one\r\ntwo\n"),
+            "1795341900 <bob@example.org> one\n1795341900 <bob@example.org> two\n"
+        );
+        let local = out_lines(when, TimeFormat::Local, "bob", "hi");
+        assert!(local.ends_with(" <bob> hi\n"), "{local}");
+        assert_eq!(local.len(), "YYYY-MM-DD HH:MM <bob> hi\n".len());
+    }
+}
