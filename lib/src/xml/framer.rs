@@ -379,6 +379,10 @@ impl State {
                 self.level = Level::Outside;
                 Ok(Some(Item::Close))
             }
+            // Downstream of xmpp-auth the stream's close arrives without its header.
+            None if self.level == Level::Outside && name == "stream:stream" => {
+                Ok(Some(Item::Close))
+            }
             None => Err(FrameError::Malformed(format!(
                 "unexpected end tag </{name}>"
             ))),

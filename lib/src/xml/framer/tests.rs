@@ -216,3 +216,9 @@ fn memory_is_bounded_by_the_element_not_the_stream() {
     let (_, err) = error_after(&endless_attribute);
     assert!(matches!(err, FrameError::TooLarge { .. }), "{err:?}");
 }
+
+#[test]
+fn a_close_without_a_header_ends_stanza_lines() {
+    let got = items("<presence/>\n</stream:stream>\n");
+    assert_eq!(got, vec![Item::Stanza("<presence/>".into()), Item::Close]);
+}

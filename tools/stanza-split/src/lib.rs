@@ -1,0 +1,167 @@
+//! stanza-split: an XMPP stream in, stanza lines out.
+//!
+//! A thin layer over the shared crate's [`Framer`]: every top-level element
+//! is written as one line and flushed as soon as its end tag has arrived (or,
+//! when more input is already buffered, with the next write). Stream headers
+//! are dropped, the stream's close is passed on as `</stream:stream>`.
+
+use std::ffi::OsString;
+use std::io::{self, BufReader, BufWriter, Write};
+use xmpp_pipes::cli::{self, OptionSpec};
+use xmpp_pipes::exit::{Error, Result, Status};
+use xmpp_pipes::xml::framer::DEFAULT_MAX_STANZA;
+use xmpp_pipes::xml::{FrameError, Framer, Item};
+
+/// The text of `--help`; the manual page documents the same options.
+pub const HELP: &str = "\
+Usage: stanza-split [OPTIONS]
+
+Read an XMPP stream on stdin (with or without <?xml?> and <stream:stream>
+headers, restarts included, in any chunks) and write each top-level element
+on stdout as one line as soon as its end tag arrives: UTF-8, no raw newline
+inside (newlines in text become &#10;), the namespaces it uses from the stream
+header declared on the line, jabber:client implied. Whitespace keepalives and
+stream headers are dropped; the stream's close is passed on as a line
+</stream:stream>.
+
+Options:
+      --max-stanza BYTES   refuse an element larger than BYTES (default 1048576)
+  -h, --help               print this help
+  -V, --version            print the version
+
+Exit status:
+  0    end of input
+  64   usage error
+  65   bad input: malformed XML, a DTD, comment, processing instruction or
+       undeclared entity (forbidden by RFC 6120), an element over --max-stanza,
+       or input that ends inside an element; every stanza before it was written
+  74   read or write error (e.g. stdout closed)
+";
+
+const SPEC: OptionSpec = OptionSpec {
+    with_value: &["--max-stanza"],
+    switches: &["-h", "--help", "-V", "--version"],
+};
+
+/// Run stanza-split with the given arguments (without argv\[0\]).
+pub fn run(args: Vec<OsString>) -> Result<u8> {
+    let split = cli::split_options(args, &SPEC)?;
+    let mut args = pico_args::Arguments::from_vec(split.options);
+    if args.contains(["-h", "--help"]) {
+        print!("{HELP}");
+        return Ok(0);
+    }
+    if args.contains(["-V", "--version"]) {
+        println!("stanza-split {}", env!("CARGO_PKG_VERSION"));
+        return Ok(0);
+    }
+    let max = args
+        .opt_value_from_fn("--max-stanza", parse_size)
+        .map_err(cli::usage_error)?
+        .unwrap_or(DEFAULT_MAX_STANZA);
+    cli::finish(args)?;
+    if let Some(extra) = split.operands.first() {
+        return Err(Error::usage(format!(
+            "unexpected operand {} (stanza-split reads stdin)",
+            extra.to_string_lossy()
+        )));
+    }
+    let stdin = io::stdin().lock();
+    let stdout = io::stdout().lock();
+    split_stream(
+        BufReader::with_capacity(64 * 1024, stdin),
+        BufWriter::with_capacity(64 * 1024, stdout),
+        max,
+    )?;
+    Ok(0)
+}
+
+/// Parse a byte count: a whole number, optionally with a K, M or G suffix (powers of 1024).
+pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => return Err(format!("{text:?}: unknown unit (use K, M or G)")),
+    };
+    let number: usize = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size in bytes"))?;
+    number
+        .checked_mul(1 << shift)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a usable size"))
+}
+
+/// Copy stanza lines from `input` to `output`; see the module documentation.
+pub fn split_stream<R: io::Read, W: Write>(
+    input: BufReader<R>,
+    mut output: W,
+    max: usize,
+) -> Result<()> {
+    let mut framer = Framer::new(input, max);
+    let write_error =
+        |e: io::Error| Error::new(Status::IoErr, format!("cannot write to stdout: {e}"));
+    loop {
+        let item = match framer.next_item() {
+            Ok(item) => item,
+            Err(err) => {
+                output.flush().map_err(write_error)?;
+                return Err(match err {
+                    FrameError::Io(io) => {
+                        Error::new(Status::IoErr, format!("cannot read stdin: {io}"))
+                    }
+                    other => Error::data(format!("{other} (after byte {})", framer.position())),
+                });
+            }
+        };
+        match item {
+            Some(Item::Stanza(line)) => {
+                output.write_all(line.as_bytes()).map_err(write_error)?;
+                output.write_all(b"\n").map_err(write_error)?;
+            }
+            Some(Item::Close) => output
+                .write_all(b"</stream:stream>\n")
+                .map_err(write_error)?,
+            Some(Item::Header(_)) => continue,
+            None => return output.flush().map_err(write_error),
+        }
+        if framer.get_ref().buffer().is_empty() {
+            output.flush().map_err(write_error)?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("10M"), Ok(10 << 20));
+        assert_eq!(parse_size("2k"), Ok(2048));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("10X").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn splits_and_passes_the_close_on() {
+        let input = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                     xmlns:stream='http://etherx.jabber.org/streams'> <message><body>a\nb</body></message>\
+                     <presence/></stream:stream>";
+        let mut out = Vec::new();
+        split_stream(BufReader::new(input.as_bytes()), &mut out, 4096).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<message><body>a&#10;b</body></message>\n<presence/>\n</stream:stream>\n"
+        );
+    }
+}
