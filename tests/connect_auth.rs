@@ -207,16 +207,22 @@ fn the_pin_accepts_exactly_the_servers_key() {
     assert_eq!(output.code(), Some(0), "{output}");
 }
 
-/// Run `xmpp-connect --resolver DNS localhost sh -c 'echo $TCPREMOTEPORT'` and return (status, port, stderr).
-fn discover(dns: &Dns, prosody: &Prosody) -> harness::Output {
+/// `xmpp-connect --resolver DNS --cafile CA localhost`: discovery through the test's DNS server.
+fn resolver_connect(dns: &Dns, prosody: &Prosody) -> Command {
     let mut command = Command::new(tool("xmpp-connect"));
     command
         .arg("--resolver")
         .arg(dns.addr().to_string())
         .arg("--cafile")
         .arg(prosody.ca_pem())
-        .arg("localhost")
-        .args(["sh", "-c", "printf '%s' \"$TCPREMOTEPORT\""]);
+        .arg("localhost");
+    command
+}
+
+/// Discover and connect, with a PROG that prints the port it was connected to.
+fn discover(dns: &Dns, prosody: &Prosody) -> harness::Output {
+    let mut command = resolver_connect(dns, prosody);
+    command.args(["sh", "-c", "printf '%s' \"$TCPREMOTEPORT\""]);
     run(command, b"", LIMIT)
 }
 
@@ -272,13 +278,8 @@ fn a_full_login_through_srv_discovery() {
         )],
         &[("localhost", "127.0.0.1".parse().unwrap())],
     );
-    let mut command = Command::new(tool("xmpp-connect"));
+    let mut command = resolver_connect(&dns, prosody);
     command
-        .arg("--resolver")
-        .arg(dns.addr().to_string())
-        .arg("--cafile")
-        .arg(prosody.ca_pem())
-        .arg("localhost")
         .arg(tool("xmpp-auth"))
         .arg("--password-file")
         .arg(&alice.password_file)

@@ -204,36 +204,67 @@ pub fn run(negotiated: Negotiated, options: &Options) -> Result<u8> {
     finish(&shared, &inbox, options)
 }
 
+/// What the main thread has learnt of how the session ends.
+#[derive(Default)]
+struct Ending {
+    /// PROG's exit status, once it exited.
+    child_status: Option<u8>,
+    /// The server is gone: cleanly (`None`) or with an error.
+    server_gone: Option<Option<Error>>,
+    /// Downstream's input was bad.
+    input_error: Option<Error>,
+}
+
+impl Ending {
+    /// Record one event; `true` when it ends downstream's input phase.
+    fn note(&mut self, event: Event) -> bool {
+        match event {
+            Event::DownstreamEof => true,
+            Event::DownstreamError(err) => {
+                self.input_error = Some(err);
+                true
+            }
+            Event::ServerClosed => {
+                self.server_gone = Some(None);
+                true
+            }
+            Event::ServerFailed(err) => {
+                self.server_gone = Some(Some(err));
+                true
+            }
+            Event::ChildExited(code) => {
+                self.child_status = Some(code);
+                false
+            }
+            Event::Confirmed => false,
+        }
+    }
+
+    /// Take events until `done` holds, the server goes, or the deadline passes.
+    fn wait_until(&mut self, inbox: &Receiver<Event>, deadline: Instant, done: impl Fn() -> bool) {
+        while !done() && self.server_gone.is_none() {
+            match recv_until(inbox, deadline) {
+                Some(Event::DownstreamEof | Event::DownstreamError(_)) => {}
+                Some(event) => {
+                    self.note(event);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
 /// The main thread's part: wait for the end, confirm delivery, close, decide the status.
 fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) -> Result<u8> {
-    let expect_child = !options.prog.is_empty();
-    let mut child_status = None;
-    let mut input_error = None;
-    let mut server_gone: Option<Option<Error>> = None;
+    let mut ending = Ending::default();
     // Phase 1: until downstream's input ends or the server goes away.
-    loop {
-        match inbox.recv() {
-            Ok(Event::DownstreamEof) => break,
-            Ok(Event::DownstreamError(err)) => {
-                input_error = Some(err);
-                break;
-            }
-            Ok(Event::ServerClosed) => {
-                server_gone = Some(None);
-                break;
-            }
-            Ok(Event::ServerFailed(err)) => {
-                server_gone = Some(Some(err));
-                break;
-            }
-            Ok(Event::ChildExited(code)) => child_status = Some(code),
-            Ok(Event::Confirmed) => {}
-            Err(_) => break,
+    while let Ok(event) = inbox.recv() {
+        if ending.note(event) {
+            break;
         }
     }
     // Phase 2: confirm delivery and close, while the server is there.
-    if server_gone.is_none() {
-        let deadline = Instant::now() + options.timeout;
+    if ending.server_gone.is_none() {
         let request = {
             let mut guard = lock(shared);
             let request = if guard.stream_management {
@@ -246,25 +277,15 @@ fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) ->
             request.and_then(|()| guard.writer.flush())
         };
         if request.is_ok() {
-            let confirmed = |s: &Shared| {
+            let confirmed = || {
+                let s = lock(shared);
                 if s.stream_management {
                     s.outstanding() == 0
                 } else {
                     s.ping_answered
                 }
             };
-            while !confirmed(&lock(shared)) {
-                match recv_until(inbox, deadline) {
-                    Some(Event::ServerClosed) => server_gone = Some(None),
-                    Some(Event::ServerFailed(err)) => server_gone = Some(Some(err)),
-                    Some(Event::ChildExited(code)) => child_status = Some(code),
-                    Some(_) => {}
-                    None => break,
-                }
-                if server_gone.is_some() {
-                    break;
-                }
-            }
+            ending.wait_until(inbox, Instant::now() + options.timeout, confirmed);
         }
         let close = {
             let mut guard = lock(shared);
@@ -273,16 +294,7 @@ fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) ->
                 .and_then(|()| guard.writer.flush())
         };
         if close.is_ok() {
-            let deadline = Instant::now() + options.timeout;
-            while server_gone.is_none() {
-                match recv_until(inbox, deadline) {
-                    Some(Event::ServerClosed) => server_gone = Some(None),
-                    Some(Event::ServerFailed(err)) => server_gone = Some(Some(err)),
-                    Some(Event::ChildExited(code)) => child_status = Some(code),
-                    Some(_) => {}
-                    None => break,
-                }
-            }
+            ending.wait_until(inbox, Instant::now() + options.timeout, || false);
         }
     }
     // Closing our side of the connection lets xmpp-connect finish TLS.
@@ -291,14 +303,21 @@ fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) ->
         let _ = guard.writer.flush();
         let _ = rustix::net::shutdown(guard.writer.get_ref(), rustix::net::Shutdown::Write);
     }
-    if expect_child && child_status.is_none() {
-        while let Ok(event) = inbox.recv() {
-            if let Event::ChildExited(code) = event {
-                child_status = Some(code);
-                break;
+    if !options.prog.is_empty() {
+        while ending.child_status.is_none() {
+            match inbox.recv() {
+                Ok(event) => {
+                    ending.note(event);
+                }
+                Err(_) => break,
             }
         }
     }
+    let Ending {
+        child_status,
+        server_gone,
+        input_error,
+    } = ending;
     verdict(
         &lock(shared),
         child_status,
