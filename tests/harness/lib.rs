@@ -12,6 +12,7 @@
 
 mod chain;
 mod dns;
+mod hostile;
 mod pki;
 mod process;
 mod prosody;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 pub use chain::{chat, connect, login, online, online_with, os_args, Transport};
 pub use dns::{Dns, SrvRecord};
+pub use hostile::{Hostile, Script, Seen};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
 pub use prosody::{Account, Prosody};

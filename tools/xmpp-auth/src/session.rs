@@ -416,6 +416,11 @@ fn server_to_downstream(
     events: &Sender<Event>,
 ) {
     let event = loop {
+        // Flush before the read can block, so that a stanza never waits in our
+        // buffer for the next one (whatever the last stanza was followed by).
+        if framer.get_ref().buffer().is_empty() && out.flush().is_err() {
+            break Event::DownstreamEof;
+        }
         let line = match framer.next_item() {
             Ok(Some(Item::Stanza(line))) => line,
             Ok(Some(Item::Close)) => {
@@ -432,15 +437,16 @@ fn server_to_downstream(
             }
             Err(err) => break Event::ServerFailed(stream::frame_error(err)),
         };
+        // An ack request counts what was delivered: flush first.
+        if root_name(&line) == "r" && out.flush().is_err() {
+            break Event::DownstreamEof;
+        }
         match handle_session_level(&line, shared, events) {
             Ok(true) => continue,
             Ok(false) => {}
             Err(err) => break Event::ServerFailed(err),
         }
-        let more_buffered = !framer.get_ref().buffer().is_empty();
-        let delivered =
-            writeln!(out, "{line}").and_then(|()| if more_buffered { Ok(()) } else { out.flush() });
-        if delivered.is_err() {
+        if writeln!(out, "{line}").is_err() {
             // Downstream is gone: stop taking stanzas we cannot deliver (they stay unacknowledged).
             break Event::DownstreamEof;
         }
