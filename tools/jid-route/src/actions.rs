@@ -113,7 +113,12 @@ impl Actions {
     }
 
     /// Do what `action` says with `stanza`.
-    pub fn perform(&mut self, action: &Action, stanza: &Stanza, sender: Option<&Jid>) -> Result<()> {
+    pub fn perform(
+        &mut self,
+        action: &Action,
+        stanza: &Stanza,
+        sender: Option<&Jid>,
+    ) -> Result<()> {
         let line = format!("{}\n", stanza.line);
         match action {
             Action::Stdout => write_stdout(line.as_bytes()),
@@ -124,9 +129,8 @@ impl Actions {
                     .get_mut(name)
                     .ok_or_else(|| Error::new(Status::Software, format!("{name} is not open")))?;
                 // One write() for the whole line, so that lines do not interleave.
-                file.write_all(line.as_bytes()).map_err(|e| {
-                    Error::new(Status::IoErr, format!("cannot write {name}: {e}"))
-                })
+                file.write_all(line.as_bytes())
+                    .map_err(|e| Error::new(Status::IoErr, format!("cannot write {name}: {e}")))
             }
             Action::Pipe(command) => {
                 self.pipe(command, line.as_bytes());

@@ -51,7 +51,8 @@ pub fn builtin(request: &Stanza, extra_features: &[String]) -> Option<Element> {
             }
         }
         for feature in features {
-            query = query.with_child(Element::new("feature", NS_DISCO_INFO).with_attr("var", feature));
+            query =
+                query.with_child(Element::new("feature", NS_DISCO_INFO).with_attr("var", feature));
         }
         return Some(reply_to(request, "result").with_child(query));
     }
@@ -111,7 +112,9 @@ mod tests {
 
     #[test]
     fn service_unavailable_has_the_rfc_6120_shape() {
-        let get = request("<iq from='a@b/c' to='me@b/x' type='get' id='q1'><query xmlns='urn:x:unknown'/></iq>");
+        let get = request(
+            "<iq from='a@b/c' to='me@b/x' type='get' id='q1'><query xmlns='urn:x:unknown'/></iq>",
+        );
         let reply = reparse(&error_reply(&get, "cancel", "service-unavailable"));
         assert!(reply.is("iq", NS_CLIENT));
         assert_eq!(reply.attr("type"), Some("error"));
@@ -120,14 +123,21 @@ mod tests {
         assert_eq!(reply.attr("from"), None);
         let error = reply.child("error", NS_CLIENT).unwrap();
         assert_eq!(error.attr("type"), Some("cancel"));
-        assert!(error.child("service-unavailable", NS_STANZA_ERRORS).is_some());
+        assert!(error
+            .child("service-unavailable", NS_STANZA_ERRORS)
+            .is_some());
         assert_eq!(
-            error_reply(&get, "cancel", "service-unavailable").to_line(NS_CLIENT).unwrap(),
+            error_reply(&get, "cancel", "service-unavailable")
+                .to_line(NS_CLIENT)
+                .unwrap(),
             "<iq type='error' to='a@b/c' id='q1'><error type='cancel'><service-unavailable \
              xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
         );
         let from_server = request("<iq type='set' id='s'><x xmlns='y'/></iq>");
-        assert_eq!(error_reply(&from_server, "cancel", "service-unavailable").attr("to"), None);
+        assert_eq!(
+            error_reply(&from_server, "cancel", "service-unavailable").attr("to"),
+            None
+        );
         assert!(builtin(&get, &[]).is_none());
     }
 
@@ -148,20 +158,31 @@ mod tests {
             .filter(|e| e.name == "feature")
             .filter_map(|e| e.attr("var"))
             .collect();
-        assert_eq!(features, [NS_DISCO_INFO, NS_VERSION, NS_PING, "urn:x:weather"]);
+        assert_eq!(
+            features,
+            [NS_DISCO_INFO, NS_VERSION, NS_PING, "urn:x:weather"]
+        );
         let with_node = request(&format!(
             "<iq from='a@b/c' type='get' id='d2'><query xmlns='{NS_DISCO_INFO}' node='x'/></iq>"
         ));
         assert!(builtin(&with_node, &[]).is_none());
 
-        let version = request("<iq from='a@b/c' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>");
+        let version =
+            request("<iq from='a@b/c' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>");
         let reply = reparse(&builtin(&version, &[]).unwrap());
         let query = reply.child("query", NS_VERSION).unwrap();
-        assert_eq!(query.child("name", NS_VERSION).unwrap().text(), "xmpp-pipes");
-        assert_eq!(query.child("version", NS_VERSION).unwrap().text(), env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            query.child("name", NS_VERSION).unwrap().text(),
+            "xmpp-pipes"
+        );
+        assert_eq!(
+            query.child("version", NS_VERSION).unwrap().text(),
+            env!("CARGO_PKG_VERSION")
+        );
         assert!(query.child("os", NS_VERSION).is_none(), "no os: privacy");
 
-        let ping = request("<iq from='a@b/c' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>");
+        let ping =
+            request("<iq from='a@b/c' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>");
         assert_eq!(
             builtin(&ping, &[]).unwrap().to_line(NS_CLIENT).unwrap(),
             "<iq type='result' to='a@b/c' id='p1'/>"
@@ -173,12 +194,23 @@ mod tests {
     #[test]
     fn handler_answers_are_checked_and_addressed() {
         let get = request("<iq from='a@b/c' type='get' id='w1'><q xmlns='urn:x:weather'/></iq>");
-        let reply = adopt_handler_reply(&get, b"<iq type='result' to='evil@x' id='zz'><q xmlns='urn:x:weather'>sunny</q></iq>\n").unwrap();
+        let reply = adopt_handler_reply(
+            &get,
+            b"<iq type='result' to='evil@x' id='zz'><q xmlns='urn:x:weather'>sunny</q></iq>\n",
+        )
+        .unwrap();
         assert_eq!(
             reply.to_line(NS_CLIENT).unwrap(),
             "<iq type='result' to='a@b/c' id='w1'><q xmlns='urn:x:weather'>sunny</q></iq>"
         );
-        for bad in [&b""[..], b"hello\n", b"<message/>\n", b"<iq type='get'/>\n", b"<iq type='result'/>\n<iq type='result'/>\n", b"\xff\n"] {
+        for bad in [
+            &b""[..],
+            b"hello\n",
+            b"<message/>\n",
+            b"<iq type='get'/>\n",
+            b"<iq type='result'/>\n<iq type='result'/>\n",
+            b"\xff\n",
+        ] {
             assert!(adopt_handler_reply(&get, bad).is_err(), "{bad:?}");
         }
     }

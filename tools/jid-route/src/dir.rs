@@ -101,7 +101,11 @@ impl DirSink {
                 let Ok(name) = contact_name(contact) else {
                     return Ok(Err(unsafe_name(contact)));
                 };
-                self.append(Some(&name), tree::OUT, &out_lines(now, self.time, author, text))?;
+                self.append(
+                    Some(&name),
+                    tree::OUT,
+                    &out_lines(now, self.time, author, text),
+                )?;
             }
             Event::Notice { contact, text } => {
                 let Ok(name) = contact_name(contact) else {

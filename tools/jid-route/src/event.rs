@@ -65,7 +65,10 @@ pub fn interpret(stanza: &Stanza, sender: Option<&Jid>) -> Result<Vec<Event>, St
 fn iq_answer(stanza: &Stanza) -> Option<Result<Event, String>> {
     let summary = match stanza.stanza_type.as_str() {
         "result" => "result".to_owned(),
-        "error" => format!("error: {}", one_line(&describe_stanza_error(&stanza.element))),
+        "error" => format!(
+            "error: {}",
+            one_line(&describe_stanza_error(&stanza.element))
+        ),
         _ => return None,
     };
     Some(match &stanza.id {
@@ -98,9 +101,15 @@ fn message(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
     };
     if let Some(subject) = stanza.child_text("subject") {
         if groupchat {
-            events.push(notice(&bare, format!("{author} set the topic to: {subject}")));
+            events.push(notice(
+                &bare,
+                format!("{author} set the topic to: {subject}"),
+            ));
         } else if !subject.trim().is_empty() {
-            events.push(notice(&bare, format!("{author} set the subject: {subject}")));
+            events.push(notice(
+                &bare,
+                format!("{author} set the subject: {subject}"),
+            ));
         }
     }
     if let Some(body) = stanza.child_text("body").filter(|b| !b.is_empty()) {
@@ -124,7 +133,11 @@ fn presence(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
             let state = State::of(stanza);
             if stanza.element.child("x", NS_MUC_USER).is_some() {
                 let nick = sender.resource().unwrap_or_default();
-                let what = if state.is_available() { "is in the room" } else { "left the room" };
+                let what = if state.is_available() {
+                    "is in the room"
+                } else {
+                    "left the room"
+                };
                 return vec![notice(&bare, format!("{nick} {what}"))];
             }
             return vec![Event::Presence {
@@ -164,8 +177,13 @@ mod tests {
     #[test]
     fn messages() {
         assert_eq!(
-            events("<message from='Bob@X/pc' type='chat'><body>hi\u{1b}[2J</body></message>").unwrap(),
-            [Event::Message { contact: jid("bob@x"), author: "bob@x".into(), text: "hi\u{FFFD}[2J".into() }]
+            events("<message from='Bob@X/pc' type='chat'><body>hi\u{1b}[2J</body></message>")
+                .unwrap(),
+            [Event::Message {
+                contact: jid("bob@x"),
+                author: "bob@x".into(),
+                text: "hi\u{FFFD}[2J".into()
+            }]
         );
         assert_eq!(
             events("<message from='room@muc.x/Alice' type='groupchat'><subject>news</subject><body>yo</body></message>").unwrap(),
@@ -176,8 +194,17 @@ mod tests {
         );
         assert!(events("<message from='b@x' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>").unwrap().is_empty());
         let error = events("<message from='b@x' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>").unwrap();
-        assert_eq!(error, [Event::Notice { contact: jid("b@x"), text: "message to b@x failed: item-not-found".into() }]);
-        assert!(events("<message type='chat'><body>x</body></message>").is_err(), "no from, no --me");
+        assert_eq!(
+            error,
+            [Event::Notice {
+                contact: jid("b@x"),
+                text: "message to b@x failed: item-not-found".into()
+            }]
+        );
+        assert!(
+            events("<message type='chat'><body>x</body></message>").is_err(),
+            "no from, no --me"
+        );
     }
 
     #[test]
@@ -192,18 +219,29 @@ mod tests {
         );
         assert!(text("<presence from='bob@localhost' type='unsubscribed'/>").contains("denied"));
         assert_eq!(text("<presence from='r@muc/Al'><x xmlns='http://jabber.org/protocol/muc#user'/></presence>"), "Al is in the room");
-        assert!(matches!(events("<presence from='b@x/r'><show>away</show></presence>").unwrap().as_slice(),
-            [Event::Presence { state, .. }] if state.show == "away"));
-        assert!(events("<presence from='b@x' type='probe'/>").unwrap().is_empty());
+        assert!(
+            matches!(events("<presence from='b@x/r'><show>away</show></presence>").unwrap().as_slice(),
+            [Event::Presence { state, .. }] if state.show == "away")
+        );
+        assert!(events("<presence from='b@x' type='probe'/>")
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn iq_answers() {
         assert_eq!(
             events("<iq type='result' id='r1'/>").unwrap(),
-            [Event::IqAnswer { id: "r1".into(), summary: "result".into() }]
+            [Event::IqAnswer {
+                id: "r1".into(),
+                summary: "result".into()
+            }]
         );
         assert!(events("<iq type='result'/>").is_err());
-        assert!(events("<iq type='get' id='g' from='a@b'><ping xmlns='urn:xmpp:ping'/></iq>").unwrap().is_empty());
+        assert!(
+            events("<iq type='get' id='g' from='a@b'><ping xmlns='urn:xmpp:ping'/></iq>")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -91,13 +91,7 @@ Exit status:
 ";
 
 const SPEC: OptionSpec = OptionSpec {
-    with_value: &[
-        "--dir",
-        "--reply",
-        "--iq-handler",
-        "--me",
-        "--max-stanza",
-    ],
+    with_value: &["--dir", "--reply", "--iq-handler", "--me", "--max-stanza"],
     switches: &["--print", "--epoch", "-h", "--help", "-V", "--version"],
 };
 
@@ -114,7 +108,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         return Ok(0);
     }
     let dir: Option<PathBuf> = args.opt_value_from_str("--dir").map_err(cli::usage_error)?;
-    let reply: Option<PathBuf> = args.opt_value_from_str("--reply").map_err(cli::usage_error)?;
+    let reply: Option<PathBuf> = args
+        .opt_value_from_str("--reply")
+        .map_err(cli::usage_error)?;
     let me: Option<String> = args.opt_value_from_str("--me").map_err(cli::usage_error)?;
     let max = args
         .opt_value_from_fn("--max-stanza", cli::parse_size)
@@ -132,9 +128,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     cli::finish(args)?;
 
     let me = match me.or_else(|| std::env::var("XMPP_JID").ok().filter(|v| !v.is_empty())) {
-        Some(text) => Some(
-            Jid::parse(&text).map_err(|e| Error::usage(format!("--me / XMPP_JID: {e}")))?,
-        ),
+        Some(text) => {
+            Some(Jid::parse(&text).map_err(|e| Error::usage(format!("--me / XMPP_JID: {e}")))?)
+        }
         None => None,
     };
     let rules = split
@@ -161,7 +157,10 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         (Some(path), _) => Some(reply::ReplyPath::given(path)),
         (None, Some(sink)) => {
             if let Err(err) = sink.tree().fifo(None, xmpp_pipes::tree::IN) {
-                warn("jid-route", format!("{}/in: {err}", sink.tree().path().display()));
+                warn(
+                    "jid-route",
+                    format!("{}/in: {err}", sink.tree().path().display()),
+                );
             }
             Some(reply::ReplyPath::tree_in(sink.tree().path()))
         }
@@ -196,7 +195,9 @@ pub fn route_input(router: &mut Router, mut input: impl BufRead, max: usize) -> 
         if !read_line(&mut input, &mut line, max)
             .map_err(|e| Error::new(Status::IoErr, format!("cannot read stdin: {e}")))?
         {
-            return Err(Error::data(format!("line {number}: longer than {max} bytes")));
+            return Err(Error::data(format!(
+                "line {number}: longer than {max} bytes"
+            )));
         }
         if line.is_empty() {
             return Ok(());

@@ -119,29 +119,60 @@ mod tests {
     fn update(presences: &mut Presences, line: &str) -> Option<String> {
         let stanza = Stanza::parse(line.to_owned()).unwrap();
         let from = stanza.from.clone().unwrap().unwrap();
-        presences.update(&from, State::of(&stanza)).map(|s| s.line())
+        presences
+            .update(&from, State::of(&stanza))
+            .map(|s| s.line())
     }
 
     #[test]
     fn best_resource_wins_and_last_one_out_is_unavailable() {
         let mut p = Presences::default();
         assert_eq!(
-            update(&mut p, "<presence from='b@x/phone'><show>away</show><status>at  lunch</status></presence>").as_deref(),
+            update(
+                &mut p,
+                "<presence from='b@x/phone'><show>away</show><status>at  lunch</status></presence>"
+            )
+            .as_deref(),
             Some("away at  lunch")
         );
-        assert_eq!(update(&mut p, "<presence from='b@x/pc'/>").as_deref(), Some("available"));
-        assert_eq!(update(&mut p, "<presence from='b@x/pc'/>"), None, "no change");
         assert_eq!(
-            update(&mut p, "<presence from='b@x/phone'><show>dnd</show><priority>9</priority></presence>").as_deref(),
+            update(&mut p, "<presence from='b@x/pc'/>").as_deref(),
+            Some("available")
+        );
+        assert_eq!(
+            update(&mut p, "<presence from='b@x/pc'/>"),
+            None,
+            "no change"
+        );
+        assert_eq!(
+            update(
+                &mut p,
+                "<presence from='b@x/phone'><show>dnd</show><priority>9</priority></presence>"
+            )
+            .as_deref(),
             Some("dnd")
         );
-        assert_eq!(update(&mut p, "<presence from='b@x/phone' type='unavailable'/>").as_deref(), Some("available"));
+        assert_eq!(
+            update(&mut p, "<presence from='b@x/phone' type='unavailable'/>").as_deref(),
+            Some("available")
+        );
         assert_eq!(p.available_contacts(), ["b@x"]);
         assert_eq!(
-            update(&mut p, "<presence from='b@x/pc' type='unavailable'><status>bye</status></presence>").as_deref(),
+            update(
+                &mut p,
+                "<presence from='b@x/pc' type='unavailable'><status>bye</status></presence>"
+            )
+            .as_deref(),
             Some("unavailable bye")
         );
         assert!(p.available_contacts().is_empty());
-        assert_eq!(update(&mut p, "<presence from='c@x/a'><priority>junk</priority></presence>").as_deref(), Some("available"));
+        assert_eq!(
+            update(
+                &mut p,
+                "<presence from='c@x/a'><priority>junk</priority></presence>"
+            )
+            .as_deref(),
+            Some("available")
+        );
     }
 }

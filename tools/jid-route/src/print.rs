@@ -66,7 +66,10 @@ pub fn lines(event: &Event, summary: Option<&State>, me: Option<&Jid>) -> String
             }
         }
         Event::IqAnswer { id, summary } => {
-            format!("{time} -!- [iq {}] {summary}\n", crate::stanza::one_line(id))
+            format!(
+                "{time} -!- [iq {}] {summary}\n",
+                crate::stanza::one_line(id)
+            )
         }
     }
 }
@@ -105,7 +108,8 @@ mod tests {
             state: away.clone(),
         };
         assert!(lines(&presence, Some(&away), None).ends_with(" -!- bob@x is away (at lunch)\n"));
-        assert!(lines(&presence, Some(&away), Some(&jid("bob@x/me"))).ends_with(" -!- you are away (at lunch)\n"));
+        assert!(lines(&presence, Some(&away), Some(&jid("bob@x/me")))
+            .ends_with(" -!- you are away (at lunch)\n"));
         assert_eq!(lines(&presence, None, None), "");
     }
 }

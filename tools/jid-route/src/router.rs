@@ -95,8 +95,14 @@ impl Router {
             }
         };
         let sender = sender.as_ref();
-        let request = stanza.kind == Kind::Iq && matches!(stanza.stanza_type.as_str(), "get" | "set");
-        if let Some(rule) = self.config.rules.iter().find(|rule| rule.matches(&stanza, sender)) {
+        let request =
+            stanza.kind == Kind::Iq && matches!(stanza.stanza_type.as_str(), "get" | "set");
+        if let Some(rule) = self
+            .config
+            .rules
+            .iter()
+            .find(|rule| rule.matches(&stanza, sender))
+        {
             let action = rule.action.clone();
             self.actions.perform(&action, &stanza, sender)?;
             if !request || action.claims_requests() {
@@ -119,10 +125,16 @@ impl Router {
         if stanza.element.is("error", NS_STREAMS) {
             warn(
                 TOOL,
-                format!("stream error from the server: {}", one_line(&describe_stream_error(&stanza.element))),
+                format!(
+                    "stream error from the server: {}",
+                    one_line(&describe_stream_error(&stanza.element))
+                ),
             );
         } else {
-            warn(TOOL, format!("ignoring a <{}> element", one_line(&stanza.element.name)));
+            warn(
+                TOOL,
+                format!("ignoring a <{}> element", one_line(&stanza.element.name)),
+            );
         }
     }
 
@@ -138,7 +150,8 @@ impl Router {
         };
         for event in &events {
             let summary = match event {
-                Event::Presence { from, state } => match self.presences.update(from, state.clone()) {
+                Event::Presence { from, state } => match self.presences.update(from, state.clone())
+                {
                     Some(summary) => Some(summary),
                     None => continue,
                 },
@@ -150,7 +163,9 @@ impl Router {
                 }
             }
             if self.config.print {
-                write_stdout(print::lines(event, summary.as_ref(), self.config.me.as_ref()).as_bytes())?;
+                write_stdout(
+                    print::lines(event, summary.as_ref(), self.config.me.as_ref()).as_bytes(),
+                )?;
             }
         }
         Ok(())
@@ -158,7 +173,10 @@ impl Router {
 
     /// A stanza that cannot be routed safely: a line on stderr, and in `DIR/unrouted`.
     fn unroutable(&mut self, number: u64, stanza: &Stanza, why: &str) -> Result<()> {
-        warn(TOOL, format!("line {number}: not routed: {}", one_line(why)));
+        warn(
+            TOOL,
+            format!("line {number}: not routed: {}", one_line(why)),
+        );
         match &self.config.dir {
             Some(dir) => dir.unrouted(&stanza.line, why),
             None => Ok(()),
@@ -212,7 +230,11 @@ impl Router {
             TOOL,
             format!(
                 "refusing a roster push from {} (RFC 6121 section 2.1.6)",
-                request.element.attr("from").map(one_line).unwrap_or_default()
+                request
+                    .element
+                    .attr("from")
+                    .map(one_line)
+                    .unwrap_or_default()
             ),
         );
         None
@@ -222,12 +244,21 @@ impl Router {
     pub fn finish(&mut self) -> Result<()> {
         self.actions.finish();
         if self.unmatched > 0 {
-            warn(TOOL, format!("{} stanza(s) matched no rule and were dropped", self.unmatched));
+            warn(
+                TOOL,
+                format!(
+                    "{} stanza(s) matched no rule and were dropped",
+                    self.unmatched
+                ),
+            );
         }
         if self.unanswered > 0 {
             warn(
                 TOOL,
-                format!("{} iq request(s) not answered: no --reply or --dir", self.unanswered),
+                format!(
+                    "{} iq request(s) not answered: no --reply or --dir",
+                    self.unanswered
+                ),
             );
         }
         match &mut self.config.dir {

@@ -163,7 +163,11 @@ impl Selector {
                 ))
             }
         };
-        let what = if kind.is_some() { kind_name } else { "any stanza" };
+        let what = if kind.is_some() {
+            kind_name
+        } else {
+            "any stanza"
+        };
         let mut selector = Selector {
             kind,
             types: Vec::new(),
@@ -302,7 +306,9 @@ mod tests {
         assert_eq!(rule.from, [Glob::new("*@example.org")]);
         assert_eq!(rule.action, Action::Append("/var/log/chat.log".into()));
         assert_eq!(
-            Rule::parse("message:groupchat | ./room-bot --loud").unwrap().action,
+            Rule::parse("message:groupchat | ./room-bot --loud")
+                .unwrap()
+                .action,
             Action::Pipe("./room-bot --loud".into())
         );
         assert_eq!(
@@ -313,14 +319,20 @@ mod tests {
         assert_eq!(Rule::parse("* -").unwrap().action, Action::Stdout);
         assert_eq!(Rule::parse("message").unwrap().action, Action::Stdout);
         let rule = Rule::parse("drop").unwrap();
-        assert_eq!((rule.selector, rule.action), (Selector::any(), Action::Drop));
+        assert_eq!(
+            (rule.selector, rule.action),
+            (Selector::any(), Action::Drop)
+        );
         let rule = Rule::parse("from=*@evil.example drop").unwrap();
         assert_eq!((rule.selector, rule.from.len()), (Selector::any(), 1));
         assert_eq!(
             Rule::parse("! notify-send \"$XMPP_FROM\"").unwrap().action,
             Action::Run("notify-send \"$XMPP_FROM\"".into())
         );
-        assert_eq!(Rule::parse(">>").map(|_| ()).unwrap_err().status(), xmpp_pipes::exit::Status::Usage);
+        assert_eq!(
+            Rule::parse(">>").map(|_| ()).unwrap_err().status(),
+            xmpp_pipes::exit::Status::Usage
+        );
         let rule = Rule::parse("*:error,unavailable from=a@b from=c@d/* >>x").unwrap();
         assert_eq!(rule.selector.kind, None);
         assert_eq!(rule.selector.types, ["error", "unavailable"]);

@@ -244,7 +244,9 @@ mod tests {
 
     #[test]
     fn environment_of_groupchat_presence_iq_and_errors() {
-        let env = env_of("<message from='room@muc.example.org/Bob' type='groupchat'><body>x</body></message>");
+        let env = env_of(
+            "<message from='room@muc.example.org/Bob' type='groupchat'><body>x</body></message>",
+        );
         assert_eq!(get(&env, "XMPP_NICK"), Some("Bob"));
         assert_eq!(get(&env, "XMPP_FROM_BARE"), Some("room@muc.example.org"));
 
@@ -254,7 +256,8 @@ mod tests {
         assert_eq!(get(&env, "XMPP_STATUS"), Some("lunch"));
         assert_eq!(get(&env, "XMPP_PRIORITY"), Some("5"));
 
-        let env = env_of("<iq from='a@b/c' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>");
+        let env =
+            env_of("<iq from='a@b/c' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>");
         assert_eq!(get(&env, "XMPP_KIND"), Some("iq"));
         assert_eq!(get(&env, "XMPP_NS"), Some("jabber:iq:version"));
         assert_eq!(get(&env, "XMPP_BODY"), None);
@@ -270,7 +273,9 @@ mod tests {
     #[test]
     fn long_values_are_cut_at_a_character_boundary() {
         let body = "é".repeat(MAX_ENV_VALUE);
-        let env = env_of(&format!("<message from='a@b'><body>{body}</body></message>"));
+        let env = env_of(&format!(
+            "<message from='a@b'><body>{body}</body></message>"
+        ));
         let cut = get(&env, "XMPP_BODY").unwrap();
         assert!(cut.len() <= MAX_ENV_VALUE && cut.len() >= MAX_ENV_VALUE - 1);
         assert!(body.starts_with(cut));
@@ -279,12 +284,14 @@ mod tests {
     #[test]
     fn kinds_and_default_types() {
         let stanza = Stanza::parse("<message to='x@y'/>".into()).unwrap();
-        assert_eq!((stanza.kind.clone(), stanza.stanza_type.as_str()), (Kind::Message, "normal"));
+        assert_eq!(
+            (stanza.kind.clone(), stanza.stanza_type.as_str()),
+            (Kind::Message, "normal")
+        );
         assert!(stanza.from.is_none());
-        let stanza = Stanza::parse(
-            "<stream:error xmlns:stream='http://etherx.jabber.org/streams'/>".into(),
-        )
-        .unwrap();
+        let stanza =
+            Stanza::parse("<stream:error xmlns:stream='http://etherx.jabber.org/streams'/>".into())
+                .unwrap();
         assert_eq!(stanza.kind, Kind::Other("error".into()));
         let stanza = Stanza::parse("<message from='../../x@y'/>".into()).unwrap();
         assert!(matches!(stanza.from, Some(Err(_))));
@@ -292,7 +299,10 @@ mod tests {
 
     #[test]
     fn terminal_escapes_are_defused() {
-        assert_eq!(printable("a\u{1b}[2Jb\tc\nd\u{7f}\u{9b}"), "a\u{FFFD}[2Jb\tc\nd\u{FFFD}\u{FFFD}");
+        assert_eq!(
+            printable("a\u{1b}[2Jb\tc\nd\u{7f}\u{9b}"),
+            "a\u{FFFD}[2Jb\tc\nd\u{FFFD}\u{FFFD}"
+        );
         assert_eq!(one_line("a\nb\tc"), "a b c");
     }
 }
