@@ -165,3 +165,62 @@ fn unsafe_name(jid: &Jid) -> String {
         Ok(_) => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("jid-route-dir-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        path
+    }
+
+    #[test]
+    fn unsafe_names_are_refused_without_touching_the_disk() {
+        let root = scratch("unsafe");
+        let mut sink = DirSink::open(&root, TimeFormat::Epoch, None).unwrap();
+        for name in ["iq", "in", "unrouted", "..@example.org", "ext@"] {
+            let Ok(contact) = Jid::parse(name) else {
+                continue;
+            };
+            let event = Event::Message {
+                contact,
+                author: "x".into(),
+                text: "hi".into(),
+            };
+            let refused = sink.show(&event, None, "<message/>").unwrap();
+            assert!(refused.is_err(), "{name}");
+        }
+        let long = Jid::parse(&format!("{}@example.org", "a".repeat(250))).unwrap();
+        let event = Event::Notice {
+            contact: long,
+            text: "x".into(),
+        };
+        assert!(sink.show(&event, None, "<message/>").unwrap().is_err());
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        sink.unrouted("<message/>", "why\tnot").unwrap();
+        let unrouted = std::fs::read_to_string(root.join("unrouted")).unwrap();
+        assert!(unrouted.ends_with("\twhy not\t<message/>\n"), "{unrouted}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn iq_answers_are_written_under_a_sanitised_id() {
+        let root = scratch("iq");
+        let mut sink = DirSink::open(&root, TimeFormat::Local, None).unwrap();
+        let event = Event::IqAnswer {
+            id: "../../x".into(),
+            summary: "result".into(),
+        };
+        sink.show(&event, None, "<iq type='result' id='../../x'/>")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("iq/_.._x")).unwrap(),
+            "<iq type='result' id='../../x'/>\n"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -84,11 +84,8 @@ fn lines(stanzas: &[&str]) -> String {
     stanzas.iter().map(|s| format!("{s}\n")).collect()
 }
 
-const TIME: &str = r"\d{4}-\d\d-\d\d \d\d:\d\d";
-
 /// Whether `line` is `YYYY-MM-DD HH:MM rest`.
 fn timed(line: &str, rest: &str) -> bool {
-    let _ = TIME;
     let bytes = line.as_bytes();
     line.len() == 17 + rest.len()
         && line.ends_with(rest)
