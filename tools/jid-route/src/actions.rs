@@ -46,26 +46,73 @@ pub fn set_env(command: &mut Command, stanza: &Stanza, sender: Option<&Jid>) {
 
 /// Run `command` with `input` on its standard input (written by a thread,
 /// so that a command that does not read it cannot block jid-route), its
-/// standard output captured if `capture`; wait for it.
+/// standard output captured if `capture`; wait for it. With a `timeout`,
+/// the command runs in its own process group, which is killed when the
+/// time is up (the error is then of kind `TimedOut`).
 pub fn run_with_input(
     command: &mut Command,
     input: &[u8],
     capture: bool,
+    timeout: Option<std::time::Duration>,
 ) -> io::Result<std::process::Output> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
     command.stdin(Stdio::piped());
     if capture {
         command.stdout(Stdio::piped());
     }
+    if timeout.is_some() {
+        command.process_group(0);
+    }
     let mut child = command.spawn()?;
     let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
     std::thread::scope(|scope| {
         if let Some(mut stdin) = stdin {
             scope.spawn(move || {
                 let _ = stdin.write_all(input);
             });
         }
-        child.wait_with_output()
+        let reader = stdout.map(|mut stdout| {
+            scope.spawn(move || {
+                let mut data = Vec::new();
+                let _ = stdout.read_to_end(&mut data);
+                data
+            })
+        });
+        let status = match timeout {
+            None => child.wait(),
+            Some(limit) => wait_until(&mut child, std::time::Instant::now() + limit),
+        };
+        let stdout = reader
+            .map(|reader| reader.join().unwrap_or_default())
+            .unwrap_or_default();
+        Ok(std::process::Output {
+            status: status?,
+            stdout,
+            stderr: Vec::new(),
+        })
     })
+}
+
+/// Wait for `child` until `deadline`; then kill its process group.
+fn wait_until(
+    child: &mut Child,
+    deadline: std::time::Instant,
+) -> io::Result<std::process::ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            let _ = child.wait();
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 /// Expand a leading `~/` to `$HOME/`: rules are usually quoted, so the
@@ -138,7 +185,7 @@ impl Actions {
             }
             Action::Run(command) => {
                 let mut shell = shell(command, Some(stanza), sender);
-                match run_with_input(&mut shell, line.as_bytes(), false) {
+                match run_with_input(&mut shell, line.as_bytes(), false, None) {
                     Ok(output) if output.status.success() => {}
                     Ok(output) => warn(TOOL, format!("! {command}: {}", output.status)),
                     Err(err) => warn(TOOL, format!("! {command}: cannot run: {err}")),

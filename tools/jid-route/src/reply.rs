@@ -17,6 +17,10 @@ use xmpp_pipes::xml::{Element, NS_CLIENT};
 
 const TOOL: &str = "jid-route";
 
+/// How long a handler may take to answer before it is killed and the
+/// request gets an `internal-server-error`.
+pub const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where replies are written.
 #[derive(Debug, Clone)]
 pub struct ReplyPath {
@@ -119,19 +123,21 @@ impl Handlers {
     }
 
     /// Let a handler answer `request`; `None` if no handler takes its namespace.
-    /// A handler that fails or answers badly gets the request an
-    /// `internal-server-error`, and a warning on stderr.
+    /// A handler that fails, answers badly or takes longer than
+    /// [`HANDLER_TIMEOUT`] gets the request an `internal-server-error`, and
+    /// a warning on stderr.
     pub fn handle(&self, request: &Stanza, sender: Option<&Jid>) -> Option<Element> {
         let ns = request.payload_ns()?;
         let mut command = self.command_for(ns)?;
         set_env(&mut command, request, sender);
         let name = format!("the handler of {ns}");
         let input = format!("{}\n", request.line);
-        let outcome = match run_with_input(&mut command, input.as_bytes(), true) {
-            Err(err) => Err(format!("cannot run: {err}")),
-            Ok(output) if !output.status.success() => Err(output.status.to_string()),
-            Ok(output) => answer::adopt_handler_reply(request, &output.stdout),
-        };
+        let outcome =
+            match run_with_input(&mut command, input.as_bytes(), true, Some(HANDLER_TIMEOUT)) {
+                Err(err) => Err(format!("cannot run: {err}")),
+                Ok(output) if !output.status.success() => Err(output.status.to_string()),
+                Ok(output) => answer::adopt_handler_reply(request, &output.stdout),
+            };
         Some(outcome.unwrap_or_else(|why| {
             warn(TOOL, format!("{name}: {why}"));
             answer::error_reply(request, "cancel", "internal-server-error")

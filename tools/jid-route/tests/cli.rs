@@ -600,6 +600,32 @@ fn iq_handlers_answer_their_namespace() {
 }
 
 #[test]
+fn a_hanging_handler_is_killed_and_the_request_answered() {
+    let root = scratch("hang");
+    let reply = root.join("replies");
+    let input =
+        lines(&["<iq from='a@localhost/x' type='get' id='h1'><q xmlns='urn:x:hang'/></iq>"]);
+    let started = std::time::Instant::now();
+    let output = route(
+        &[
+            "--reply",
+            reply.to_str().unwrap(),
+            "--iq-handler",
+            "urn:x:hang=sleep 60 & sleep 60",
+        ],
+        &input,
+    );
+    ok(&output);
+    assert!(started.elapsed().as_secs() < 30);
+    assert!(reply_lines(&reply)[0].contains("<internal-server-error"));
+    assert!(
+        text(&output.stderr).contains("timed out"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
 fn replies_to_a_pipe_nobody_reads_are_dropped_with_a_warning() {
     let root = scratch("fifo");
     let dir = root.join("tree");
