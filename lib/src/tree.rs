@@ -63,6 +63,11 @@ impl std::error::Error for UnsafeName {}
 pub fn contact_name(jid: &Jid) -> Result<String, UnsafeName> {
     let name = jid.to_bare().to_string();
     check_component(&name)?;
+    if name.starts_with('.') {
+        return Err(UnsafeName(format!(
+            "{name:?} starts with a dot (hidden, and skipped by Tree::contacts)"
+        )));
+    }
     if RESERVED.contains(&name.as_str()) {
         return Err(UnsafeName(format!(
             "{name:?} is a reserved name in the tree"
@@ -297,6 +302,10 @@ mod tests {
         assert!(
             contact_name(&Jid::parse("in").unwrap()).is_err(),
             "reserved"
+        );
+        assert!(
+            contact_name(&Jid::parse("..@example.org").unwrap()).is_err(),
+            "hidden"
         );
         let long = Jid::parse(&format!("{}@example.org", "a".repeat(300))).unwrap();
         assert!(contact_name(&long).is_err(), "too long for a file name");

@@ -76,27 +76,8 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     Ok(0)
 }
 
-/// Parse a byte count: a whole number, optionally with a K, M or G suffix (powers of 1024).
-pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    let (digits, unit) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
-        _ => (text, 'B'),
-    };
-    let shift = match unit {
-        'B' => 0,
-        'K' => 10,
-        'M' => 20,
-        'G' => 30,
-        _ => return Err(format!("{text:?}: unknown unit (use K, M or G)")),
-    };
-    let number: usize = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size in bytes"))?;
-    number
-        .checked_mul(1 << shift)
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{text:?} is not a usable size"))
-}
+/// Parse a byte count (now in the shared crate, where jid-route uses it too).
+pub use xmpp_pipes::cli::parse_size;
 
 /// Copy stanza lines from `input` to `output`; see the module documentation.
 pub fn split_stream<R: io::Read, W: Write>(

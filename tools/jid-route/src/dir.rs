@@ -1,0 +1,226 @@
+//! `--dir DIR`: the directory tree of DESIGN.md, written through the shared
+//! crate's [`Tree`] (safe names, `O_NOFOLLOW`, directories 0700, files 0600).
+//!
+//! Conversations go to `DIR/<bare-jid>/out`, presence to
+//! `DIR/<bare-jid>/presence` (our own to `DIR/mypresence`), answers to our
+//! iq requests to `DIR/iq/<id>`, and what cannot be put anywhere safely to
+//! `DIR/unrouted`.
+
+use crate::event::Event;
+use crate::presence::State;
+use std::collections::BTreeSet;
+use std::io;
+use std::path::Path;
+use xmpp_pipes::exit::{Error, Result, Status};
+use xmpp_pipes::jid::Jid;
+use xmpp_pipes::tree::{self, contact_name, format_time, out_lines, sanitise_id, TimeFormat, Tree};
+
+/// The tree, and which presence files this session wrote (to clear them at the end).
+pub struct DirSink {
+    tree: Tree,
+    time: TimeFormat,
+    me: Option<Jid>,
+    presence_files: BTreeSet<String>,
+    wrote_mypresence: bool,
+}
+
+/// Turn a failed file operation in the tree into an error: 74 when the
+/// disk failed or filled up, 73 when the file could not be created or opened.
+pub fn file_error(path: &Path, err: io::Error) -> Error {
+    let status = match err.raw_os_error() {
+        Some(code)
+            if [
+                rustix::io::Errno::IO.raw_os_error(),
+                rustix::io::Errno::NOSPC.raw_os_error(),
+                rustix::io::Errno::DQUOT.raw_os_error(),
+                rustix::io::Errno::FBIG.raw_os_error(),
+            ]
+            .contains(&code) =>
+        {
+            Status::IoErr
+        }
+        _ => Status::CantCreat,
+    };
+    Error::new(status, format!("cannot write {}: {err}", path.display()))
+}
+
+impl DirSink {
+    /// Open (creating it 0700 if needed) the tree at `path`.
+    pub fn open(path: &Path, time: TimeFormat, me: Option<Jid>) -> Result<DirSink> {
+        let tree = Tree::open(path).map_err(|e| file_error(path, e))?;
+        Ok(DirSink {
+            tree,
+            time,
+            me: me.map(|jid| jid.to_bare()),
+            presence_files: BTreeSet::new(),
+            wrote_mypresence: false,
+        })
+    }
+
+    /// The tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    fn fail(&self, dir: Option<&str>, file: &str) -> impl FnOnce(io::Error) -> Error {
+        let mut path = self.tree.path().to_owned();
+        path.extend(dir);
+        path.push(file);
+        move |err| file_error(&path, err)
+    }
+
+    fn append(&self, dir: Option<&str>, file: &str, data: &str) -> Result<()> {
+        self.tree
+            .append(dir, file, data.as_bytes())
+            .map_err(self.fail(dir, file))
+    }
+
+    fn replace(&self, dir: Option<&str>, file: &str, data: &str) -> Result<()> {
+        self.tree
+            .replace(dir, file, data.as_bytes())
+            .map_err(self.fail(dir, file))
+    }
+
+    /// Write one event. `summary` is the contact's new presence for an
+    /// [`Event::Presence`] (nothing is written when it did not change);
+    /// `line` is the stanza line, kept whole for iq answers. The inner `Err`
+    /// says why the event could not be put in the tree safely.
+    pub fn show(
+        &mut self,
+        event: &Event,
+        summary: Option<&State>,
+        line: &str,
+    ) -> Result<Result<(), String>> {
+        let now = jiff::Timestamp::now();
+        match event {
+            Event::Message {
+                contact,
+                author,
+                text,
+            } => {
+                let Ok(name) = contact_name(contact) else {
+                    return Ok(Err(unsafe_name(contact)));
+                };
+                self.append(
+                    Some(&name),
+                    tree::OUT,
+                    &out_lines(now, self.time, author, text),
+                )?;
+            }
+            Event::Notice { contact, text } => {
+                let Ok(name) = contact_name(contact) else {
+                    return Ok(Err(unsafe_name(contact)));
+                };
+                let time = format_time(now, self.time);
+                self.append(Some(&name), tree::OUT, &format!("{time} -!- {text}\n"))?;
+            }
+            Event::Presence { from, .. } => {
+                let Some(state) = summary else {
+                    return Ok(Ok(()));
+                };
+                let bare = from.to_bare();
+                let text = format!("{}\n", state.line());
+                if self.me.as_ref() == Some(&bare) {
+                    self.replace(None, tree::MYPRESENCE, &text)?;
+                    self.wrote_mypresence = true;
+                } else {
+                    let Ok(name) = contact_name(&bare) else {
+                        return Ok(Err(unsafe_name(&bare)));
+                    };
+                    self.replace(Some(&name), tree::PRESENCE, &text)?;
+                    self.presence_files.insert(name);
+                }
+            }
+            Event::IqAnswer { id, .. } => {
+                let name = sanitise_id(id);
+                self.replace(Some(tree::IQ), &name, &format!("{line}\n"))?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Append a stanza that could not be routed to `DIR/unrouted`:
+    /// `TIME<TAB>REASON<TAB>STANZA-LINE`.
+    pub fn unrouted(&self, line: &str, reason: &str) -> Result<()> {
+        let time = format_time(jiff::Timestamp::now(), self.time);
+        let reason = crate::stanza::one_line(reason).replace('\t', " ");
+        self.append(None, tree::UNROUTED, &format!("{time}\t{reason}\t{line}\n"))
+    }
+
+    /// The session is over: every presence file written becomes `unavailable`.
+    pub fn finish(&mut self) -> Result<()> {
+        for name in std::mem::take(&mut self.presence_files) {
+            self.replace(Some(&name), tree::PRESENCE, "unavailable\n")?;
+        }
+        if std::mem::take(&mut self.wrote_mypresence) {
+            self.replace(None, tree::MYPRESENCE, "unavailable\n")?;
+        }
+        Ok(())
+    }
+}
+
+fn unsafe_name(jid: &Jid) -> String {
+    match contact_name(jid) {
+        Err(why) => format!("no safe directory name for this sender: {why}"),
+        Ok(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("jid-route-dir-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        path
+    }
+
+    #[test]
+    fn unsafe_names_are_refused_without_touching_the_disk() {
+        let root = scratch("unsafe");
+        let mut sink = DirSink::open(&root, TimeFormat::Epoch, None).unwrap();
+        for name in ["iq", "in", "unrouted", "..@example.org", "ext@"] {
+            let Ok(contact) = Jid::parse(name) else {
+                continue;
+            };
+            let event = Event::Message {
+                contact,
+                author: "x".into(),
+                text: "hi".into(),
+            };
+            let refused = sink.show(&event, None, "<message/>").unwrap();
+            assert!(refused.is_err(), "{name}");
+        }
+        let long = Jid::parse(&format!("{}@example.org", "a".repeat(250))).unwrap();
+        let event = Event::Notice {
+            contact: long,
+            text: "x".into(),
+        };
+        assert!(sink.show(&event, None, "<message/>").unwrap().is_err());
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        sink.unrouted("<message/>", "why\tnot").unwrap();
+        let unrouted = std::fs::read_to_string(root.join("unrouted")).unwrap();
+        assert!(unrouted.ends_with("\twhy not\t<message/>\n"), "{unrouted}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn iq_answers_are_written_under_a_sanitised_id() {
+        let root = scratch("iq");
+        let mut sink = DirSink::open(&root, TimeFormat::Local, None).unwrap();
+        let event = Event::IqAnswer {
+            id: "../../x".into(),
+            summary: "result".into(),
+        };
+        sink.show(&event, None, "<iq type='result' id='../../x'/>")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("iq/_.._x")).unwrap(),
+            "<iq type='result' id='../../x'/>\n"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,247 @@
+//! What a stanza means to a person: the reading that both the directory
+//! tree (`--dir`) and the terminal (`--print`) show.
+
+use crate::presence::State;
+use crate::stanza::{one_line, printable, Kind, Stanza};
+use xmpp_pipes::jid::Jid;
+use xmpp_pipes::stream::describe_stanza_error;
+
+/// The namespace of MUC occupant information (XEP-0045).
+pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+
+/// One thing to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A chat, normal or headline message with text: `contact` is the bare JID of the conversation.
+    Message {
+        /// The conversation (the sender's bare JID).
+        contact: Jid,
+        /// Who wrote it, as shown between `<` and `>`.
+        author: String,
+        /// The text, terminal escapes defused.
+        text: String,
+    },
+    /// A line about a conversation: a subject, a subscription request, an error, a room join.
+    Notice {
+        /// The conversation (a bare JID).
+        contact: Jid,
+        /// What happened, on one line.
+        text: String,
+    },
+    /// A contact's resource changed its presence.
+    Presence {
+        /// The full JID of the resource.
+        from: Jid,
+        /// Its new state.
+        state: State,
+    },
+    /// An answer (result or error) to one of our iq requests.
+    IqAnswer {
+        /// The request's id, as sent.
+        id: String,
+        /// `result`, or `error: CONDITION`.
+        summary: String,
+    },
+}
+
+/// Read a stanza from `sender` (its validated `from`, or our own account
+/// when it had none) as events; an `Err` says why it cannot be shown.
+/// Stanzas with nothing to show (chat states, receipts, probes, iq requests) give no events.
+pub fn interpret(stanza: &Stanza, sender: Option<&Jid>) -> Result<Vec<Event>, String> {
+    if stanza.kind == Kind::Iq {
+        return iq_answer(stanza).into_iter().collect();
+    }
+    if !matches!(stanza.kind, Kind::Message | Kind::Presence) {
+        return Ok(Vec::new());
+    }
+    let sender = sender.ok_or("no from attribute, and our own JID is unknown (--me)")?;
+    let bare = sender.to_bare();
+    if stanza.kind == Kind::Message {
+        return Ok(message(stanza, sender, bare));
+    }
+    Ok(presence(stanza, sender, bare))
+}
+
+fn iq_answer(stanza: &Stanza) -> Option<Result<Event, String>> {
+    let summary = match stanza.stanza_type.as_str() {
+        "result" => "result".to_owned(),
+        "error" => format!(
+            "error: {}",
+            one_line(&describe_stanza_error(&stanza.element))
+        ),
+        _ => return None,
+    };
+    Some(match &stanza.id {
+        Some(id) => Ok(Event::IqAnswer {
+            id: id.clone(),
+            summary,
+        }),
+        None => Err("an iq answer without an id".into()),
+    })
+}
+
+fn notice(contact: &Jid, text: String) -> Event {
+    Event::Notice {
+        contact: contact.clone(),
+        text: one_line(&text),
+    }
+}
+
+fn message(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
+    let mut events = Vec::new();
+    if stanza.stanza_type == "error" {
+        let why = describe_stanza_error(&stanza.element);
+        events.push(notice(&bare, format!("message to {sender} failed: {why}")));
+        return events;
+    }
+    let groupchat = stanza.is_groupchat();
+    let author = match (groupchat, sender.resource()) {
+        (true, Some(nick)) => nick.to_owned(),
+        _ => bare.to_string(),
+    };
+    if let Some(subject) = stanza.child_text("subject") {
+        if groupchat {
+            events.push(notice(
+                &bare,
+                format!("{author} set the topic to: {subject}"),
+            ));
+        } else if !subject.trim().is_empty() {
+            events.push(notice(
+                &bare,
+                format!("{author} set the subject: {subject}"),
+            ));
+        }
+    }
+    if let Some(body) = stanza.child_text("body").filter(|b| !b.is_empty()) {
+        if groupchat && sender.resource().is_none() {
+            events.push(notice(&bare, body));
+        } else {
+            events.push(Event::Message {
+                contact: bare,
+                author,
+                text: printable(&body),
+            });
+        }
+    }
+    events
+}
+
+fn presence(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
+    let who = bare.to_string();
+    let text = match stanza.stanza_type.as_str() {
+        "available" | "unavailable" => {
+            let state = State::of(stanza);
+            if stanza.element.child("x", NS_MUC_USER).is_some() {
+                let nick = sender.resource().unwrap_or_default();
+                let what = if state.is_available() {
+                    "is in the room"
+                } else {
+                    "left the room"
+                };
+                return vec![notice(&bare, format!("{nick} {what}"))];
+            }
+            return vec![Event::Presence {
+                from: sender.clone(),
+                state,
+            }];
+        }
+        "subscribe" => format!(
+            "{who} asks to subscribe to your presence (answer: /approve {who} or /deny {who})"
+        ),
+        "subscribed" => format!("{who} approved your subscription to their presence"),
+        "unsubscribe" => format!("{who} unsubscribed from your presence"),
+        "unsubscribed" => format!("{who} denied or cancelled your subscription to their presence"),
+        "error" => format!(
+            "presence error from {sender}: {}",
+            describe_stanza_error(&stanza.element)
+        ),
+        _ => return Vec::new(),
+    };
+    vec![notice(&bare, text)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(line: &str) -> Result<Vec<Event>, String> {
+        let stanza = Stanza::parse(line.to_owned()).unwrap();
+        let sender = stanza.from.clone().map(|r| r.unwrap());
+        interpret(&stanza, sender.as_ref())
+    }
+
+    fn jid(text: &str) -> Jid {
+        Jid::parse(text).unwrap()
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            events("<message from='Bob@X/pc' type='chat'><body>hi\u{1b}[2J</body></message>")
+                .unwrap(),
+            [Event::Message {
+                contact: jid("bob@x"),
+                author: "bob@x".into(),
+                text: "hi\u{FFFD}[2J".into()
+            }]
+        );
+        assert_eq!(
+            events("<message from='room@muc.x/Alice' type='groupchat'><subject>news</subject><body>yo</body></message>").unwrap(),
+            [
+                Event::Notice { contact: jid("room@muc.x"), text: "Alice set the topic to: news".into() },
+                Event::Message { contact: jid("room@muc.x"), author: "Alice".into(), text: "yo".into() },
+            ]
+        );
+        assert!(events("<message from='b@x' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>").unwrap().is_empty());
+        let error = events("<message from='b@x' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>").unwrap();
+        assert_eq!(
+            error,
+            [Event::Notice {
+                contact: jid("b@x"),
+                text: "message to b@x failed: item-not-found".into()
+            }]
+        );
+        assert!(
+            events("<message type='chat'><body>x</body></message>").is_err(),
+            "no from, no --me"
+        );
+    }
+
+    #[test]
+    fn presence_and_subscriptions() {
+        let text = |line: &str| match events(line).unwrap().as_slice() {
+            [Event::Notice { text, .. }] => text.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            text("<presence from='bob@localhost' type='subscribe'/>"),
+            "bob@localhost asks to subscribe to your presence (answer: /approve bob@localhost or /deny bob@localhost)"
+        );
+        assert!(text("<presence from='bob@localhost' type='unsubscribed'/>").contains("denied"));
+        assert_eq!(text("<presence from='r@muc/Al'><x xmlns='http://jabber.org/protocol/muc#user'/></presence>"), "Al is in the room");
+        assert!(
+            matches!(events("<presence from='b@x/r'><show>away</show></presence>").unwrap().as_slice(),
+            [Event::Presence { state, .. }] if state.show == "away")
+        );
+        assert!(events("<presence from='b@x' type='probe'/>")
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn iq_answers() {
+        assert_eq!(
+            events("<iq type='result' id='r1'/>").unwrap(),
+            [Event::IqAnswer {
+                id: "r1".into(),
+                summary: "result".into()
+            }]
+        );
+        assert!(events("<iq type='result'/>").is_err());
+        assert!(
+            events("<iq type='get' id='g' from='a@b'><ping xmlns='urn:xmpp:ping'/></iq>")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
