@@ -13,35 +13,46 @@ pub const HELP: &str = "\
 Usage: stanza-fmt [OPTIONS]
 
 Read text on stdin and write XMPP stanza lines on stdout (one element a
-line, jabber:client implied), for xmpp-connect ... xmpp-auth in bridge mode
-or the named pipe DIR/in. It never touches the network.
+line, jabber:client implied), for xmpp-auth in bridge mode or the named
+pipe DIR/in. It never touches the network.
 
 Without --commands every input line becomes one message to --to; with
 --whole all of stdin becomes one message. With --commands each line is a
-command (/msg, /presence, /roster, /join, ... see stanza-fmt(1)); other
-lines go to --to as messages, or are an error without --to. With --dir,
-every contact directory DIR/<jid> gets a named pipe DIR/<jid>/in whose
-lines become chat messages to that contact (and are logged in DIR/<jid>/out).
+command; other lines go to --to as messages, or are an error without --to.
+With --dir, every contact directory DIR/<jid> gets a named pipe
+DIR/<jid>/in whose lines become chat messages to that contact (and are
+appended to DIR/<jid>/out).
 
 Options:
       --to JID          send messages made from plain text lines to JID
       --type TYPE       message type: chat (default), normal, headline, groupchat
       --subject TEXT    give messages made from plain text this subject
-      --thread ID       give messages made from plain text this thread id
-      --lang TAG        put xml:lang='TAG' on messages and on presence with a status
-      --whole           send all of stdin as one message (empty input sends nothing)
+      --thread ID       give messages this thread id
+      --lang TAG        put xml:lang='TAG' on messages and presence
+      --whole           send all of stdin as one message (blank input sends nothing)
       --commands        read commands (/msg, /presence, /roster, ...) instead of plain text
       --keep-going      report a bad input line, skip it and go on (exit 65 at the end)
-      --lossy           replace invalid UTF-8 and characters XML cannot carry by U+FFFD (with a warning)
-      --id-fd N         print 'id ID' for every iq sent on file descriptor N (default: stderr)
+      --lossy           replace invalid UTF-8 and characters XML cannot carry by U+FFFD
+      --id-fd N         write the id of every iq sent as a line on file descriptor N
+                        (default: 'stanza-fmt: id ID' on stderr)
       --dir DIR         serve the named pipes DIR/<jid>/in of the directory tree
-      --me NAME         the name for our lines in DIR/<jid>/out (default: me)
-      --epoch           time in DIR/<jid>/out as epoch seconds (default: YYYY-MM-DD HH:MM local)
+      --me NAME         our name in DIR/<jid>/out (default: the bare JID in
+                        XMPP_JID, else self)
+      --epoch           time in DIR/<jid>/out as epoch seconds (default: local
+                        YYYY-MM-DD HH:MM)
   -h, --help            print this help
   -V, --version         print the version
 
-Plain text: an empty line is skipped. In --commands mode '//text' sends
-'/text' as a message to --to, and '/#' starts a comment.
+Commands (one a line; '//text' is the text '/text', '/#' a comment):
+  /msg JID TEXT                      /subject JID SUBJECT [:: TEXT]
+  /presence [SHOW] [STATUS]          /presence-to JID [SHOW] [STATUS]
+    SHOW: online, away, chat, dnd, xa, offline
+  /roster                            /add JID [NAME] [GROUP...]  (\"quote\" spaces)
+  /remove JID                        /subscribe JID    /unsubscribe JID
+  /approve JID                       /deny JID
+  /join ROOM@SERVICE/NICK [PASSWORD] /leave ROOM[/NICK] [STATUS]
+  /say ROOM TEXT                     /ping JID   /disco JID [NODE]   /version JID
+  /raw XML                           (exactly one element, passed on as a line)
 
 Exit status:
   0    success
@@ -187,16 +198,39 @@ fn check_lang(tag: &str) -> Result<(), String> {
     }
 }
 
+/// `--name=value` as two arguments, as pico-args (without its `eq-separator` feature) wants them.
+fn split_inline(arg: OsString) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = arg.as_bytes();
+    match bytes.iter().position(|&b| b == b'=') {
+        Some(at) if bytes.starts_with(b"--") => vec![
+            std::ffi::OsStr::from_bytes(&bytes[..at]).to_owned(),
+            std::ffi::OsStr::from_bytes(&bytes[at + 1..]).to_owned(),
+        ],
+        _ => vec![arg],
+    }
+}
+
+/// Our name in `out` files when `--me` is not given: the bare JID xmpp-auth
+/// exported in `XMPP_JID`, or `self`.
+fn default_me() -> String {
+    std::env::var("XMPP_JID")
+        .ok()
+        .and_then(|jid| Jid::parse(&jid).ok())
+        .map_or_else(|| "self".to_owned(), |jid| jid.to_bare().to_string())
+}
+
 /// Parse the arguments (without argv\[0\]).
 pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let split = cli::split_options(args, &SPEC)?;
+    let options = split.options.into_iter().flat_map(split_inline).collect();
     if let Some(extra) = split.operands.first() {
         return Err(Error::usage(format!(
             "unexpected argument {} (stanza-fmt takes no operands; see --help)",
             extra.to_string_lossy()
         )));
     }
-    let mut args = pico_args::Arguments::from_vec(split.options);
+    let mut args = pico_args::Arguments::from_vec(options);
     if args.contains(["-h", "--help"]) {
         return Ok(Parsed::Help);
     }
@@ -241,7 +275,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .map_err(cli::usage_error)?
         .map(|s| text_option("--me", s))
         .transpose()?
-        .unwrap_or_else(|| "me".to_owned());
+        .unwrap_or_else(default_me);
     if me.is_empty() {
         return Err(Error::usage("--me: the name is empty"));
     }
@@ -334,7 +368,8 @@ mod tests {
         assert_eq!(o.to.unwrap().to_string(), "bob@example.org");
         assert_eq!(o.message_type, MessageType::Chat);
         assert_eq!(o.mode, Mode::Lines);
-        assert_eq!(o.me, "me");
+        assert!(!o.me.is_empty());
+        assert_eq!(options(&["--commands", "--me=bob@b"]).me, "bob@b");
         let o = options(&[
             "--type=groupchat",
             "--to",

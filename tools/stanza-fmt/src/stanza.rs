@@ -74,15 +74,15 @@ pub enum Show {
 }
 
 impl Show {
-    /// The word for it on a command line.
+    /// The word for it on a command line (`online` and `offline` are accepted too).
     pub fn from_word(word: &str) -> Option<Show> {
         Some(match word {
-            "available" => Show::Available,
+            "available" | "online" => Show::Available,
             "away" => Show::Away,
             "chat" => Show::Chat,
             "dnd" => Show::Dnd,
             "xa" => Show::Xa,
-            "unavailable" => Show::Unavailable,
+            "unavailable" | "offline" => Show::Unavailable,
             _ => return None,
         })
     }
