@@ -57,7 +57,10 @@ struct Server<'o> {
 /// Serve the tree at `path` until an output error or a signal ends the run.
 pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> Result<u8> {
     let os = |what: &str, err: std::io::Error| {
-        Error::new(Status::CantCreat, format!("{}: {what}: {err}", path.display()))
+        Error::new(
+            Status::CantCreat,
+            format!("{}: {what}: {err}", path.display()),
+        )
     };
     let tree = Tree::open(path).map_err(|e| os("cannot open the tree", e))?;
     let inotify = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
@@ -164,7 +167,10 @@ impl Server<'_> {
         if gone {
             return Err(Error::new(
                 Status::IoErr,
-                format!("{}: the directory was removed or moved", self.tree.path().display()),
+                format!(
+                    "{}: the directory was removed or moved",
+                    self.tree.path().display()
+                ),
             ));
         }
         self.rescan()

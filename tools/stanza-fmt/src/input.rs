@@ -69,7 +69,11 @@ pub fn lines(mut input: impl Read, formatter: &mut Formatter<'_>, keep_going: bo
 }
 
 /// Read all of `input` and send it as one message to `--to` (nothing if it is blank).
-pub fn whole(input: impl Read, formatter: &mut Formatter<'_>, to: &xmpp_pipes::jid::Jid) -> Result<u8> {
+pub fn whole(
+    input: impl Read,
+    formatter: &mut Formatter<'_>,
+    to: &xmpp_pipes::jid::Jid,
+) -> Result<u8> {
     let mut data = Vec::new();
     input
         .take(MAX_WHOLE as u64 + 1)
@@ -80,8 +84,13 @@ pub fn whole(input: impl Read, formatter: &mut Formatter<'_>, to: &xmpp_pipes::j
             "the input is longer than {MAX_WHOLE} bytes, the most --whole sends as one message"
         )));
     }
-    let text = formatter
-        .clean(Origin { pipe: None, number: 1 }, Piece::Line(data))?;
+    let text = formatter.clean(
+        Origin {
+            pipe: None,
+            number: 1,
+        },
+        Piece::Line(data),
+    )?;
     let text = text.trim_end_matches(['\n', '\r']);
     if text.trim().is_empty() {
         return Ok(0);

@@ -200,6 +200,11 @@ fn check_lang(tag: &str) -> Result<(), String> {
     }
 }
 
+/// A bad option value as a usage error naming the option.
+fn value_error(option: &'static str) -> impl Fn(pico_args::Error) -> Error {
+    move |err| Error::usage(format!("{option}: {err}"))
+}
+
 /// `--name=value` as two arguments, as pico-args (without its `eq-separator` feature) wants them.
 fn split_inline(arg: OsString) -> Vec<OsString> {
     use std::os::unix::ffi::OsStrExt;
@@ -243,24 +248,26 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .opt_value_from_fn("--to", |text: &str| {
             Jid::parse(text).map_err(|e| e.to_string())
         })
-        .map_err(cli::usage_error)?;
+        .map_err(value_error("--to"))?;
     let message_type = args
         .opt_value_from_fn("--type", MessageType::parse)
-        .map_err(cli::usage_error)?
+        .map_err(value_error("--type"))?
         .unwrap_or_default();
     let subject = args
         .opt_value_from_str::<_, String>("--subject")
-        .map_err(cli::usage_error)?
+        .map_err(value_error("--subject"))?
         .map(|s| text_option("--subject", s))
         .transpose()?;
     let thread = args
         .opt_value_from_str::<_, String>("--thread")
-        .map_err(cli::usage_error)?
+        .map_err(value_error("--thread"))?
         .map(|s| text_option("--thread", s))
         .transpose()?;
     let lang: Option<String> = args
-        .opt_value_from_fn("--lang", |tag: &str| check_lang(tag).map(|()| tag.to_owned()))
-        .map_err(cli::usage_error)?;
+        .opt_value_from_fn("--lang", |tag: &str| {
+            check_lang(tag).map(|()| tag.to_owned())
+        })
+        .map_err(value_error("--lang"))?;
     let id_fd: Option<i32> = args
         .opt_value_from_fn("--id-fd", |text: &str| {
             text.parse::<i32>()
@@ -268,13 +275,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
                 .filter(|&fd| fd >= 2)
                 .ok_or_else(|| format!("{text:?} is not a file descriptor number of 2 or more"))
         })
-        .map_err(cli::usage_error)?;
+        .map_err(value_error("--id-fd"))?;
     let dir: Option<PathBuf> = args
         .opt_value_from_os_str("--dir", |s| Ok::<_, String>(PathBuf::from(s)))
-        .map_err(cli::usage_error)?;
+        .map_err(value_error("--dir"))?;
     let me = args
         .opt_value_from_str::<_, String>("--me")
-        .map_err(cli::usage_error)?
+        .map_err(value_error("--me"))?
         .map(|s| text_option("--me", s))
         .transpose()?
         .unwrap_or_else(default_me);

@@ -56,12 +56,14 @@ impl Output {
                 // SAFETY: the option parser checked that fd is open; it stays
                 // open for the whole run, as nothing here closes it.
                 let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-                write_all(fd, format!("{id}\n").as_bytes()).map_err(|e| {
-                    Error::new(Status::IoErr, format!("cannot write to --id-fd: {e}"))
-                })
+                write_all(fd, format!("{id}\n").as_bytes())
+                    .map_err(|e| Error::new(Status::IoErr, format!("cannot write to --id-fd: {e}")))
             }
-            None => write_all(io::stderr().as_fd(), format!("stanza-fmt: id {id}\n").as_bytes())
-                .map_err(|e| Error::new(Status::IoErr, format!("cannot write to stderr: {e}"))),
+            None => write_all(
+                io::stderr().as_fd(),
+                format!("stanza-fmt: id {id}\n").as_bytes(),
+            )
+            .map_err(|e| Error::new(Status::IoErr, format!("cannot write to stderr: {e}"))),
         }
     }
 }

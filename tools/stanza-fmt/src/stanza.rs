@@ -166,7 +166,12 @@ pub fn roster_set(id: &str, jid: &Jid, name: Option<&str>, groups: &[String]) ->
     for group in groups {
         item = item.with_child(Element::new("group", NS_ROSTER).with_text(group.as_str()));
     }
-    iq("set", None, id, Element::new("query", NS_ROSTER).with_child(item))
+    iq(
+        "set",
+        None,
+        id,
+        Element::new("query", NS_ROSTER).with_child(item),
+    )
 }
 
 /// Roster set removing an item (RFC 6121 §2.5).
@@ -174,7 +179,12 @@ pub fn roster_remove(id: &str, jid: &Jid) -> Element {
     let item = Element::new("item", NS_ROSTER)
         .with_attr("jid", jid.to_string())
         .with_attr("subscription", "remove");
-    iq("set", None, id, Element::new("query", NS_ROSTER).with_child(item))
+    iq(
+        "set",
+        None,
+        id,
+        Element::new("query", NS_ROSTER).with_child(item),
+    )
 }
 
 /// XMPP ping (XEP-0199 §4).

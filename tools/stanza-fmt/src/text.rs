@@ -207,13 +207,20 @@ mod tests {
 
     #[test]
     fn refuses_or_replaces() {
-        assert_eq!(clean("héllo 😀".as_bytes(), false).unwrap().text, "héllo 😀");
+        assert_eq!(
+            clean("héllo 😀".as_bytes(), false).unwrap().text,
+            "héllo 😀"
+        );
         let err = clean(b"ab\xffc", false).unwrap_err();
         assert_eq!(err.line, 1);
         assert!(err.message.contains("byte 3"), "{}", err.message);
         let err = clean(b"one\ntwo\x01", false).unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(err.message.contains("U+0001 at position 4"), "{}", err.message);
+        assert!(
+            err.message.contains("U+0001 at position 4"),
+            "{}",
+            err.message
+        );
         let err = clean(b"one\nt\xc3", false).unwrap_err();
         assert_eq!(err.line, 2);
         assert!(err.message.contains("byte 2"), "{}", err.message);
