@@ -190,3 +190,99 @@ impl<'a> Formatter<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Mode;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    /// Run `lines` through a formatter; the stanza lines written and each line's outcome.
+    fn run(options: &Options, lines: &[&[u8]]) -> (Vec<String>, Vec<Result<()>>) {
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        let output = Output::to_fds(write.as_raw_fd(), None);
+        let mut formatter = Formatter::new(options, IdGen::with_prefix("t".into()), output);
+        let outcomes = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let origin = Origin {
+                    pipe: None,
+                    number: i + 1,
+                };
+                formatter.stdin_line(origin, Piece::Line(line.to_vec()))
+            })
+            .collect();
+        drop(write);
+        let mut text = String::new();
+        std::fs::File::from(read).read_to_string(&mut text).unwrap();
+        (text.lines().map(str::to_owned).collect(), outcomes)
+    }
+
+    fn commands() -> Options {
+        Options {
+            mode: Mode::Commands,
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn leave_uses_the_nick_of_join() {
+        let (lines, outcomes) = run(
+            &commands(),
+            &[b"/join r@muc.b/nick", b"/leave r@muc.b", b"/leave r@muc.b"],
+        );
+        assert!(outcomes[0].is_ok() && outcomes[1].is_ok());
+        assert_eq!(
+            lines[1],
+            "<presence to='r@muc.b/nick' type='unavailable' id='xp-t-2'/>"
+        );
+        let err = outcomes[2].as_ref().unwrap_err();
+        assert!(err
+            .message()
+            .starts_with("line 3: /leave r@muc.b: no /join"));
+    }
+
+    #[test]
+    fn text_needs_a_contact() {
+        let (lines, outcomes) = run(&commands(), &[b"hello", b"//hi"]);
+        assert!(lines.is_empty());
+        for outcome in outcomes {
+            assert!(outcome.unwrap_err().message().contains("no --to"));
+        }
+        let options = Options {
+            to: Jid::parse("a@b").ok(),
+            ..commands()
+        };
+        let (lines, _) = run(&options, &[b"//hi", b"/# nothing", b""]);
+        assert_eq!(
+            lines,
+            ["<message to='a@b' type='chat' id='xp-t-1'><body>/hi</body></message>"]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_within_a_whole_input() {
+        let options = Options::default();
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        let formatter = Formatter::new(
+            &options,
+            IdGen::new(),
+            Output::to_fds(write.as_raw_fd(), None),
+        );
+        let origin = Origin {
+            pipe: Some("DIR/a@b/in"),
+            number: 7,
+        };
+        let err = formatter
+            .clean(origin, Piece::Line(b"ok\nstill ok\n\x02".to_vec()))
+            .unwrap_err();
+        assert!(err
+            .message()
+            .starts_with("DIR/a@b/in: line 9: character U+0002"));
+        let err = formatter.clean(origin, Piece::TooLong).unwrap_err();
+        assert!(err.message().contains("longer than"));
+        drop((read, write));
+    }
+}

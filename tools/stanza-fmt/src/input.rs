@@ -98,3 +98,26 @@ pub fn whole(
     formatter.text_message(to, text)?;
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_end_the_run_unless_keep_going() {
+        let bad = || Err(Error::data("line 1: bad"));
+        let mut failures = Failures::default();
+        assert!(failures.handle(bad(), false).is_err());
+        assert!(failures.handle(Ok(()), true).is_ok());
+        assert!(failures.handle(bad(), true).is_ok());
+        let output_error = Err(Error::new(Status::IoErr, "stdout closed"));
+        assert!(
+            failures.handle(output_error, true).is_err(),
+            "never skipped"
+        );
+        let err = failures.finish().unwrap_err();
+        assert_eq!(err.status(), Status::DataErr);
+        assert_eq!(err.message(), "1 bad input line was skipped");
+        assert_eq!(Failures::default().finish().unwrap(), 0);
+    }
+}

@@ -47,10 +47,10 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     };
     let output = output::Output::new(options.id_fd);
     let mut formatter = format::Formatter::new(&options, ids::IdGen::new(), output);
-    let stdin = std::io::stdin().lock();
     if let Some(dir) = &options.dir {
         return dir::serve(dir, &mut formatter, &options);
     }
+    let stdin = std::io::stdin().lock();
     match (options.mode, &options.to) {
         (Mode::Whole, Some(to)) => input::whole(stdin, &mut formatter, to),
         _ => input::lines(stdin, &mut formatter, options.keep_going),

@@ -110,7 +110,7 @@ pub enum Parsed {
     /// `--version`.
     Version,
     /// Format stanzas.
-    Run(Options),
+    Run(Box<Options>),
 }
 
 /// How stdin is read.
@@ -325,7 +325,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
             )));
         }
     }
-    Ok(Parsed::Run(Options {
+    Ok(Parsed::Run(Box::new(Options {
         to,
         message_type,
         subject,
@@ -342,7 +342,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         } else {
             TimeFormat::Local
         },
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -355,7 +355,7 @@ mod tests {
 
     fn options(list: &[&str]) -> Options {
         match parse_list(list) {
-            Ok(Parsed::Run(options)) => options,
+            Ok(Parsed::Run(options)) => *options,
             Ok(_) => panic!("help or version"),
             Err(e) => panic!("{e}"),
         }

@@ -210,3 +210,81 @@ pub fn version(to: &Jid, id: &str) -> Element {
 pub fn line(stanza: &Element) -> Result<String, xmpp_pipes::xml::escape::BadChar> {
     stanza.to_line(NS_CLIENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(text: &str) -> Jid {
+        Jid::parse(text).unwrap()
+    }
+
+    fn text_of(stanza: Element) -> String {
+        line(&stanza).unwrap()
+    }
+
+    #[test]
+    fn messages_and_presence() {
+        let m = Message {
+            kind: "chat",
+            subject: Some("s"),
+            body: Some("a\nb & <c>"),
+            thread: Some("t"),
+            lang: Some("en"),
+        };
+        assert_eq!(
+            text_of(message(&jid("b@x"), "1", &m)),
+            "<message to='b@x' type='chat' id='1' xml:lang='en'><subject>s</subject>\
+             <body>a&#10;b &amp; &lt;c&gt;</body><thread>t</thread></message>"
+        );
+        assert_eq!(
+            text_of(presence(None, "2", Show::Xa, Some("zzz"), Some("de"))),
+            "<presence id='2' xml:lang='de'><show>xa</show><status>zzz</status></presence>"
+        );
+        assert_eq!(
+            text_of(presence(
+                Some(&jid("r@m/n")),
+                "3",
+                Show::Unavailable,
+                None,
+                Some("de")
+            )),
+            "<presence to='r@m/n' type='unavailable' id='3'/>"
+        );
+        assert_eq!(
+            text_of(subscription(&jid("b@x"), "4", "subscribed")),
+            "<presence to='b@x' type='subscribed' id='4'/>"
+        );
+    }
+
+    #[test]
+    fn rooms_roster_and_queries() {
+        assert_eq!(
+            text_of(join(&jid("r@m/n"), "5", Some("pw"))),
+            "<presence to='r@m/n' id='5'><x xmlns='http://jabber.org/protocol/muc'>\
+             <password>pw</password></x></presence>"
+        );
+        assert_eq!(
+            text_of(roster_set("6", &jid("b@x"), Some("B"), &["G".to_owned()])),
+            "<iq type='set' id='6'><query xmlns='jabber:iq:roster'><item jid='b@x' name='B'>\
+             <group>G</group></item></query></iq>"
+        );
+        assert_eq!(
+            text_of(roster_remove("7", &jid("b@x"))),
+            "<iq type='set' id='7'><query xmlns='jabber:iq:roster'>\
+             <item jid='b@x' subscription='remove'/></query></iq>"
+        );
+        assert_eq!(
+            text_of(ping(&jid("x"), "8")),
+            "<iq type='get' to='x' id='8'><ping xmlns='urn:xmpp:ping'/></iq>"
+        );
+        assert_eq!(
+            text_of(disco_info(&jid("x"), "9", Some("n"))),
+            "<iq type='get' to='x' id='9'><query xmlns='http://jabber.org/protocol/disco#info' node='n'/></iq>"
+        );
+        assert_eq!(
+            text_of(version(&jid("x"), "10")),
+            "<iq type='get' to='x' id='10'><query xmlns='jabber:iq:version'/></iq>"
+        );
+    }
+}
