@@ -34,6 +34,9 @@ use xmpp_pipes::exit::{self, Error, Result, Status};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::tree::{self, Tree};
 
+/// The most reads from one pipe before the others get their turn.
+const READS_PER_TURN: usize = 8;
+
 /// One contact's pipe and the line being read from it.
 struct Contact {
     jid: Jid,
@@ -239,7 +242,9 @@ impl Server<'_> {
         };
         let mut pieces = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
-        loop {
+        // A bounded number of reads, so that one busy writer cannot starve the
+        // others: poll reports the pipe again while data is left.
+        for _ in 0..READS_PER_TURN {
             match rustix::io::read(&contact.pipe, &mut chunk) {
                 Ok(0) | Err(Errno::AGAIN) => break,
                 Ok(n) => contact.buffer.push(&chunk[..n], &mut pieces),

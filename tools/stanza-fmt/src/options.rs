@@ -28,7 +28,7 @@ Options:
       --type TYPE       message type: chat (default), normal, headline, groupchat
       --subject TEXT    give messages made from plain text this subject
       --thread ID       give messages this thread id
-      --lang TAG        put xml:lang='TAG' on messages and presence
+      --lang TAG        put xml:lang='TAG' on messages and on presence with a status
       --whole           send all of stdin as one message (blank input sends nothing)
       --commands        read commands (/msg, /presence, /roster, ...) instead of plain text
       --keep-going      report a bad input line, skip it and go on (exit 65 at the end)
