@@ -205,19 +205,6 @@ fn value_error(option: &'static str) -> impl Fn(pico_args::Error) -> Error {
     move |err| Error::usage(format!("{option}: {err}"))
 }
 
-/// `--name=value` as two arguments, as pico-args (without its `eq-separator` feature) wants them.
-fn split_inline(arg: OsString) -> Vec<OsString> {
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = arg.as_bytes();
-    match bytes.iter().position(|&b| b == b'=') {
-        Some(at) if bytes.starts_with(b"--") => vec![
-            std::ffi::OsStr::from_bytes(&bytes[..at]).to_owned(),
-            std::ffi::OsStr::from_bytes(&bytes[at + 1..]).to_owned(),
-        ],
-        _ => vec![arg],
-    }
-}
-
 /// Our name in `out` files when `--me` is not given: the bare JID xmpp-auth
 /// exported in `XMPP_JID`, or `self`.
 fn default_me() -> String {
@@ -230,14 +217,13 @@ fn default_me() -> String {
 /// Parse the arguments (without argv\[0\]).
 pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let split = cli::split_options(args, &SPEC)?;
-    let options = split.options.into_iter().flat_map(split_inline).collect();
     if let Some(extra) = split.operands.first() {
         return Err(Error::usage(format!(
             "unexpected argument {} (stanza-fmt takes no operands; see --help)",
             extra.to_string_lossy()
         )));
     }
-    let mut args = pico_args::Arguments::from_vec(options);
+    let mut args = pico_args::Arguments::from_vec(split.options);
     if args.contains(["-h", "--help"]) {
         return Ok(Parsed::Help);
     }
