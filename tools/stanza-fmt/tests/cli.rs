@@ -406,6 +406,23 @@ fn rooms_and_queries() {
 }
 
 #[test]
+fn a_closed_stdout_is_an_output_error() {
+    let (read, write) = rustix::pipe::pipe().unwrap();
+    drop(read);
+    let mut child = Command::new(BIN)
+        .args(["--to", "a@b"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(74), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).starts_with("stanza-fmt: cannot write to stdout"));
+}
+
+#[test]
 fn each_line_is_sent_before_the_next_is_read() {
     let mut child = Command::new(BIN)
         .args(["--to", "a@b"])
@@ -511,6 +528,8 @@ fn dir_serves_contact_pipes() {
     std::fs::create_dir_all(&bob).unwrap();
     std::fs::create_dir(dir.join("Not A Jid")).unwrap();
     std::fs::create_dir(dir.join("iq")).unwrap();
+    std::fs::create_dir(dir.join("dave@localhost")).unwrap();
+    std::fs::write(dir.join("dave@localhost/in"), "a regular file").unwrap();
 
     let mut child = Command::new(BIN)
         .arg("--dir")
@@ -580,6 +599,14 @@ fn dir_serves_contact_pipes() {
         err.contains("bob@localhost/in: line 3: invalid UTF-8"),
         "{err}"
     );
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("dave@localhost/in: in exists and is not a named pipe"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dave@localhost/in")).unwrap(),
+        "a regular file"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
