@@ -43,13 +43,13 @@ pub fn split_options(args: Vec<OsString>, spec: &OptionSpec) -> Result<Split> {
         }
         let name = text.split('=').next().unwrap_or_default().to_owned();
         if spec.with_value.contains(&name.as_str()) {
-            let inline = text.contains('=');
-            split.options.push(arg);
-            if !inline {
-                match iter.next() {
-                    Some(value) => split.options.push(value),
-                    None => return Err(Error::usage(format!("option {name} needs a value"))),
-                }
+            // `--opt=value` is handed to pico-args as `--opt value`: without its
+            // `eq-separator` feature, pico-args knows only the second form.
+            let inline = inline_value(&arg);
+            split.options.push(OsString::from(&name));
+            match inline.or_else(|| iter.next()) {
+                Some(value) => split.options.push(value),
+                None => return Err(Error::usage(format!("option {name} needs a value"))),
             }
         } else if spec.switches.contains(&name.as_str()) {
             split.options.push(arg);
@@ -59,6 +59,14 @@ pub fn split_options(args: Vec<OsString>, spec: &OptionSpec) -> Result<Split> {
     }
     split.operands.extend(iter);
     Ok(split)
+}
+
+/// The value of `--opt=value` (everything after the first `=`), bytes kept as they are.
+fn inline_value(arg: &OsString) -> Option<OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = arg.as_bytes();
+    let at = bytes.iter().position(|&b| b == b'=')?;
+    Some(std::ffi::OsStr::from_bytes(&bytes[at + 1..]).to_owned())
 }
 
 /// Turn a pico-args error into a usage error.
@@ -149,9 +157,12 @@ mod tests {
 
     #[test]
     fn inline_values_and_double_dash() {
-        let split = split_options(args(&["--host=a:1", "--", "-weird", "x"]), &SPEC).unwrap();
-        assert_eq!(split.options, args(&["--host=a:1"]));
+        let split = split_options(args(&["--host=a:1=2", "--", "-weird", "x"]), &SPEC).unwrap();
+        assert_eq!(split.options, args(&["--host", "a:1=2"]));
         assert_eq!(split.operands, args(&["-weird", "x"]));
+        let split = split_options(args(&["--host=", "x"]), &SPEC).unwrap();
+        assert_eq!(split.options, args(&["--host", ""]));
+        assert_eq!(split.operands, args(&["x"]));
     }
 
     #[test]

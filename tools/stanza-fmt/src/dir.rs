@@ -1,0 +1,333 @@
+//! `--dir DIR`: the outbound half of the directory tree.
+//!
+//! Every contact directory `DIR/<bare-jid>` gets a named pipe `DIR/<jid>/in`
+//! (0600, made if missing). Each complete line written there becomes a
+//! message to that contact on stdout and is appended to `DIR/<jid>/out` as
+//! our line. New contact directories are picked up as they appear: DIR is
+//! watched with inotify, and one `poll(2)` waits for the inotify fd, every
+//! pipe and (with `--commands`) stdin. There is no timer and no polling loop.
+//!
+//! The pipes are opened read-write (and non-blocking), so this process is
+//! always a writer of its own pipes: a pipe never reports end of file, writers
+//! may come and go (`echo hi > DIR/bob@example.org/in`), and nothing has to be
+//! reopened as ii does. A partial line stays buffered until its `\n` arrives.
+//!
+//! A bad line (invalid UTF-8, a character XML cannot carry, too long) is
+//! reported on stderr and skipped; a bad command on stdin too. Only an
+//! output error, or DIR itself going away, ends the loop; stdin's end does
+//! not. SIGTERM and SIGINT end the process (their default action).
+
+use crate::format::{Formatter, Origin};
+use crate::options::Options;
+use crate::text::{LineBuffer, MAX_LINE};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::inotify::{self, ReadFlags, WatchFlags};
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+use xmpp_pipes::exit::{self, Error, Result, Status};
+use xmpp_pipes::jid::Jid;
+use xmpp_pipes::tree::{self, Tree};
+
+/// The most reads from one pipe before the others get their turn.
+const READS_PER_TURN: usize = 8;
+
+/// One contact's pipe and the line being read from it.
+struct Contact {
+    jid: Jid,
+    /// `DIR/<jid>/in`, for messages.
+    label: String,
+    pipe: File,
+    buffer: LineBuffer,
+    lines: usize,
+}
+
+/// The served tree: its contacts and the inotify watch on DIR.
+struct Server<'o> {
+    options: &'o Options,
+    tree: Tree,
+    inotify: OwnedFd,
+    contacts: BTreeMap<String, Contact>,
+    /// Contact directories whose pipe could not be made (reported once).
+    refused: BTreeSet<String>,
+}
+
+/// Serve the tree at `path` until an output error or a signal ends the run.
+pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> Result<u8> {
+    let os = |what: &str, err: std::io::Error| {
+        Error::new(
+            Status::CantCreat,
+            format!("{}: {what}: {err}", path.display()),
+        )
+    };
+    let tree = Tree::open(path).map_err(|e| os("cannot open the tree", e))?;
+    let inotify = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+        .map_err(|e| os("inotify", e.into()))?;
+    // Watch before the first scan, so that no directory made in between is missed.
+    inotify::add_watch(
+        &inotify,
+        path,
+        WatchFlags::CREATE
+            | WatchFlags::MOVED_TO
+            | WatchFlags::DELETE
+            | WatchFlags::MOVED_FROM
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF
+            | WatchFlags::ONLYDIR,
+    )
+    .map_err(|e| os("inotify", e.into()))?;
+    let mut server = Server {
+        options,
+        tree,
+        inotify,
+        contacts: BTreeMap::new(),
+        refused: BTreeSet::new(),
+    };
+    server.rescan()?;
+    let mut stdin = (options.mode == crate::options::Mode::Commands).then(|| StdinLines {
+        buffer: LineBuffer::new(MAX_LINE),
+        lines: 0,
+    });
+    loop {
+        let ready = server.wait(stdin.is_some())?;
+        if ready.inotify {
+            server.changes()?;
+        }
+        if let (true, Some(lines)) = (ready.stdin, &mut stdin) {
+            if !lines.read(formatter)? {
+                stdin = None;
+            }
+        }
+        for name in ready.contacts {
+            server.read_contact(&name, formatter)?;
+        }
+    }
+}
+
+/// What `poll` found ready.
+struct Ready {
+    inotify: bool,
+    stdin: bool,
+    contacts: Vec<String>,
+}
+
+impl Server<'_> {
+    /// Wait until the inotify fd, stdin (if `with_stdin`) or a pipe is readable.
+    fn wait(&self, with_stdin: bool) -> Result<Ready> {
+        let stdin = std::io::stdin();
+        let names: Vec<&String> = self.contacts.keys().collect();
+        let flags = PollFlags::IN;
+        let mut fds = vec![PollFd::new(&self.inotify, flags)];
+        if with_stdin {
+            fds.push(PollFd::from_borrowed_fd(stdin.as_fd(), flags));
+        }
+        fds.extend(self.contacts.values().map(|c| PollFd::new(&c.pipe, flags)));
+        loop {
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(Errno::INTR) => continue,
+                Err(err) => return Err(Error::os("poll", err)),
+            }
+        }
+        let mut ready = fds.iter().map(|fd| !fd.revents().is_empty());
+        let inotify = ready.next().unwrap_or(false);
+        let stdin_ready = with_stdin && ready.next().unwrap_or(false);
+        let contacts = names
+            .into_iter()
+            .zip(ready)
+            .filter(|(_, is_ready)| *is_ready)
+            .map(|(name, _)| name.clone())
+            .collect();
+        Ok(Ready {
+            inotify,
+            stdin: stdin_ready,
+            contacts,
+        })
+    }
+
+    /// Drain the inotify events, then bring the contacts up to date.
+    fn changes(&mut self) -> Result<()> {
+        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = inotify::Reader::new(&self.inotify, &mut buf);
+        let mut gone = false;
+        loop {
+            match reader.next() {
+                Ok(event) => {
+                    gone |= event.events().intersects(
+                        ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::IGNORED,
+                    );
+                }
+                Err(Errno::AGAIN) => break,
+                Err(Errno::INTR) => continue,
+                Err(err) => return Err(Error::os("inotify", err)),
+            }
+        }
+        if gone {
+            return Err(Error::new(
+                Status::IoErr,
+                format!(
+                    "{}: the directory was removed or moved",
+                    self.tree.path().display()
+                ),
+            ));
+        }
+        self.rescan()
+    }
+
+    /// Serve every contact directory now in the tree, and forget those gone.
+    fn rescan(&mut self) -> Result<()> {
+        let names: BTreeSet<String> = self
+            .tree
+            .contacts()
+            .map_err(|e| {
+                Error::new(
+                    Status::IoErr,
+                    format!("{}: cannot list: {e}", self.tree.path().display()),
+                )
+            })?
+            .into_iter()
+            .collect();
+        self.contacts.retain(|name, _| names.contains(name));
+        self.refused.retain(|name| names.contains(name));
+        for name in names {
+            if self.contacts.contains_key(&name) || self.refused.contains(&name) {
+                continue;
+            }
+            match self.open_contact(&name) {
+                Ok(contact) => {
+                    self.contacts.insert(name, contact);
+                }
+                Err(err) => {
+                    exit::warn(
+                        "stanza-fmt",
+                        format!("{}/{name}/{}: {err}", self.tree.path().display(), tree::IN),
+                    );
+                    self.refused.insert(name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Make (if missing) and open the pipe of the contact directory `name`.
+    fn open_contact(&self, name: &str) -> std::io::Result<Contact> {
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        let jid = Jid::parse(name).map_err(|e| invalid(e.to_string()))?;
+        tree::contact_name(&jid).map_err(|e| invalid(e.to_string()))?;
+        self.tree.fifo(Some(name), tree::IN)?;
+        let pipe = self
+            .tree
+            .open_file(Some(name), tree::IN, OFlags::RDWR | OFlags::NONBLOCK)?;
+        if !pipe.metadata()?.file_type().is_fifo() {
+            return Err(invalid("not a named pipe".to_owned()));
+        }
+        Ok(Contact {
+            jid,
+            label: format!("{}/{name}/{}", self.tree.path().display(), tree::IN),
+            pipe,
+            buffer: LineBuffer::new(MAX_LINE),
+            lines: 0,
+        })
+    }
+
+    /// Read what the pipe of contact `name` holds; send and log every complete line.
+    fn read_contact(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<()> {
+        let Some(contact) = self.contacts.get_mut(name) else {
+            return Ok(());
+        };
+        let mut pieces = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        // A bounded number of reads, so that one busy writer cannot starve the
+        // others: poll reports the pipe again while data is left.
+        for _ in 0..READS_PER_TURN {
+            match rustix::io::read(&contact.pipe, &mut chunk) {
+                Ok(0) | Err(Errno::AGAIN) => break,
+                Ok(n) => contact.buffer.push(&chunk[..n], &mut pieces),
+                Err(Errno::INTR) => continue,
+                Err(err) => return Err(Error::os(&contact.label, err)),
+            }
+        }
+        let jid = contact.jid.clone();
+        let label = contact.label.clone();
+        for piece in pieces {
+            contact.lines += 1;
+            let origin = Origin {
+                pipe: Some(&label),
+                number: contact.lines,
+            };
+            let text = match formatter.clean(origin, piece) {
+                Ok(text) => text,
+                Err(err) if err.status() == Status::DataErr => {
+                    exit::report("stanza-fmt", &err);
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            formatter.text_message(&jid, &text)?;
+            let lines = tree::out_lines(
+                jiff::Timestamp::now(),
+                self.options.time_format,
+                &self.options.me,
+                &text,
+            );
+            if let Err(err) = self.tree.append(Some(name), tree::OUT, lines.as_bytes()) {
+                exit::warn(
+                    "stanza-fmt",
+                    format!("{}/{name}/{}: {err}", self.tree.path().display(), tree::OUT),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Commands on stdin in `--dir --commands` mode.
+struct StdinLines {
+    buffer: LineBuffer,
+    lines: usize,
+}
+
+impl StdinLines {
+    /// Read once from stdin (it is readable); false at its end or on a read error.
+    fn read(&mut self, formatter: &mut Formatter<'_>) -> Result<bool> {
+        let mut chunk = [0u8; 16 * 1024];
+        let mut pieces = Vec::new();
+        let open = loop {
+            match rustix::io::read(std::io::stdin().as_fd(), &mut chunk) {
+                Ok(0) => {
+                    pieces.extend(self.buffer.finish());
+                    break false;
+                }
+                Ok(n) => {
+                    self.buffer.push(&chunk[..n], &mut pieces);
+                    break true;
+                }
+                Err(Errno::INTR) => continue,
+                Err(err) => {
+                    exit::warn("stanza-fmt", format!("cannot read stdin: {err}"));
+                    break false;
+                }
+            }
+        };
+        for piece in pieces {
+            self.lines += 1;
+            let origin = Origin {
+                pipe: None,
+                number: self.lines,
+            };
+            match formatter.stdin_line(origin, piece) {
+                Err(err) if err.status() == Status::DataErr => exit::report("stanza-fmt", &err),
+                other => other?,
+            }
+        }
+        Ok(open)
+    }
+}

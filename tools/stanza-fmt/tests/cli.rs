@@ -1,0 +1,612 @@
+//! stanza-fmt as a process: every command's stanza, escaping, bad input, ids, and `--dir`.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::process::{Command, Output, Stdio};
+use xmpp_pipes::xml::{Element, Framer, Item, NS_CLIENT};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stanza-fmt");
+
+fn fmt(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("XMPP_JID")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The stanzas of a successful run, each line checked to be one standalone element.
+fn stanzas(output: &Output) -> Vec<Element> {
+    let out = text(&output.stdout);
+    assert!(
+        out.is_empty() || out.ends_with('\n'),
+        "output ends with a newline: {out:?}"
+    );
+    out.lines()
+        .map(|line| Element::parse(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect()
+}
+
+fn ok(args: &[&str], input: &str) -> Vec<Element> {
+    let output = fmt(args, input.as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    stanzas(&output)
+}
+
+fn fails(args: &[&str], input: &[u8], status: i32, needles: &[&str]) -> Output {
+    let output = fmt(args, input);
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(status), "stderr: {err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("stanza-fmt: "), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+    output
+}
+
+fn child_text(el: &Element, name: &str) -> Option<String> {
+    el.child(name, NS_CLIENT).map(Element::text)
+}
+
+fn only_child(el: &Element) -> &Element {
+    let children: Vec<&Element> = el.elements().collect();
+    assert_eq!(children.len(), 1, "{el:?}");
+    children[0]
+}
+
+#[test]
+fn help_and_version() {
+    let output = fmt(&["--help"], b"");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stdout).contains("--commands"));
+    let output = fmt(&["-V"], b"");
+    assert!(text(&output.stdout).starts_with("stanza-fmt "));
+}
+
+#[test]
+fn usage_errors() {
+    fails(&[], b"", 64, &["--to"]);
+    fails(&["--to", "not a jid"], b"", 64, &["--to"]);
+    fails(&["--to", "a@b", "--type", "loud"], b"", 64, &["loud"]);
+    fails(&["--to", "a@b", "--bogus"], b"", 64, &["--bogus"]);
+    fails(&["--commands", "--whole"], b"", 64, &["exclude"]);
+}
+
+#[test]
+fn one_message_per_line_with_unique_ids() {
+    let out = ok(
+        &[
+            "--to",
+            "Bob@Example.org",
+            "--type=normal",
+            "--subject",
+            "s",
+            "--thread",
+            "t1",
+            "--lang",
+            "en",
+        ],
+        "one\n\ntwo\r\nthree",
+    );
+    assert_eq!(
+        out.len(),
+        3,
+        "blank line skipped, last line without newline sent"
+    );
+    let mut ids = std::collections::HashSet::new();
+    for (message, body) in out.iter().zip(["one", "two", "three"]) {
+        assert!(message.is("message", NS_CLIENT));
+        assert_eq!(message.attr("to"), Some("bob@example.org"));
+        assert_eq!(message.attr("type"), Some("normal"));
+        assert_eq!(message.attr("xml:lang"), Some("en"));
+        assert_eq!(child_text(message, "body").as_deref(), Some(body));
+        assert_eq!(child_text(message, "subject").as_deref(), Some("s"));
+        assert_eq!(child_text(message, "thread").as_deref(), Some("t1"));
+        assert!(ids.insert(message.attr("id").unwrap().to_owned()));
+    }
+}
+
+#[test]
+fn escaping_round_trips_through_the_framer() {
+    let tricky = [
+        "<b>bold</b> & 'single' \"double\" &amp; ]]> &#10;",
+        "tab\there, non-ASCII: héllo ☃ 😀 日本語",
+        "carriage\rreturn",
+    ];
+    let input = tricky.join("\n") + "\n";
+    let output = fmt(&["--to", "a@b"], input.as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let mut framer = Framer::new(BufReader::new(&output.stdout[..]), 1 << 20);
+    let mut bodies = Vec::new();
+    while let Some(item) = framer.next_item().unwrap() {
+        let Item::Stanza(line) = item else {
+            panic!("{item:?}")
+        };
+        bodies.push(child_text(&Element::parse(&line).unwrap(), "body").unwrap());
+    }
+    assert_eq!(bodies, tricky);
+
+    // Newlines inside one message (--whole) and markup in attributes (/add NAME).
+    let whole = format!("{}\n{}\n\n", tricky[0], tricky[1]);
+    let out = ok(&["--to", "a@b", "--whole"], &whole);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        child_text(&out[0], "body").unwrap(),
+        whole.trim_end_matches('\n')
+    );
+    let out = ok(&["--commands"], "/add a@b <O'Neil&\"Co\"> \"A & B\"\n");
+    let item = only_child(only_child(&out[0]));
+    assert_eq!(item.attr("name"), Some("<O'Neil&\"Co\">"));
+    assert_eq!(
+        child_text(item, "group"),
+        None,
+        "the group is in jabber:iq:roster"
+    );
+    assert_eq!(only_child(item).text(), "A & B");
+}
+
+#[test]
+fn whole_with_blank_input_sends_nothing() {
+    assert!(ok(&["--to", "a@b", "--whole"], "").is_empty());
+    assert!(ok(&["--to", "a@b", "--whole"], "\n \n").is_empty());
+}
+
+#[test]
+fn bad_bytes_stop_at_the_named_line_after_the_earlier_stanzas() {
+    for (bad, needle) in [
+        (&b"bad \xff byte\n"[..], "invalid UTF-8"),
+        (&b"bell \x07\n"[..], "U+0007"),
+        (&b"nul \x00\n"[..], "U+0000"),
+    ] {
+        let mut input = b"one\ntwo\n".to_vec();
+        input.extend_from_slice(bad);
+        input.extend_from_slice(b"four\n");
+        let output = fails(&["--to", "a@b"], &input, 65, &["line 3", needle, "--lossy"]);
+        assert_eq!(stanzas(&output).len(), 2, "the two lines before were sent");
+    }
+    let output = fails(
+        &["--to", "a@b", "--whole"],
+        b"fine\nstill fine\nnot \x1b fine\n",
+        65,
+        &["line 3", "U+001B"],
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn lossy_replaces_and_warns() {
+    let output = fmt(&["--to", "a@b", "--lossy"], b"a\xffb\x01c\n");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stderr).contains("line 1"));
+    let out = stanzas(&output);
+    assert_eq!(child_text(&out[0], "body").unwrap(), "a\u{FFFD}b\u{FFFD}c");
+}
+
+#[test]
+fn keep_going_skips_and_fails_at_the_end() {
+    let output = fails(
+        &["--commands", "--keep-going"],
+        b"/msg a@b one\n/frobnicate\n/msg a@b two\n",
+        65,
+        &["line 2: unknown command /frobnicate", "1 bad input line"],
+    );
+    assert_eq!(stanzas(&output).len(), 2);
+}
+
+#[test]
+fn command_errors_name_the_line_and_the_syntax() {
+    let cases: &[(&str, &[&str])] = &[
+        ("/shrug", &["line 2", "unknown command /shrug", "//shrug"]),
+        ("/msg bob@", &["line 2", "/msg", "write /msg JID TEXT"]),
+        ("/msg bob@b", &["line 2", "missing TEXT"]),
+        ("/join room@service", &["ROOM@SERVICE/NICK"]),
+        ("/leave room@service", &["no /join"]),
+        ("/raw <a><b></a>", &["line 2", "/raw"]),
+        ("/raw <a/><b/>", &["more than one element"]),
+        ("plain text", &["line 2", "no --to"]),
+    ];
+    for (bad, needles) in cases {
+        let input = format!("/presence\n{bad}\n/presence\n");
+        let output = fails(&["--commands"], input.as_bytes(), 65, needles);
+        assert_eq!(stanzas(&output).len(), 1, "{bad}");
+    }
+}
+
+#[test]
+fn messages_and_presence_commands() {
+    let input = "\
+/# a comment
+/msg Bob@Example.org hi there
+/subject bob@example.org Lunch :: at noon?
+//etc is a path
+/presence
+/presence dnd in a meeting
+/presence-to bob@example.org/phone away
+/presence offline gone
+/subscribe bob@example.org
+/approve bob@example.org
+/deny bob@example.org
+/unsubscribe bob@example.org
+";
+    let out = ok(
+        &["--commands", "--to", "alice@example.org", "--lang", "en"],
+        input,
+    );
+    assert_eq!(out.len(), 11);
+    let m = &out[0];
+    assert!(m.is("message", NS_CLIENT));
+    assert_eq!(m.attr("to"), Some("bob@example.org"));
+    assert_eq!(m.attr("type"), Some("chat"));
+    assert_eq!(child_text(m, "body").as_deref(), Some("hi there"));
+    assert_eq!(child_text(&out[1], "subject").as_deref(), Some("Lunch"));
+    assert_eq!(child_text(&out[1], "body").as_deref(), Some("at noon?"));
+    assert_eq!(out[2].attr("to"), Some("alice@example.org"));
+    assert_eq!(
+        child_text(&out[2], "body").as_deref(),
+        Some("/etc is a path")
+    );
+
+    let p = &out[3];
+    assert!(p.is("presence", NS_CLIENT));
+    assert_eq!((p.attr("to"), p.attr("type")), (None, None));
+    assert_eq!(p.elements().count(), 0);
+    assert_eq!(child_text(&out[4], "show").as_deref(), Some("dnd"));
+    assert_eq!(
+        child_text(&out[4], "status").as_deref(),
+        Some("in a meeting")
+    );
+    assert_eq!(out[4].attr("xml:lang"), Some("en"));
+    assert_eq!(out[5].attr("to"), Some("bob@example.org/phone"));
+    assert_eq!(child_text(&out[5], "show").as_deref(), Some("away"));
+    assert_eq!(out[6].attr("type"), Some("unavailable"));
+    assert_eq!(child_text(&out[6], "status").as_deref(), Some("gone"));
+    for (p, kind) in out[7..]
+        .iter()
+        .zip(["subscribe", "subscribed", "unsubscribed", "unsubscribe"])
+    {
+        assert!(p.is("presence", NS_CLIENT));
+        assert_eq!(p.attr("to"), Some("bob@example.org"));
+        assert_eq!(p.attr("type"), Some(kind));
+        assert!(p.attr("id").is_some());
+    }
+}
+
+#[test]
+fn roster_commands_and_their_ids() {
+    let dir = std::env::temp_dir().join(format!("stanza-fmt-ids-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ids_file = dir.join("ids");
+    let input =
+        "/roster\n/add bob@example.org \"Bob Smith\" Friends Work\n/remove bob@example.org\n";
+    let output = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!(
+            "printf '{}' | exec '{BIN}' --commands --id-fd 3 3>'{}'",
+            input.replace('\n', "\\n"),
+            ids_file.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(output.stderr.is_empty(), "ids went to --id-fd");
+    let out = stanzas(&output);
+    let ids = std::fs::read_to_string(&ids_file).unwrap();
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 3);
+    for (iq, id) in out.iter().zip(&ids) {
+        assert!(iq.is("iq", NS_CLIENT));
+        assert_eq!(iq.attr("id"), Some(*id));
+        assert_eq!(iq.attr("to"), None, "the roster is our own account's");
+        assert!(only_child(iq).is("query", "jabber:iq:roster"));
+    }
+    assert_eq!(out[0].attr("type"), Some("get"));
+    assert_eq!(only_child(&out[0]).elements().count(), 0);
+    assert_eq!(out[1].attr("type"), Some("set"));
+    let item = only_child(only_child(&out[1]));
+    assert!(item.is("item", "jabber:iq:roster"));
+    assert_eq!(item.attr("jid"), Some("bob@example.org"));
+    assert_eq!(item.attr("name"), Some("Bob Smith"));
+    let groups: Vec<String> = item.elements().map(Element::text).collect();
+    assert!(item.elements().all(|g| g.is("group", "jabber:iq:roster")));
+    assert_eq!(groups, ["Friends", "Work"]);
+    let item = only_child(only_child(&out[2]));
+    assert_eq!(out[2].attr("type"), Some("set"));
+    assert_eq!(item.attr("subscription"), Some("remove"));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Without --id-fd the ids go to stderr, one script-friendly line each.
+    let output = fmt(&["--commands"], b"/roster\n");
+    let id = stanzas(&output)[0].attr("id").unwrap().to_owned();
+    assert_eq!(text(&output.stderr), format!("stanza-fmt: id {id}\n"));
+}
+
+#[test]
+fn rooms_and_queries() {
+    let input = "\
+/join ops@conference.example.org/alice s3cret
+/say ops@conference.example.org hello all
+/leave ops@conference.example.org bye
+/join dev@conference.example.org/al
+/leave dev@conference.example.org/al
+/ping example.org
+/disco example.org
+/disco pubsub.example.org node1
+/version bob@example.org/phone
+/raw <presence to='a@b' type='probe'/>
+";
+    let output = fmt(&["--commands"], input.as_bytes());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let out = stanzas(&output);
+    assert_eq!(out.len(), 10);
+    let join = &out[0];
+    assert!(join.is("presence", NS_CLIENT));
+    assert_eq!(join.attr("to"), Some("ops@conference.example.org/alice"));
+    let x = only_child(join);
+    assert!(x.is("x", "http://jabber.org/protocol/muc"));
+    assert_eq!(
+        x.child("password", "http://jabber.org/protocol/muc")
+            .map(Element::text)
+            .as_deref(),
+        Some("s3cret")
+    );
+    assert_eq!(out[1].attr("type"), Some("groupchat"));
+    assert_eq!(out[1].attr("to"), Some("ops@conference.example.org"));
+    assert_eq!(child_text(&out[1], "body").as_deref(), Some("hello all"));
+    assert_eq!(out[2].attr("to"), Some("ops@conference.example.org/alice"));
+    assert_eq!(out[2].attr("type"), Some("unavailable"));
+    assert_eq!(child_text(&out[2], "status").as_deref(), Some("bye"));
+    assert_eq!(only_child(&out[3]).elements().count(), 0, "no password");
+    assert_eq!(out[4].attr("to"), Some("dev@conference.example.org/al"));
+
+    let queries = [
+        ("example.org", "ping", "urn:xmpp:ping"),
+        (
+            "example.org",
+            "query",
+            "http://jabber.org/protocol/disco#info",
+        ),
+        (
+            "pubsub.example.org",
+            "query",
+            "http://jabber.org/protocol/disco#info",
+        ),
+        ("bob@example.org/phone", "query", "jabber:iq:version"),
+    ];
+    let stderr = text(&output.stderr);
+    for (iq, (to, name, ns)) in out[5..9].iter().zip(queries) {
+        assert!(iq.is("iq", NS_CLIENT));
+        assert_eq!(iq.attr("type"), Some("get"));
+        assert_eq!(iq.attr("to"), Some(to));
+        let payload = only_child(iq);
+        assert!(payload.is(name, ns), "{payload:?}");
+        assert_eq!(payload.elements().count(), 0);
+        let id = iq.attr("id").unwrap();
+        assert!(stderr.contains(&format!("stanza-fmt: id {id}\n")));
+    }
+    assert_eq!(only_child(&out[7]).attr("node"), Some("node1"));
+    assert_eq!(
+        text(&output.stdout).lines().last(),
+        Some("<presence to='a@b' type='probe'/>")
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_an_output_error() {
+    let (read, write) = rustix::pipe::pipe().unwrap();
+    drop(read);
+    let mut child = Command::new(BIN)
+        .args(["--to", "a@b"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(74), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).starts_with("stanza-fmt: cannot write to stdout"));
+}
+
+#[test]
+fn each_line_is_sent_before_the_next_is_read() {
+    let mut child = Command::new(BIN)
+        .args(["--to", "a@b"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = stdout_lines(child.stdout.take().unwrap());
+    for word in ["first", "second"] {
+        writeln!(stdin, "{word}").unwrap();
+        stdin.flush().unwrap();
+        let line = next_line(&lines);
+        assert_eq!(
+            child_text(&Element::parse(&line).unwrap(), "body").as_deref(),
+            Some(word)
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The lines of a child's stdout, as they arrive.
+fn stdout_lines(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+fn next_line(lines: &std::sync::mpsc::Receiver<String>) -> String {
+    lines
+        .recv_timeout(WAIT)
+        .expect("a stanza line within the time limit")
+}
+
+/// Wait (with inotify, bounded by WAIT) until `ready()` holds for something in `dir`.
+fn wait_in(dir: &std::path::Path, ready: impl Fn() -> bool) {
+    use rustix::fs::inotify;
+    let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).unwrap();
+    inotify::add_watch(
+        &fd,
+        dir,
+        inotify::WatchFlags::CREATE
+            | inotify::WatchFlags::MODIFY
+            | inotify::WatchFlags::CLOSE_WRITE,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !ready() {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .expect("the awaited change within the time limit");
+        let timeout = rustix::event::Timespec::try_from(left).unwrap();
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let _ = rustix::event::poll(&mut fds, Some(&timeout));
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let mut events = inotify::Reader::new(&fd, &mut buf);
+        while events.next().is_ok() {}
+    }
+}
+
+/// Open a contact's pipe for writing once stanza-fmt has made it (and is reading it).
+fn pipe_writer(contact: &std::path::Path) -> std::fs::File {
+    let pipe = contact.join("in");
+    wait_in(contact, || pipe.exists());
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(std::fs::OpenOptions::new().write(true).open(&pipe));
+    });
+    receive
+        .recv_timeout(WAIT)
+        .expect("stanza-fmt opens the pipe")
+        .unwrap()
+}
+
+fn message_to(line: &str, to: &str, body: &str) {
+    let message = Element::parse(line).unwrap();
+    assert!(message.is("message", NS_CLIENT), "{line}");
+    assert_eq!(message.attr("to"), Some(to));
+    assert_eq!(message.attr("type"), Some("chat"));
+    assert_eq!(child_text(&message, "body").as_deref(), Some(body));
+}
+
+#[test]
+fn dir_serves_contact_pipes() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = std::env::temp_dir().join(format!("stanza-fmt-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bob = dir.join("bob@localhost");
+    std::fs::create_dir_all(&bob).unwrap();
+    std::fs::create_dir(dir.join("Not A Jid")).unwrap();
+    std::fs::create_dir(dir.join("iq")).unwrap();
+    std::fs::create_dir(dir.join("dave@localhost")).unwrap();
+    std::fs::write(dir.join("dave@localhost/in"), "a regular file").unwrap();
+
+    let mut child = Command::new(BIN)
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--commands", "--epoch"])
+        .env("XMPP_JID", "Alice@localhost/laptop")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stdout_lines(child.stdout.take().unwrap());
+
+    // Commands on stdin; the end of stdin does not end --dir mode.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"/presence away\n").unwrap();
+    drop(stdin);
+    let presence = Element::parse(&next_line(&lines)).unwrap();
+    assert_eq!(child_text(&presence, "show").as_deref(), Some("away"));
+
+    let mut to_bob = BufWriter::new(pipe_writer(&bob));
+    let meta = std::fs::symlink_metadata(bob.join("in")).unwrap();
+    assert!(meta.file_type().is_fifo());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(!dir.join("Not A Jid/in").exists());
+    assert!(!dir.join("iq/in").exists());
+
+    to_bob.write_all(b"hello <bob> & co\n").unwrap();
+    to_bob.flush().unwrap();
+    message_to(&next_line(&lines), "bob@localhost", "hello <bob> & co");
+    // A partial line waits for its end; a bad line is reported and skipped.
+    to_bob.write_all(b"part").unwrap();
+    to_bob.flush().unwrap();
+    to_bob.write_all(b"ial\nbad \xff\nafter\n").unwrap();
+    to_bob.flush().unwrap();
+    message_to(&next_line(&lines), "bob@localhost", "partial");
+    message_to(&next_line(&lines), "bob@localhost", "after");
+
+    let out = bob.join("out");
+    let has_all_lines =
+        || std::fs::read_to_string(&out).is_ok_and(|text| text.lines().count() == 3);
+    wait_in(&bob, has_all_lines);
+    let logged = std::fs::read_to_string(&out).unwrap();
+    let logged: Vec<&str> = logged.lines().collect();
+    for (line, body) in logged.iter().zip(["hello <bob> & co", "partial", "after"]) {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert!(time.parse::<u64>().is_ok(), "epoch seconds: {line}");
+        assert_eq!(rest, format!("<alice@localhost> {body}"));
+    }
+
+    // A contact directory made later is picked up, and writers may come and go.
+    let carol = dir.join("carol@localhost");
+    std::fs::create_dir(&carol).unwrap();
+    for word in ["one", "two"] {
+        let mut to_carol = pipe_writer(&carol);
+        writeln!(to_carol, "{word}").unwrap();
+        drop(to_carol);
+        message_to(&next_line(&lines), "carol@localhost", word);
+    }
+
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("bob@localhost/in: line 3: invalid UTF-8"),
+        "{err}"
+    );
+    assert!(
+        err.contains("dave@localhost/in: in exists and is not a named pipe"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dave@localhost/in")).unwrap(),
+        "a regular file"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
