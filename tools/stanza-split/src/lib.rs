@@ -1,12 +1,13 @@
 //! stanza-split: an XMPP stream in, stanza lines out.
 //!
 //! A thin layer over the shared crate's [`Framer`]: every top-level element
-//! is written as one line and flushed as soon as its end tag has arrived (or,
-//! when more input is already buffered, with the next write). Stream headers
+//! is written as one line and flushed as soon as its end tag has arrived (at the
+//! latest before stanza-split waits for more input). Stream headers
 //! are dropped, the stream's close is passed on as `</stream:stream>`.
 
+use std::cell::RefCell;
 use std::ffi::OsString;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use xmpp_pipes::cli::{self, OptionSpec};
 use xmpp_pipes::exit::{Error, Result, Status};
 use xmpp_pipes::xml::framer::DEFAULT_MAX_STANZA;
@@ -80,41 +81,104 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
 pub use xmpp_pipes::cli::parse_size;
 
 /// Copy stanza lines from `input` to `output`; see the module documentation.
+///
+/// Output is flushed whenever reading would block: before every read from
+/// `input`'s underlying reader (when its buffer is empty), so a line never
+/// waits in the output buffer for more input to arrive, while a burst of
+/// stanzas already read is written in one go.
 pub fn split_stream<R: io::Read, W: Write>(
     input: BufReader<R>,
-    mut output: W,
+    output: W,
     max: usize,
 ) -> Result<()> {
-    let mut framer = Framer::new(input, max);
+    let output = RefCell::new(FlushFirst {
+        output,
+        error: None,
+    });
+    let mut framer = Framer::new(
+        FlushBeforeRead {
+            input,
+            output: &output,
+        },
+        max,
+    );
     let write_error =
         |e: io::Error| Error::new(Status::IoErr, format!("cannot write to stdout: {e}"));
     loop {
-        let item = match framer.next_item() {
+        let item = framer.next_item();
+        let mut out = output.borrow_mut();
+        if let Some(err) = out.error.take() {
+            return Err(write_error(err));
+        }
+        let item = match item {
             Ok(item) => item,
             Err(err) => {
-                output.flush().map_err(write_error)?;
+                out.output.flush().map_err(write_error)?;
                 return Err(match err {
                     FrameError::Io(io) => {
                         Error::new(Status::IoErr, format!("cannot read stdin: {io}"))
                     }
+                    FrameError::TooLarge { max } => Error::data(format!(
+                        "an element is larger than {max} bytes (--max-stanza) (after byte {})",
+                        framer.position()
+                    )),
                     other => Error::data(format!("{other} (after byte {})", framer.position())),
                 });
             }
         };
         match item {
             Some(Item::Stanza(line)) => {
-                output.write_all(line.as_bytes()).map_err(write_error)?;
-                output.write_all(b"\n").map_err(write_error)?;
+                out.output.write_all(line.as_bytes()).map_err(write_error)?;
+                out.output.write_all(b"\n").map_err(write_error)?;
             }
-            Some(Item::Close) => output
+            Some(Item::Close) => out
+                .output
                 .write_all(b"</stream:stream>\n")
                 .map_err(write_error)?,
-            Some(Item::Header(_)) => continue,
-            None => return output.flush().map_err(write_error),
+            Some(Item::Header(_)) => {}
+            None => return out.output.flush().map_err(write_error),
         }
-        if framer.get_ref().buffer().is_empty() {
-            output.flush().map_err(write_error)?;
+    }
+}
+
+/// The output, and the error of a flush done on the reader's behalf.
+struct FlushFirst<W> {
+    output: W,
+    error: Option<io::Error>,
+}
+
+/// A `BufRead` that flushes the output before it reads from (and may block
+/// on) the underlying reader.
+struct FlushBeforeRead<'a, R, W> {
+    input: BufReader<R>,
+    output: &'a RefCell<FlushFirst<W>>,
+}
+
+impl<R: io::Read, W: Write> io::Read for FlushBeforeRead<'_, R, W> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: io::Read, W: Write> BufRead for FlushBeforeRead<'_, R, W> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.input.buffer().is_empty() {
+            let mut out = self.output.borrow_mut();
+            if let Err(err) = out.output.flush() {
+                out.error = Some(io::Error::new(err.kind(), err.to_string()));
+                // The caller sees a read error; split_stream reports the write error.
+                return Err(err);
+            }
         }
+        self.input.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.input.consume(amount);
     }
 }
 
