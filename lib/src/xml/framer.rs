@@ -159,8 +159,10 @@ struct State {
     open: Vec<String>,
     /// Where to insert namespace declarations in `line` (after the root's name).
     root_name_end: usize,
+    /// Prefixes used outside any declaration in the stanza, to be declared on its root.
     used_prefixes: Vec<String>,
-    declared_prefixes: Vec<String>,
+    /// Namespace declarations in scope inside the stanza: (depth of the declaring element, prefix).
+    declared_prefixes: Vec<(usize, String)>,
 }
 
 impl<R: BufRead> Framer<R> {
@@ -226,6 +228,9 @@ impl<R: BufRead> Framer<R> {
                     self.state.end(name)?
                 }
                 Event::Text(text) => {
+                    if text.windows(3).any(|w| w == b"]]>") {
+                        return Err(FrameError::Malformed("']]>' in text".into()));
+                    }
                     let text = text.decode().map_err(|e| {
                         FrameError::Malformed(format!("invalid UTF-8 in text: {e}"))
                     })?;
@@ -327,13 +332,14 @@ impl State {
                 attrs: attributes(start)?,
                 qname: qname.clone(),
             };
-            self.stream_ns = header
-                .attrs
-                .iter()
-                .filter_map(|(key, value)| {
-                    declared_prefix(key).map(|p| (p.to_owned(), value.clone()))
-                })
-                .collect();
+            let mut stream_ns = Vec::new();
+            for (key, value) in &header.attrs {
+                if let Some(prefix) = declared_prefix(key) {
+                    check_declaration(prefix, value)?;
+                    stream_ns.push((prefix.to_owned(), value.clone()));
+                }
+            }
+            self.stream_ns = stream_ns;
             self.stream_qname = qname;
             self.level = if empty { Level::Outside } else { Level::Stream };
             return Ok(Some(Item::Header(header)));
@@ -349,11 +355,18 @@ impl State {
         if root {
             self.root_name_end = self.line.len();
         }
-        self.note_prefix_use(&qname);
-        for (key, value) in attributes(start)? {
-            match declared_prefix(&key) {
-                Some(prefix) => self.declared_prefixes.push(prefix.to_owned()),
-                None => self.note_prefix_use(&key),
+        let depth = self.open.len();
+        let attrs = attributes(start)?;
+        for (key, value) in &attrs {
+            if let Some(prefix) = declared_prefix(key) {
+                check_declaration(prefix, value)?;
+                self.declared_prefixes.push((depth, prefix.to_owned()));
+            }
+        }
+        self.note_prefix_use(&qname, &qname)?;
+        for (key, value) in attrs {
+            if declared_prefix(&key).is_none() {
+                self.note_prefix_use(&key, &qname)?;
             }
             self.line.push(' ');
             self.line.push_str(&key);
@@ -363,6 +376,7 @@ impl State {
         }
         if empty {
             self.line.push_str("/>");
+            self.declared_prefixes.retain(|(d, _)| *d < depth);
             if root {
                 return Ok(Some(self.finish_stanza()));
             }
@@ -391,6 +405,8 @@ impl State {
             ))),
             Some(_) => {
                 self.open.pop();
+                let depth = self.open.len();
+                self.declared_prefixes.retain(|(d, _)| *d < depth);
                 self.line.push_str("</");
                 self.line.push_str(&name);
                 self.line.push('>');
@@ -422,18 +438,35 @@ impl State {
         }
     }
 
-    fn note_prefix_use(&mut self, qname: &str) {
-        if let Some((prefix, _)) = qname.split_once(':') {
-            if prefix != "xml" && !self.used_prefixes.iter().any(|p| p == prefix) {
-                self.used_prefixes.push(prefix.to_owned());
-            }
+    /// Check that the prefix of `qname` (an element's or attribute's name in
+    /// the element `element`) is bound: in the stanza, by the stream header
+    /// (then it is declared on the line), or `xml`. The `stream` prefix is
+    /// bound to the streams namespace when nothing declares it, as on the
+    /// stream element itself (stanza lines carry no stream header).
+    fn note_prefix_use(&mut self, qname: &str, element: &str) -> Result<(), FrameError> {
+        let Some((prefix, _)) = qname.split_once(':') else {
+            return Ok(());
+        };
+        if prefix == "xml"
+            || self.declared_prefixes.iter().any(|(_, p)| p == prefix)
+            || self.used_prefixes.iter().any(|p| p == prefix)
+        {
+            return Ok(());
         }
+        if self.stream_ns.iter().any(|(p, _)| p == prefix) || prefix == "stream" {
+            self.used_prefixes.push(prefix.to_owned());
+            return Ok(());
+        }
+        Err(FrameError::Malformed(format!(
+            "unbound namespace prefix '{prefix}' in <{element}>"
+        )))
     }
 
     /// Complete the current stanza line: declare the stream's namespaces it relies on.
     fn finish_stanza(&mut self) -> Item {
         let mut declarations = String::new();
-        let default_declared = self.declared_prefixes.iter().any(|p| p.is_empty());
+        // Declarations left in scope are the root's own.
+        let default_declared = self.declared_prefixes.iter().any(|(_, p)| p.is_empty());
         if !default_declared {
             if let Some((_, uri)) = self.stream_ns.iter().find(|(p, _)| p.is_empty()) {
                 if uri != super::NS_CLIENT {
@@ -442,13 +475,12 @@ impl State {
             }
         }
         for prefix in &self.used_prefixes {
-            if self.declared_prefixes.contains(prefix) {
-                continue;
-            }
-            if let Some((_, uri)) = self.stream_ns.iter().find(|(p, _)| p == prefix) {
-                push_declaration(&mut declarations, prefix, uri);
+            match self.stream_ns.iter().find(|(p, _)| p == prefix) {
+                Some((_, uri)) => push_declaration(&mut declarations, prefix, uri),
+                None => push_declaration(&mut declarations, prefix, super::NS_STREAMS),
             }
         }
+        self.declared_prefixes.clear();
         let mut line = std::mem::take(&mut self.line);
         if !declarations.is_empty() {
             line.insert_str(self.root_name_end, &declarations);
@@ -467,6 +499,34 @@ fn push_declaration(out: &mut String, prefix: &str, uri: &str) {
     // A namespace URI from a header that parsed is always escapable.
     let _ = push_attr(out, uri);
     out.push('\'');
+}
+
+const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
+const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Namespaces in XML 1.0 §3: no empty namespace for a prefix, `xmlns` never
+/// declared, `xml` and only `xml` bound to the XML namespace.
+fn check_declaration(prefix: &str, uri: &str) -> Result<(), FrameError> {
+    let bad = if prefix == "xmlns" || uri == NS_XMLNS {
+        Some("the xmlns prefix or namespace cannot be declared")
+    } else if (prefix == "xml") != (uri == NS_XML) {
+        Some("only the xml prefix may be bound to the XML namespace, and only to it")
+    } else if uri.is_empty() && !prefix.is_empty() {
+        Some("a prefix cannot be bound to the empty namespace name")
+    } else {
+        None
+    };
+    match bad {
+        Some(why) => {
+            let key = if prefix.is_empty() {
+                "xmlns".to_owned()
+            } else {
+                format!("xmlns:{prefix}")
+            };
+            Err(FrameError::Malformed(format!("{key}='{uri}': {why}")))
+        }
+        None => Ok(()),
+    }
 }
 
 /// The prefix an attribute declares (`xmlns` → "", `xmlns:p` → "p"), if it is a declaration.
@@ -492,6 +552,7 @@ fn is_eof_syntax(err: &quick_xml::errors::SyntaxError) -> bool {
 
 /// The attributes of a start tag, unescaped, duplicates refused.
 fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, FrameError> {
+    check_attribute_separation(start)?;
     let mut out = Vec::new();
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
@@ -510,6 +571,11 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, FrameErro
             .collect();
         let raw = std::str::from_utf8(&raw)
             .map_err(|_| FrameError::Malformed(format!("invalid UTF-8 in attribute {key}")))?;
+        if raw.contains('<') {
+            return Err(FrameError::Malformed(format!(
+                "a raw '<' in the value of attribute {key}"
+            )));
+        }
         let value = quick_xml::escape::unescape(raw).map_err(|e| match e {
             quick_xml::escape::EscapeError::UnrecognizedEntity(_, name) => {
                 FrameError::Forbidden(format!("the undeclared entity &{name}; in attribute {key}"))
@@ -519,6 +585,31 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, FrameErro
         out.push((key, value.into_owned()));
     }
     Ok(out)
+}
+
+/// XML 1.0 §3.1: attributes are separated by white space (`a='1'b='2'` is not XML).
+fn check_attribute_separation(start: &BytesStart<'_>) -> Result<(), FrameError> {
+    let mut quote = None;
+    let mut just_closed = false;
+    for &b in start.attributes_raw() {
+        if just_closed && !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/') {
+            return Err(FrameError::Malformed(format!(
+                "no white space between the attributes of <{}>",
+                String::from_utf8_lossy(start.name().as_ref())
+            )));
+        }
+        just_closed = false;
+        match quote {
+            Some(q) if b == q => {
+                quote = None;
+                just_closed = true;
+            }
+            Some(_) => {}
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// Whether a start tag at stream level is the stream element itself.

@@ -222,3 +222,84 @@ fn a_close_without_a_header_ends_stanza_lines() {
     let got = items("<presence/>\n</stream:stream>\n");
     assert_eq!(got, vec![Item::Stanza("<presence/>".into()), Item::Close]);
 }
+
+#[test]
+fn unbound_prefixes_and_bad_declarations_are_malformed() {
+    let good =
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+                xmlns:s='urn:s'><presence/>";
+    for (bad, want) in [
+        ("<foo:x/>", "unbound namespace prefix 'foo' in <foo:x>"),
+        (
+            "<message><foo:x/></message>",
+            "unbound namespace prefix 'foo'",
+        ),
+        (
+            "<message foo:a='1'/>",
+            "unbound namespace prefix 'foo' in <message>",
+        ),
+        (
+            "<message><a xmlns:f='urn:f'/><f:x/></message>",
+            "prefix 'f'",
+        ),
+        (
+            "<message><a xmlns:f='urn:f'></a><f:x/></message>",
+            "prefix 'f'",
+        ),
+        ("<xmlns:x/>", "prefix 'xmlns'"),
+        ("<message xmlns:f=''/>", "empty namespace name"),
+        ("<message xmlns:xmlns='urn:x'/>", "xmlns prefix"),
+        ("<message xmlns:xml='urn:x'/>", "XML namespace"),
+        (
+            "<message xmlns:x='http://www.w3.org/XML/1998/namespace'/>",
+            "XML namespace",
+        ),
+        ("<message a='x<y'/>", "'<' in the value of attribute a"),
+        (
+            "<message a='1'b='2'/>",
+            "no white space between the attributes",
+        ),
+        ("<message><body>a]]>b</body></message>", "']]>' in text"),
+    ] {
+        let (lines, err) = error_after(&format!("{good}{bad}<presence/>"));
+        assert_eq!(lines, vec!["<presence/>"], "for {bad}");
+        assert!(
+            matches!(err, FrameError::Malformed(_)),
+            "for {bad}: {err:?}"
+        );
+        assert!(err.to_string().contains(want), "for {bad}: {err}");
+    }
+}
+
+#[test]
+fn prefix_scopes_follow_the_elements() {
+    let got = items(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+         xmlns:s='urn:s'><message><a xmlns:s='urn:inner'><s:x/></a><s:y s:z='1'/></message>\
+         <message xmlns:s='urn:own'><s:x/></message><iq><q xmlns:p='urn:p'><p:x p:y='&amp;'/></q></iq>\
+         <stream:error><x xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+    );
+    assert_eq!(
+        stanzas(&got),
+        vec![
+            "<message xmlns:s='urn:s'><a xmlns:s='urn:inner'><s:x/></a><s:y s:z='1'/></message>",
+            "<message xmlns:s='urn:own'><s:x/></message>",
+            "<iq><q xmlns:p='urn:p'><p:x p:y='&amp;'/></q></iq>",
+            "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><x \
+             xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+        ]
+    );
+    for line in stanzas(&got) {
+        super::super::Element::parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    // Downstream of xmpp-auth there is no header: `stream` is still bound.
+    let got =
+        items("<stream:error><x xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    assert_eq!(
+        stanzas(&got),
+        vec![
+            "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><x \
+              xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+        ]
+    );
+}
