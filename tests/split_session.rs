@@ -26,7 +26,10 @@ const LIMIT: Duration = Duration::from_secs(30);
 const TEXT: &str = "grüße ✓ 😀";
 
 fn quote(arg: &std::ffi::OsStr) -> String {
-    format!("'{}'", arg.to_str().expect("UTF-8 argument").replace('\'', "'\\''"))
+    format!(
+        "'{}'",
+        arg.to_str().expect("UTF-8 argument").replace('\'', "'\\''")
+    )
 }
 
 /// Run the scripted session; returns stanza-split's live lines and the raw
@@ -58,7 +61,10 @@ fn record(prosody: &Prosody, raw: &Path) -> (Vec<String>, Vec<u8>) {
                   xml:lang='en' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
     session.write(header.as_bytes());
     let features = expect(&mut session, &|l| l.starts_with("<stream:features"));
-    assert!(features.contains("<mechanism>PLAIN</mechanism>"), "{features}");
+    assert!(
+        features.contains("<mechanism>PLAIN</mechanism>"),
+        "{features}"
+    );
 
     let plain = base64::engine::general_purpose::STANDARD
         .encode(format!("\0{}\0{}", account.user, account.password));
@@ -70,7 +76,10 @@ fn record(prosody: &Prosody, raw: &Path) -> (Vec<String>, Vec<u8>) {
 
     session.write(header.as_bytes());
     let features = expect(&mut session, &|l| l.starts_with("<stream:features"));
-    assert!(features.contains("urn:ietf:params:xml:ns:xmpp-bind"), "{features}");
+    assert!(
+        features.contains("urn:ietf:params:xml:ns:xmpp-bind"),
+        "{features}"
+    );
 
     session.write(
         b"<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
@@ -109,7 +118,11 @@ fn record(prosody: &Prosody, raw: &Path) -> (Vec<String>, Vec<u8>) {
     session.close_stdin();
     let status = session.wait_timeout(LIMIT).expect("the pipeline ends");
     assert!(status.success(), "{status}: {}", session.stderr());
-    assert_eq!(session.read_line_timeout(Duration::ZERO), None, "nothing after the close");
+    assert_eq!(
+        session.read_line_timeout(Duration::ZERO),
+        None,
+        "nothing after the close"
+    );
     drop(session);
 
     let raw = std::fs::read(raw).expect("the recorded stream");
@@ -158,17 +171,31 @@ fn check_chunkings(raw: &[u8], expected: &str) {
             state ^= state >> 27;
             1 + (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % 200) as usize
         };
-        assert_eq!(split_chunked(raw, chunks), expected, "random chunks, seed {seed}");
+        assert_eq!(
+            split_chunked(raw, chunks),
+            expected,
+            "random chunks, seed {seed}"
+        );
     }
 }
 
 /// What any recording must hold.
 fn check_recording(lines: &[String], raw: &[u8]) {
     let text = String::from_utf8(raw.to_vec()).expect("the server sends UTF-8");
-    assert_eq!(text.matches("<stream:stream").count(), 2, "two headers: {text}");
-    assert!(text.contains(TEXT), "the multi-byte text comes back: {text}");
+    assert_eq!(
+        text.matches("<stream:stream").count(),
+        2,
+        "two headers: {text}"
+    );
+    assert!(
+        text.contains(TEXT),
+        "the multi-byte text comes back: {text}"
+    );
     assert!(text.ends_with("</stream:stream>"), "{text}");
-    assert!(!text.contains("<auth"), "only the server's side is recorded");
+    assert!(
+        !text.contains("<auth"),
+        "only the server's side is recorded"
+    );
     assert_eq!(lines.last().map(String::as_str), Some("</stream:stream>"));
     for line in &lines[..lines.len() - 1] {
         assert!(!line.contains('\n'));
@@ -176,7 +203,10 @@ fn check_recording(lines: &[String], raw: &[u8]) {
         assert!(!element.name.is_empty());
     }
     let features = Element::parse(&lines[0]).unwrap();
-    assert!(features.is("features", "http://etherx.jabber.org/streams"), "{features:?}");
+    assert!(
+        features.is("features", "http://etherx.jabber.org/streams"),
+        "{features:?}"
+    );
     let message = lines
         .iter()
         .find(|l| l.starts_with("<message"))
