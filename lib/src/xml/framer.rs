@@ -327,6 +327,7 @@ impl<R: BufRead> Framer<R> {
 impl State {
     fn start(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<Option<Item>, FrameError> {
         let qname = utf8(start.name().as_ref())?.to_owned();
+        check_qname(&qname)?;
         if self.open.is_empty() && is_stream_element(&qname, start)? {
             let header = StreamHeader {
                 attrs: attributes(start)?,
@@ -557,6 +558,7 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, FrameErro
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
         let key = utf8(attr.key.as_ref())?.to_owned();
+        check_qname(&key)?;
         // Attribute-value normalisation (XML 1.0 §3.3.3): literal white space becomes a space.
         let raw: Vec<u8> = attr
             .value
@@ -585,6 +587,41 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, FrameErro
         out.push((key, value.into_owned()));
     }
     Ok(out)
+}
+
+/// XML 1.0 `NameStartChar` without the colon (Namespaces in XML: `NCName`).
+fn is_name_start(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z'
+        | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}'
+        | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}'
+        | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}' | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// XML 1.0 `NameChar` without the colon.
+fn is_name_char(c: char) -> bool {
+    is_name_start(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// A name is a `QName` (Namespaces in XML 1.0 §4): `NCName` or `NCName:NCName`.
+fn check_qname(name: &str) -> Result<(), FrameError> {
+    let ncname = |part: &str| {
+        let mut chars = part.chars();
+        chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
+    };
+    let valid = match name.split_once(':') {
+        Some((prefix, local)) => ncname(prefix) && ncname(local),
+        None => ncname(name),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(FrameError::Malformed(format!(
+            "'{name}' is not a valid XML name"
+        )))
+    }
 }
 
 /// XML 1.0 §3.1: attributes are separated by white space (`a='1'b='2'` is not XML).

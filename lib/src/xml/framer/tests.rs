@@ -260,6 +260,10 @@ fn unbound_prefixes_and_bad_declarations_are_malformed() {
             "no white space between the attributes",
         ),
         ("<message><body>a]]>b</body></message>", "']]>' in text"),
+        ("<<message/>", "'<message' is not a valid XML name"),
+        ("<message a&b='1'/>", "'a&b' is not a valid XML name"),
+        ("<1x/>", "'1x' is not a valid XML name"),
+        ("<s:x:y/>", "'s:x:y' is not a valid XML name"),
     ] {
         let (lines, err) = error_after(&format!("{good}{bad}<presence/>"));
         assert_eq!(lines, vec!["<presence/>"], "for {bad}");
