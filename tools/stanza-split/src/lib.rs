@@ -33,9 +33,10 @@ Options:
 Exit status:
   0    end of input
   64   usage error
-  65   bad input: malformed XML, a DTD, comment, processing instruction or
-       undeclared entity (forbidden by RFC 6120), an element over --max-stanza,
-       or input that ends inside an element; every stanza before it was written
+  65   bad input: malformed XML (a namespace prefix nothing declares
+       included), a DTD, comment, processing instruction or undeclared entity
+       (forbidden by RFC 6120), an element over --max-stanza, or input that
+       ends inside an element; every stanza before it was written
   74   read or write error (e.g. stdout closed)
 ";
 

@@ -59,9 +59,11 @@ fn random_chunks_split_multibyte_characters() {
     {
         let mut first = true;
         let out = run_chunked(&[], SESSION.to_vec(), move || {
-            std::mem::replace(&mut first, false)
-                .then_some(at)
-                .unwrap_or(usize::MAX)
+            if std::mem::replace(&mut first, false) {
+                at
+            } else {
+                usize::MAX
+            }
         });
         assert_eq!(out.stdout, LINES, "cut at byte {at}");
     }
