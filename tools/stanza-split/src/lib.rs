@@ -5,10 +5,12 @@
 //! when more input is already buffered, with the next write). Stream headers
 //! are dropped, the stream's close is passed on as `</stream:stream>`.
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::io::{self, BufReader, BufWriter, Write};
 use xmpp_pipes::cli::{self, OptionSpec};
 use xmpp_pipes::exit::{Error, Result, Status};
+use xmpp_pipes::flush::FlushBeforeRead;
 use xmpp_pipes::xml::framer::DEFAULT_MAX_STANZA;
 use xmpp_pipes::xml::{FrameError, Framer, Item};
 
@@ -68,11 +70,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     }
     let stdin = io::stdin().lock();
     let stdout = io::stdout().lock();
-    split_stream(
-        BufReader::with_capacity(64 * 1024, stdin),
-        BufWriter::with_capacity(64 * 1024, stdout),
-        max,
-    )?;
+    split_stream(stdin, BufWriter::with_capacity(64 * 1024, stdout), max)?;
     Ok(0)
 }
 
@@ -80,19 +78,21 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
 pub use xmpp_pipes::cli::parse_size;
 
 /// Copy stanza lines from `input` to `output`; see the module documentation.
-pub fn split_stream<R: io::Read, W: Write>(
-    input: BufReader<R>,
-    mut output: W,
-    max: usize,
-) -> Result<()> {
-    let mut framer = Framer::new(input, max);
+pub fn split_stream<R: io::Read, W: Write>(input: R, output: W, max: usize) -> Result<()> {
+    let output = RefCell::new(output);
+    // Lines leave when the input may block (see xmpp_pipes::flush).
+    let reader = BufReader::with_capacity(
+        64 * 1024,
+        FlushBeforeRead::new(input, || output.borrow_mut().flush()),
+    );
+    let mut framer = Framer::new(reader, max);
     let write_error =
         |e: io::Error| Error::new(Status::IoErr, format!("cannot write to stdout: {e}"));
     loop {
         let item = match framer.next_item() {
             Ok(item) => item,
             Err(err) => {
-                output.flush().map_err(write_error)?;
+                output.borrow_mut().flush().map_err(write_error)?;
                 return Err(match err {
                     FrameError::Io(io) => {
                         Error::new(Status::IoErr, format!("cannot read stdin: {io}"))
@@ -101,19 +101,15 @@ pub fn split_stream<R: io::Read, W: Write>(
                 });
             }
         };
+        let mut out = output.borrow_mut();
         match item {
             Some(Item::Stanza(line)) => {
-                output.write_all(line.as_bytes()).map_err(write_error)?;
-                output.write_all(b"\n").map_err(write_error)?;
+                out.write_all(line.as_bytes()).map_err(write_error)?;
+                out.write_all(b"\n").map_err(write_error)?;
             }
-            Some(Item::Close) => output
-                .write_all(b"</stream:stream>\n")
-                .map_err(write_error)?,
+            Some(Item::Close) => out.write_all(b"</stream:stream>\n").map_err(write_error)?,
             Some(Item::Header(_)) => continue,
-            None => return output.flush().map_err(write_error),
-        }
-        if framer.get_ref().buffer().is_empty() {
-            output.flush().map_err(write_error)?;
+            None => return out.flush().map_err(write_error),
         }
     }
 }
@@ -139,7 +135,7 @@ mod tests {
                      xmlns:stream='http://etherx.jabber.org/streams'> <message><body>a\nb</body></message>\
                      <presence/></stream:stream>";
         let mut out = Vec::new();
-        split_stream(BufReader::new(input.as_bytes()), &mut out, 4096).unwrap();
+        split_stream(input.as_bytes(), &mut out, 4096).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "<message><body>a&#10;b</body></message>\n<presence/>\n</stream:stream>\n"
