@@ -147,6 +147,21 @@ fn two_users_talk_through_their_trees() {
         "hi alice\tand <tags> & \"quotes\"",
     );
 
+    // The tree is private: directories 0700, files and pipes 0600.
+    for path in [
+        a.dir.clone(),
+        a.dir.join(&b.jid),
+        a.dir.join(&b.jid).join("out"),
+        a.dir.join(&b.jid).join("in"),
+        a.dir.join("in"),
+        a.dir.join("log"),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{}", path.display());
+    }
+
     let (status, _, _) = a.stop();
     assert_eq!(status, Some(0));
     let (status, _, _) = b.stop();
@@ -265,4 +280,78 @@ fn iq_requests_nobody_handles_are_answered() {
 
     assert_eq!(a.stop().0, Some(0));
     assert_eq!(b.stop().0, Some(0));
+}
+
+/// `xmpp-connect … xmpp-auth [ARGS] JID` for `account`, as a shell word list.
+fn chain_words(prosody: &Prosody, account: &Account, auth_args: &str) -> String {
+    format!(
+        "'{}' --host 127.0.0.1:{} --cafile '{}' localhost '{}' {auth_args} --password-file '{}' '{}'",
+        tool("xmpp-connect").display(),
+        prosody.starttls_port(),
+        prosody.ca_pem().display(),
+        tool("xmpp-auth").display(),
+        account.password_file.display(),
+        account.jid
+    )
+}
+
+#[test]
+fn the_readme_pipelines_work() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("readme");
+    let log = temp.join("boss.log");
+
+    // The listener: a session kept open by its stdin, routed by jid-route.
+    let ready = temp.join("ready");
+    let listener = format!(
+        "{} | '{}' | '{}' 'message:chat from={} >> {}' 'presence >> {}' 'drop'",
+        chain_words(prosody, &bob, "--presence"),
+        tool("stanza-split").display(),
+        tool("jid-route").display(),
+        alice.jid,
+        log.display(),
+        ready.display()
+    );
+    let mut receiver = Spawned::start({
+        let mut command = Command::new("sh");
+        command.args(["-c", &listener]);
+        command
+    });
+    // Online once the server has echoed our presence.
+    wait_for_file(&ready, LIMIT, |t| t.contains("<presence"));
+
+    // The cron job: stanza-fmt --whole, silent on success.
+    let cron = format!(
+        "printf 'disk 91%%\\n<backup> & \"done\"\\n' | '{}' --whole --to {} | {} > /dev/null",
+        tool("stanza-fmt").display(),
+        bob.jid,
+        chain_words(prosody, &alice, "")
+    );
+    let output = run(
+        {
+            let mut command = Command::new("sh");
+            command.args(["-c", &cron]);
+            command
+        },
+        b"",
+        LIMIT,
+    );
+    output.assert_success();
+    assert_eq!(output.stdout_str(), "", "{output}");
+    assert_eq!(output.stderr_str(), "", "{output}");
+
+    let logged = wait_for_file(&log, LIMIT, |t| t.contains("backup"));
+    assert!(
+        logged.contains("<body>disk 91%&#10;&lt;backup&gt; &amp; \"done\"</body>")
+            || logged.contains("<body>disk 91%&#10;&lt;backup&gt; &amp; &quot;done&quot;</body>"),
+        "{logged}"
+    );
+    assert_eq!(logged.lines().count(), 1, "{logged}");
+    receiver.close_stdin();
+    assert!(
+        receiver.wait_timeout(LIMIT).is_some(),
+        "{}",
+        receiver.stderr()
+    );
 }
