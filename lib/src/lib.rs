@@ -7,6 +7,7 @@
 //!   that prints them as one line on stderr.
 //! - [`cli`]: argv handling for chain-loading tools (options end at the
 //!   first operand).
+//! - [`flush`]: flushing buffered output exactly when input may block.
 //! - [`jid`]: JIDs (RFC 7622), validated and normalised.
 //! - [`xml`]: escaping, the stanza framer (an XML stream in, one element at a
 //!   time out) and a small element tree for inspecting stanzas.
@@ -18,6 +19,7 @@
 
 pub mod cli;
 pub mod exit;
+pub mod flush;
 pub mod jid;
 pub mod password;
 pub mod sasl;

@@ -17,6 +17,7 @@ mod pki;
 mod process;
 mod prosody;
 mod tempdir;
+mod watch;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
 pub use prosody::{Account, Prosody};
 pub use tempdir::TempDir;
+pub use watch::{wait_for_file, wait_for_path};
 
 /// Signals for [`Spawned::signal`].
 pub use rustix::process::Signal;

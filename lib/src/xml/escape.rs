@@ -37,22 +37,84 @@ pub fn is_xml_char(ch: char) -> bool {
         | '\u{10000}'..='\u{10FFFF}')
 }
 
-fn escape_into(out: &mut String, value: &str, attr: bool) -> Result<(), BadChar> {
-    for (position, ch) in value.chars().enumerate() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' if attr => out.push_str("&apos;"),
-            '"' if attr => out.push_str("&quot;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' if attr => out.push_str("&#9;"),
-            c if is_xml_char(c) => out.push(c),
-            c => return Err(BadChar { ch: c, position }),
-        }
+/// Bytes that need a look in text (`'` and `"` are fine there): markup,
+/// control characters, and 0xEF, the lead byte of U+FFFE and U+FFFF.
+const TEXT_SPECIAL: [bool; 256] = special(false);
+/// The same for attribute values, which also escape both quotes.
+const ATTR_SPECIAL: [bool; 256] = special(true);
+
+const fn special(attr: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
     }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[0xEF] = true;
+    if attr {
+        table[b'\'' as usize] = true;
+        table[b'"' as usize] = true;
+    }
+    table
+}
+
+/// Escape `value` onto `out`: runs of ordinary bytes are copied whole, and
+/// only the bytes the table marks are looked at one by one.
+fn escape_into(out: &mut String, value: &str, attr: bool) -> Result<(), BadChar> {
+    let table = if attr { &ATTR_SPECIAL } else { &TEXT_SPECIAL };
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if !table[byte as usize] {
+            index += 1;
+            continue;
+        }
+        let replacement = match byte {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\'' => "&apos;",
+            b'"' => "&quot;",
+            b'\n' => "&#10;",
+            b'\r' => "&#13;",
+            b'\t' if attr => "&#9;",
+            b'\t' => {
+                index += 1;
+                continue;
+            }
+            0xEF => {
+                // U+FFFE and U+FFFF are EF BF BE and EF BF BF; other
+                // characters with this lead byte are fine.
+                if bytes.get(index + 1) == Some(&0xBF)
+                    && matches!(bytes.get(index + 2), Some(0xBE | 0xBF))
+                {
+                    return Err(bad_char_at(value, index));
+                }
+                index += 1;
+                continue;
+            }
+            _ => return Err(bad_char_at(value, index)),
+        };
+        out.push_str(&value[start..index]);
+        out.push_str(replacement);
+        index += 1;
+        start = index;
+    }
+    out.push_str(&value[start..]);
     Ok(())
+}
+
+/// The error for the character that starts at byte `index` of `value`.
+fn bad_char_at(value: &str, index: usize) -> BadChar {
+    BadChar {
+        ch: value[index..].chars().next().unwrap_or('\u{FFFD}'),
+        position: value[..index].chars().count(),
+    }
 }
 
 /// Escape character data for use between tags.
@@ -107,5 +169,49 @@ mod tests {
         assert!(err.to_string().contains("U+0001"));
         assert!(escape_attr("\u{FFFE}").is_err());
         assert!(escape_text("\u{0}").is_err());
+    }
+
+    /// The table-driven escaper agrees with the definition, character by character.
+    #[test]
+    fn fast_escaping_matches_the_character_rules() {
+        fn reference(value: &str, attr: bool) -> Result<String, BadChar> {
+            let mut out = String::new();
+            for (position, ch) in value.chars().enumerate() {
+                match ch {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '\'' if attr => out.push_str("&apos;"),
+                    '"' if attr => out.push_str("&quot;"),
+                    '\n' => out.push_str("&#10;"),
+                    '\r' => out.push_str("&#13;"),
+                    '\t' if attr => out.push_str("&#9;"),
+                    c if is_xml_char(c) => out.push(c),
+                    c => return Err(BadChar { ch: c, position }),
+                }
+            }
+            Ok(out)
+        }
+        let samples = [
+            "",
+            "plain",
+            "a<b>&c\nd\r\te",
+            "it's \"q\"",
+            "\u{FFFD}\u{FFFC}\u{EFFF}\u{E000}",
+            "x\u{FFFE}",
+            "ü\u{FFFF}y",
+            "\u{7F}\u{85}\u{9F}",
+            "😀\u{1}",
+            "\u{D7FF}\u{10FFFF}",
+            "\u{0}",
+            "grüße ✓ <&> 'x' \"y\"\t",
+        ];
+        for sample in samples {
+            for attr in [false, true] {
+                let mut fast = String::new();
+                let fast = escape_into(&mut fast, sample, attr).map(|()| fast);
+                assert_eq!(fast, reference(sample, attr), "{sample:?} attr={attr}");
+            }
+        }
     }
 }

@@ -7,9 +7,10 @@
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Write};
 use xmpp_pipes::cli::{self, OptionSpec};
 use xmpp_pipes::exit::{Error, Result, Status};
+use xmpp_pipes::flush::FlushBeforeRead;
 use xmpp_pipes::xml::framer::DEFAULT_MAX_STANZA;
 use xmpp_pipes::xml::{FrameError, Framer, Item};
 
@@ -70,11 +71,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     }
     let stdin = io::stdin().lock();
     let stdout = io::stdout().lock();
-    split_stream(
-        BufReader::with_capacity(64 * 1024, stdin),
-        BufWriter::with_capacity(64 * 1024, stdout),
-        max,
-    )?;
+    split_stream(stdin, BufWriter::with_capacity(64 * 1024, stdout), max)?;
     Ok(0)
 }
 
@@ -82,39 +79,21 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
 pub use xmpp_pipes::cli::parse_size;
 
 /// Copy stanza lines from `input` to `output`; see the module documentation.
-///
-/// Output is flushed whenever reading would block: before every read from
-/// `input`'s underlying reader (when its buffer is empty), so a line never
-/// waits in the output buffer for more input to arrive, while a burst of
-/// stanzas already read is written in one go.
-pub fn split_stream<R: io::Read, W: Write>(
-    input: BufReader<R>,
-    output: W,
-    max: usize,
-) -> Result<()> {
-    let output = RefCell::new(FlushFirst {
-        output,
-        error: None,
-    });
-    let mut framer = Framer::new(
-        FlushBeforeRead {
-            input,
-            output: &output,
-        },
-        max,
+pub fn split_stream<R: io::Read, W: Write>(input: R, output: W, max: usize) -> Result<()> {
+    let output = RefCell::new(output);
+    // Lines leave when the input may block (see xmpp_pipes::flush).
+    let reader = BufReader::with_capacity(
+        64 * 1024,
+        FlushBeforeRead::new(input, || output.borrow_mut().flush()),
     );
+    let mut framer = Framer::new(reader, max);
     let write_error =
         |e: io::Error| Error::new(Status::IoErr, format!("cannot write to stdout: {e}"));
     loop {
-        let item = framer.next_item();
-        let mut out = output.borrow_mut();
-        if let Some(err) = out.error.take() {
-            return Err(write_error(err));
-        }
-        let item = match item {
+        let item = match framer.next_item() {
             Ok(item) => item,
             Err(err) => {
-                out.output.flush().map_err(write_error)?;
+                output.borrow_mut().flush().map_err(write_error)?;
                 return Err(match err {
                     FrameError::Io(io) => {
                         Error::new(Status::IoErr, format!("cannot read stdin: {io}"))
@@ -127,59 +106,16 @@ pub fn split_stream<R: io::Read, W: Write>(
                 });
             }
         };
+        let mut out = output.borrow_mut();
         match item {
             Some(Item::Stanza(line)) => {
-                out.output.write_all(line.as_bytes()).map_err(write_error)?;
-                out.output.write_all(b"\n").map_err(write_error)?;
+                out.write_all(line.as_bytes()).map_err(write_error)?;
+                out.write_all(b"\n").map_err(write_error)?;
             }
-            Some(Item::Close) => out
-                .output
-                .write_all(b"</stream:stream>\n")
-                .map_err(write_error)?,
-            Some(Item::Header(_)) => {}
-            None => return out.output.flush().map_err(write_error),
+            Some(Item::Close) => out.write_all(b"</stream:stream>\n").map_err(write_error)?,
+            Some(Item::Header(_)) => continue,
+            None => return out.flush().map_err(write_error),
         }
-    }
-}
-
-/// The output, and the error of a flush done on the reader's behalf.
-struct FlushFirst<W> {
-    output: W,
-    error: Option<io::Error>,
-}
-
-/// A `BufRead` that flushes the output before it reads from (and may block
-/// on) the underlying reader.
-struct FlushBeforeRead<'a, R, W> {
-    input: BufReader<R>,
-    output: &'a RefCell<FlushFirst<W>>,
-}
-
-impl<R: io::Read, W: Write> io::Read for FlushBeforeRead<'_, R, W> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(out.len());
-        out[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: io::Read, W: Write> BufRead for FlushBeforeRead<'_, R, W> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.input.buffer().is_empty() {
-            let mut out = self.output.borrow_mut();
-            if let Err(err) = out.output.flush() {
-                out.error = Some(io::Error::new(err.kind(), err.to_string()));
-                // The caller sees a read error; split_stream reports the write error.
-                return Err(err);
-            }
-        }
-        self.input.fill_buf()
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.input.consume(amount);
     }
 }
 
@@ -204,7 +140,7 @@ mod tests {
                      xmlns:stream='http://etherx.jabber.org/streams'> <message><body>a\nb</body></message>\
                      <presence/></stream:stream>";
         let mut out = Vec::new();
-        split_stream(BufReader::new(input.as_bytes()), &mut out, 4096).unwrap();
+        split_stream(input.as_bytes(), &mut out, 4096).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "<message><body>a&#10;b</body></message>\n<presence/>\n</stream:stream>\n"

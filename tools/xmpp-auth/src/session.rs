@@ -13,13 +13,14 @@ use crate::login::{Negotiated, MAX_STANZA};
 use crate::options::Options;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::Command;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xmpp_pipes::exit::{Error, Result, Status};
+use xmpp_pipes::flush::FlushBeforeRead;
 use xmpp_pipes::stream::{self, NS_PING, NS_SM};
 use xmpp_pipes::xml::{Element, Framer, Item, NS_CLIENT};
 
@@ -197,7 +198,11 @@ pub fn run(negotiated: Negotiated, options: &Options) -> Result<u8> {
     }
     {
         let (shared, events) = (Arc::clone(&shared), events.clone());
-        let input = BufReader::new(File::from(down_in));
+        // What downstream wrote goes out when downstream goes quiet.
+        let flusher = Arc::clone(&shared);
+        let input = BufReader::new(FlushBeforeRead::new(File::from(down_in), move || {
+            lock(&flusher).writer.flush()
+        }));
         std::thread::spawn(move || downstream_to_server(input, source, &shared, &events));
     }
     drop(events);
@@ -369,7 +374,7 @@ fn verdict(
 
 /// Relay downstream's stanzas to the server.
 fn downstream_to_server(
-    input: BufReader<File>,
+    input: impl BufRead,
     source: &str,
     shared: &Mutex<Shared>,
     events: &Sender<Event>,
@@ -378,16 +383,8 @@ fn downstream_to_server(
     let event = loop {
         match framer.next_item() {
             Ok(Some(Item::Stanza(line))) => {
-                let more_buffered = !framer.get_ref().buffer().is_empty();
-                let mut guard = lock(shared);
-                let sent = guard.send_stanza(&line).and_then(|()| {
-                    if more_buffered {
-                        Ok(())
-                    } else {
-                        guard.writer.flush()
-                    }
-                });
-                if let Err(err) = sent {
+                // Flushed by the input when it next may block (see below).
+                if let Err(err) = lock(shared).send_stanza(&line) {
                     break Event::ServerFailed(Error::from(err).context("sending to the server"));
                 }
             }
@@ -416,11 +413,6 @@ fn server_to_downstream(
     events: &Sender<Event>,
 ) {
     let event = loop {
-        // Flush before the read can block, so that a stanza never waits in our
-        // buffer for the next one (whatever the last stanza was followed by).
-        if framer.get_ref().buffer().is_empty() && out.flush().is_err() {
-            break Event::DownstreamEof;
-        }
         let line = match framer.next_item() {
             Ok(Some(Item::Stanza(line))) => line,
             Ok(Some(Item::Close)) => {
@@ -437,16 +429,15 @@ fn server_to_downstream(
             }
             Err(err) => break Event::ServerFailed(stream::frame_error(err)),
         };
-        // An ack request counts what was delivered: flush first.
-        if root_name(&line) == "r" && out.flush().is_err() {
-            break Event::DownstreamEof;
-        }
         match handle_session_level(&line, shared, events) {
             Ok(true) => continue,
             Ok(false) => {}
             Err(err) => break Event::ServerFailed(err),
         }
-        if writeln!(out, "{line}").is_err() {
+        // One write per stanza, flushed at once: a stanza never waits in our
+        // buffer for the next (the framer may block on a keepalive after it),
+        // and what is acknowledged to the server was really delivered.
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
             // Downstream is gone: stop taking stanzas we cannot deliver (they stay unacknowledged).
             break Event::DownstreamEof;
         }
