@@ -1,12 +1,14 @@
 //! xmpp-auth: stream setup, SASL, resource binding and stream management on
 //! the connection that xmpp-connect leaves on fds 6 and 7.
 //!
-//! [`run`] is the whole tool: [`options`] parses the command line, [`login`]
+//! [`run`] is the whole tool: [`options`] parses the command line (with
+//! [`account`] filling in the configured account), [`login`]
 //! negotiates the stream up to a bound, managed session, and [`session`]
 //! relays stanzas between the server and the next program (or stdin and
 //! stdout in bridge mode), answering pings and acknowledgement requests
 //! itself and confirming delivery at the end.
 
+pub mod account;
 pub mod login;
 pub mod options;
 pub mod session;
