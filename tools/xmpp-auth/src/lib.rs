@@ -27,7 +27,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
             println!("xmpp-auth {}", env!("CARGO_PKG_VERSION"));
             return Ok(0);
         }
-        options::Parsed::Run(options) => options,
+        options::Parsed::Run(options) => *options,
     };
     let (read, write) = xmpp_pipes::ucspi::take_stream_fds("xmpp-auth")?;
     let password = options

@@ -80,7 +80,7 @@ pub enum Parsed {
     /// `--version`.
     Version,
     /// Log in and run.
-    Run(Options),
+    Run(Box<Options>),
 }
 
 /// The options of a run.
@@ -183,7 +183,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         },
         &config::process_env,
     )?;
-    Ok(Parsed::Run(Options {
+    Ok(Parsed::Run(Box::new(Options {
         jid: account.jid,
         password: account.password,
         mechanism,
@@ -193,5 +193,5 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         stream_management,
         timeout: account.timeout,
         prog: operands.collect(),
-    }))
+    })))
 }
