@@ -1,9 +1,11 @@
 //! Where a password may come from: never the command line.
 //!
-//! In order of precedence: `--password-file FILE`, `--password-fd N`,
-//! `--password-command CMD`, the environment variable `XMPP_PASSWORD`, and
-//! finally a prompt without echo on the terminal when there is one. A password
-//! file readable by group or others is refused, as ssh refuses such keys.
+//! In order of precedence: a file (`--password-file FILE`), a file
+//! descriptor (`--password-fd N`), a command's output (`--password-command
+//! CMD`), the password itself (`XMPP_PASSWORD` or a configuration file, see
+//! [`crate::config`], which also fills the other fields), and finally a
+//! prompt without echo on the terminal when there is one. A password file
+//! readable by group or others is refused, as ssh refuses such keys.
 
 use crate::exit::{Error, Result};
 use std::fmt;
@@ -46,7 +48,7 @@ impl Drop for Password {
 }
 
 /// Where to read the password from; see the module documentation.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Source {
     /// `--password-file FILE`.
     pub file: Option<std::path::PathBuf>,
@@ -54,6 +56,8 @@ pub struct Source {
     pub fd: Option<RawFd>,
     /// `--password-command CMD` (run by `/bin/sh -c`).
     pub command: Option<String>,
+    /// The password itself (`XMPP_PASSWORD`, or `password` in a configuration file).
+    pub text: Option<Password>,
 }
 
 /// Strip one trailing line break (`\n` or `\r\n`), as a file or command leaves it.
@@ -142,11 +146,8 @@ impl Source {
             }
             return from_bytes(output.stdout, "the password command");
         }
-        if let Some(value) = std::env::var_os(ENV_PASSWORD) {
-            let password = from_bytes(value.into_encoded_bytes(), ENV_PASSWORD)?;
-            // SAFETY: called before any thread is started by the tools.
-            unsafe { std::env::remove_var(ENV_PASSWORD) };
-            return Ok(password);
+        if let Some(text) = &self.text {
+            return from_bytes(text.expose().as_bytes().to_vec(), "the configuration");
         }
         prompt_on_terminal(prompt)
     }
@@ -156,8 +157,9 @@ impl Source {
 fn prompt_on_terminal(prompt: &str) -> Result<Password> {
     let no_source = || {
         Error::config(
-            "no password given: use --password-file FILE, --password-fd N, --password-command CMD \
-             or XMPP_PASSWORD (there is no terminal to ask on)",
+            "no password given: use --password-file FILE, --password-fd N, --password-command CMD, \
+             XMPP_PASSWORD, XMPP_PASSWORD_FILE or password-file in the config file \
+             (there is no terminal to ask on)",
         )
     };
     let mut tty = std::fs::OpenOptions::new()

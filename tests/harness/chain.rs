@@ -3,8 +3,37 @@
 
 use crate::{tool, Account, Prosody, Spawned};
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+
+/// The variables the tools read their configuration from (see
+/// `xmpp_pipes::config`), removed by [`isolate`].
+pub const CONFIG_VARIABLES: &[&str] = &[
+    "XMPP_JID",
+    "XMPP_PASSWORD",
+    "XMPP_PASSWORD_FILE",
+    "XMPP_PASSWORD_COMMAND",
+    "XMPP_HOST",
+    "XMPP_DIRECT_TLS",
+    "XMPP_CAFILE",
+    "XMPP_PIN",
+    "XMPP_RESOURCE",
+    "XMPP_TIMEOUT",
+    "XMPP_RESOLVER",
+];
+
+/// Keep `command` away from the user's own configuration: `HOME` is `home`,
+/// `XDG_CONFIG_HOME` is `home/.config`, and no configuration variable is
+/// inherited. `home` need not exist (then no configuration file is read).
+pub fn isolate<'a>(command: &'a mut Command, home: &Path) -> &'a mut Command {
+    for name in CONFIG_VARIABLES {
+        command.env_remove(name);
+    }
+    command
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+}
 
 /// How xmpp-connect reaches the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +48,7 @@ pub enum Transport {
 /// ready for the next program's arguments.
 pub fn connect(prosody: &Prosody, transport: Transport) -> Command {
     let mut command = Command::new(tool("xmpp-connect"));
+    isolate(&mut command, &prosody.scratch_dir().join("no-home"));
     let port = match transport {
         Transport::StartTls => prosody.starttls_port(),
         Transport::DirectTls => {

@@ -22,7 +22,9 @@ mod watch;
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 
-pub use chain::{chat, connect, login, online, online_with, os_args, Transport};
+pub use chain::{
+    chat, connect, isolate, login, online, online_with, os_args, Transport, CONFIG_VARIABLES,
+};
 pub use dns::{Dns, SrvRecord};
 pub use hostile::{Hostile, Script, Seen};
 pub use pki::{spki_pin, CertKey, Pki};

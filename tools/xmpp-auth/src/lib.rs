@@ -1,12 +1,14 @@
 //! xmpp-auth: stream setup, SASL, resource binding and stream management on
 //! the connection that xmpp-connect leaves on fds 6 and 7.
 //!
-//! [`run`] is the whole tool: [`options`] parses the command line, [`login`]
+//! [`run`] is the whole tool: [`options`] parses the command line (with
+//! [`account`] filling in the configured account), [`login`]
 //! negotiates the stream up to a bound, managed session, and [`session`]
 //! relays stanzas between the server and the next program (or stdin and
 //! stdout in bridge mode), answering pings and acknowledgement requests
 //! itself and confirming delivery at the end.
 
+pub mod account;
 pub mod login;
 pub mod options;
 pub mod session;
@@ -25,7 +27,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
             println!("xmpp-auth {}", env!("CARGO_PKG_VERSION"));
             return Ok(0);
         }
-        options::Parsed::Run(options) => options,
+        options::Parsed::Run(options) => *options,
     };
     let (read, write) = xmpp_pipes::ucspi::take_stream_fds("xmpp-auth")?;
     let password = options

@@ -1,8 +1,10 @@
 //! The command line of xmpp-auth.
 
+use crate::account;
 use std::ffi::OsString;
 use std::time::Duration;
 use xmpp_pipes::cli::{self, OptionSpec};
+use xmpp_pipes::config;
 use xmpp_pipes::exit::{Error, Result};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::password;
@@ -10,13 +12,14 @@ use xmpp_pipes::sasl::Mechanism;
 
 /// The text of `--help`; the manual page documents the same options.
 pub const HELP: &str = "\
-Usage: xmpp-auth [OPTIONS] JID [PROG [ARG...]]
+Usage: xmpp-auth [OPTIONS] JID|@ [PROG [ARG...]]
 
 Log in to an XMPP server on the stream that xmpp-connect left on fds 6
 (read) and 7 (write): open the stream, authenticate with SASL, bind a
 resource and enable stream management. Then run PROG with the logged-in
 stream on its fds 6 and 7, or without PROG bridge it to stdin and stdout.
-Options end at JID; everything after it belongs to PROG.
+Options end at JID; everything after it belongs to PROG. JID @ is the
+configured account (XMPP_JID, else jid in the config file).
 
 Options:
       --password-file FILE     read the password from FILE (must not be readable by others)
@@ -28,15 +31,31 @@ Options:
       --register               create the account first (in-band registration, XEP-0077)
       --no-stream-management   do not enable stream management (XEP-0198)
       --timeout SECONDS        bound login, and the wait for acknowledgements at the end (default 30)
+      --config FILE            read the account's settings from FILE (mode 0600)
+                               instead of ~/.config/xmpp-pipes/config
   -h, --help                   print this help
   -V, --version                print the version
 
-Without a password option, the password comes from XMPP_PASSWORD, else a
-prompt on the terminal. It is never taken from the command line, and never
-passed on to PROG.
+Without a password option, the password comes from the environment, else
+the config file, else a prompt on the terminal. It is never taken from the
+command line, and never passed on to PROG. Options win over the environment,
+the environment over the config file; the file's settings are used only for
+the account it names with jid.
+
+Config file: $XDG_CONFIG_HOME/xmpp-pipes/config (default ~/.config/...),
+else go-sendxmpp's ~/.config/go-sendxmpp/config, else ~/.sendxmpprc; one
+`key = value` a line, # comments; keys jid, password-file, password-command,
+password, resource, timeout (and xmpp-connect's host, direct-tls, cafile,
+pin). Refused if group or others may read it.
 
 Environment:
+  XMPP_JID             the account @ names (a resource is ignored)
   XMPP_PASSWORD        the password, if no option names a source (removed before PROG runs)
+  XMPP_PASSWORD_FILE   as --password-file
+  XMPP_PASSWORD_COMMAND  as --password-command
+  XMPP_RESOURCE        as --resource
+  XMPP_TIMEOUT         as --timeout
+  XDG_CONFIG_HOME, HOME  where the config file is
   SSL_PROTOCOL         set by xmpp-connect when the stream is TLS; PLAIN is refused without it
   XMPP_TLS_EXPORTER    tls-exporter channel-binding data from xmpp-connect (for SCRAM-*-PLUS)
   XMPP_JID             set for PROG: the full JID the server bound
@@ -49,7 +68,8 @@ Exit status:
   75   temporary failure: timeout, connection lost, stanzas unacknowledged
   76   protocol error: the server broke the protocol or sent a stream error
   77   authentication refused (wrong password, unknown user, forged server proof)
-  78   configuration error: no usable password, unsafe password file
+  78   configuration error: no usable password, unsafe password or config file,
+       bad config setting
   126  PROG could not be run; 127 PROG not found
 ";
 
@@ -60,7 +80,7 @@ pub enum Parsed {
     /// `--version`.
     Version,
     /// Log in and run.
-    Run(Options),
+    Run(Box<Options>),
 }
 
 /// The options of a run.
@@ -94,6 +114,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--mechanism",
         "--resource",
         "--timeout",
+        "--config",
     ],
     switches: &[
         "--presence",
@@ -117,6 +138,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         return Ok(Parsed::Version);
     }
     let password = password::Source {
+        text: None,
         file: args
             .opt_value_from_str("--password-file")
             .map_err(cli::usage_error)?,
@@ -138,8 +160,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .map_err(cli::usage_error)?;
     let timeout = args
         .opt_value_from_fn("--timeout", cli::parse_seconds)
-        .map_err(cli::usage_error)?
-        .unwrap_or(Duration::from_secs(30));
+        .map_err(cli::usage_error)?;
+    let config = args
+        .opt_value_from_os_str("--config", |s| Ok::<_, String>(std::path::PathBuf::from(s)))
+        .map_err(cli::usage_error)?;
     let presence = args.contains("--presence");
     let register = args.contains("--register");
     let stream_management = !args.contains("--no-stream-management");
@@ -149,28 +173,25 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let jid = operands
         .next()
         .ok_or_else(|| Error::usage("missing JID (usage: xmpp-auth [OPTIONS] JID [PROG...])"))?;
-    let jid = jid
-        .to_str()
-        .ok_or_else(|| Error::usage("the JID is not valid UTF-8"))
-        .and_then(|text| Jid::parse(text).map_err(|e| Error::usage(e.to_string())))?;
-    if jid.local().is_none() {
-        return Err(Error::usage(format!(
-            "{jid} has no localpart: give the account as user@domain"
-        )));
-    }
-    if let Some(resource) = &resource {
-        jid.with_resource(resource)
-            .map_err(|e| Error::usage(format!("--resource: {e}")))?;
-    }
-    Ok(Parsed::Run(Options {
-        jid: jid.to_bare(),
-        password,
+    let account = account::resolve(
+        account::Given {
+            jid,
+            password,
+            resource,
+            timeout,
+            config,
+        },
+        &config::process_env,
+    )?;
+    Ok(Parsed::Run(Box::new(Options {
+        jid: account.jid,
+        password: account.password,
         mechanism,
-        resource: resource.or_else(|| jid.resource().map(str::to_owned)),
+        resource: account.resource,
         presence,
         register,
         stream_management,
-        timeout,
+        timeout: account.timeout,
         prog: operands.collect(),
-    }))
+    })))
 }

@@ -2,11 +2,13 @@
 //! certificate checked for the XMPP domain, then the decrypted stream handed
 //! to PROG on fds 6 and 7 (or bridged to stdin and stdout).
 //!
-//! [`run`] is the whole tool: [`options`] parses the command line,
+//! [`run`] is the whole tool: [`options`] parses the command line
+//! ([`configured`] fills in the configured connection settings),
 //! [`connect`] finds the server ([`dns`], [`srv`]) and opens TCP,
 //! [`starttls`] and [`tls`] secure it, and [`relay`] moves bytes until both
 //! sides are done, all within the setup [`deadline`].
 
+pub mod configured;
 pub mod connect;
 pub mod deadline;
 pub mod dns;
@@ -37,7 +39,7 @@ const TLS_VARIABLES: &[&str] = &[
 
 /// Run xmpp-connect with the given arguments (without argv\[0\]); returns the exit status.
 pub fn run(args: Vec<OsString>) -> Result<u8> {
-    let options = match options::parse(args, std::env::var_os("XMPP_RESOLVER"))? {
+    let options = match options::parse(args, &xmpp_pipes::config::process_env)? {
         Command::Help => {
             print!("{}", options::HELP);
             return Ok(0);

@@ -1,11 +1,13 @@
 //! The command line: options, DOMAIN and PROG, and the `HOST[:PORT]` syntax.
 
+use crate::configured::{self, Flags};
 use crate::tls::Pin;
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 use xmpp_pipes::cli::{self, OptionSpec};
+use xmpp_pipes::config::{Config, Lookup, Scope, Target, CONFIGURED};
 use xmpp_pipes::exit::{Error, Result};
 
 /// The port of `_xmpp-client` (STARTTLS) when nothing else is known.
@@ -17,13 +19,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The text of `--help`; the manual page documents the same options.
 pub const HELP: &str = "\
-Usage: xmpp-connect [OPTIONS] DOMAIN [PROG [ARG...]]
+Usage: xmpp-connect [OPTIONS] DOMAIN|@ [PROG [ARG...]]
 
 Connect to the XMPP server of DOMAIN and secure the connection with TLS,
 the certificate checked for DOMAIN. Then run PROG with the decrypted stream
 on its fd 6 (read) and fd 7 (write), or without PROG bridge it to stdin and
 stdout. No XML stream is open yet: PROG (normally xmpp-auth) opens it.
-Options end at DOMAIN; everything after it belongs to PROG.
+Options end at DOMAIN; everything after it belongs to PROG. DOMAIN @ is
+the domain of the configured account (XMPP_JID, else jid in the config file).
 
 Without --host, DNS SRV records say where to connect: _xmpps-client._tcp
 (direct TLS) and _xmpp-client._tcp (STARTTLS), tried by priority and weight;
@@ -37,6 +40,7 @@ Options:
       --resolver IP[:PORT] ask this DNS server (default: those of /etc/resolv.conf)
       --timeout SECONDS    bound connecting and the TLS handshake (default 30)
       --plaintext          no TLS at all (a warning is printed; only for tests and local servers)
+      --config FILE        read the settings from FILE (mode 0600) instead of ~/.config/xmpp-pipes/config
   -h, --help               print this help
   -V, --version            print the version
 
@@ -44,8 +48,20 @@ There is no switch to skip certificate checks: use --cafile for a private
 CA, or --pin for a certificate you have checked. A server that does not
 offer STARTTLS is refused.
 
+Without an option, --host, --direct-tls, --cafile, --pin and --timeout come
+from the environment, else from the config file; the file's settings are
+used only for the domain of the account it names with jid. The config file:
+$XDG_CONFIG_HOME/xmpp-pipes/config (default ~/.config/...), else
+go-sendxmpp's ~/.config/go-sendxmpp/config, else ~/.sendxmpprc; one
+`key = value` a line, # comments; keys jid, host, direct-tls, cafile, pin,
+timeout (and xmpp-auth's, which are never read here). Refused if group or
+others may read it.
+
 Environment:
   XMPP_RESOLVER        the DNS server, as --resolver (the option wins)
+  XMPP_JID             the account whose domain @ names
+  XMPP_HOST, XMPP_DIRECT_TLS, XMPP_CAFILE, XMPP_PIN, XMPP_TIMEOUT   as the options
+  XDG_CONFIG_HOME, HOME  where the config file is
   set for PROG:
   XMPP_DOMAIN          DOMAIN
   PROTO, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT   the TCP connection (UCSPI)
@@ -63,12 +79,19 @@ Exit status:
   75   temporary failure: timeout, DNS failure, connection lost
   76   protocol error: no STARTTLS offered, <failure/>, TLS alert
   77   the server's certificate is not trusted for DOMAIN, or does not match --pin
-  78   configuration error: unusable --cafile
+  78   configuration error: unusable --cafile, unsafe config file, bad setting
   126  PROG could not be run; 127 PROG not found
 ";
 
 /// Options that take a value.
-pub const WITH_VALUE: &[&str] = &["--host", "--cafile", "--pin", "--resolver", "--timeout"];
+pub const WITH_VALUE: &[&str] = &[
+    "--host",
+    "--cafile",
+    "--pin",
+    "--resolver",
+    "--timeout",
+    "--config",
+];
 /// Options that are switches.
 pub const SWITCHES: &[&str] = &[
     "--direct-tls",
@@ -176,8 +199,9 @@ pub fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, parsed.port.unwrap_or(53)))
 }
 
-/// Parse the command line (without argv\[0\]); `env_resolver` is `XMPP_RESOLVER`.
-pub fn parse(args: Vec<OsString>, env_resolver: Option<OsString>) -> Result<Command> {
+/// Parse the command line (without argv\[0\]), with `env` for `XMPP_RESOLVER`
+/// and the configuration (`--config`, `XMPP_HOST`, ...; see [`crate::configured`]).
+pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
     let split = cli::split_options(
         args,
         &OptionSpec {
@@ -193,27 +217,33 @@ pub fn parse(args: Vec<OsString>, env_resolver: Option<OsString>) -> Result<Comm
         return Ok(Command::Version);
     }
     let value = |e: String, name: &str| Error::usage(format!("{name}: {e}"));
-    let host = args
-        .opt_value_from_fn("--host", HostPort::parse)
-        .map_err(|e| usage(e, "--host"))?;
-    let cafile: Option<PathBuf> = args
-        .opt_value_from_os_str("--cafile", |s| Ok::<_, String>(PathBuf::from(s)))
-        .map_err(|e| usage(e, "--cafile"))?;
-    let pin = args
-        .opt_value_from_fn("--pin", Pin::parse)
-        .map_err(|e| usage(e, "--pin"))?;
+    let mut flags = Flags {
+        host: args
+            .opt_value_from_fn("--host", HostPort::parse)
+            .map_err(|e| usage(e, "--host"))?,
+        cafile: args
+            .opt_value_from_os_str("--cafile", |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(|e| usage(e, "--cafile"))?,
+        pin: args
+            .opt_value_from_fn("--pin", Pin::parse)
+            .map_err(|e| usage(e, "--pin"))?,
+        timeout: args
+            .opt_value_from_fn("--timeout", cli::parse_seconds)
+            .map_err(|e| usage(e, "--timeout"))?,
+        direct_tls: false,
+        plaintext: false,
+    };
     let resolver = args
         .opt_value_from_fn("--resolver", parse_resolver)
         .map_err(|e| usage(e, "--resolver"))?;
-    let timeout = args
-        .opt_value_from_fn("--timeout", cli::parse_seconds)
-        .map_err(|e| usage(e, "--timeout"))?
-        .unwrap_or(DEFAULT_TIMEOUT);
-    let direct_tls = args.contains("--direct-tls");
-    let plaintext = args.contains("--plaintext");
+    let config_file: Option<PathBuf> = args
+        .opt_value_from_os_str("--config", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(|e| usage(e, "--config"))?;
+    flags.direct_tls = args.contains("--direct-tls");
+    flags.plaintext = args.contains("--plaintext");
     cli::finish(args)?;
 
-    let resolver = match (resolver, env_resolver) {
+    let resolver = match (resolver, env("XMPP_RESOLVER")) {
         (Some(r), _) => Some(r),
         (None, Some(env)) if !env.is_empty() => {
             let text = env.to_string_lossy();
@@ -221,30 +251,57 @@ pub fn parse(args: Vec<OsString>, env_resolver: Option<OsString>) -> Result<Comm
         }
         _ => None,
     };
-    let trust = match (cafile, pin) {
-        (Some(_), Some(_)) => {
-            return Err(Error::usage(
-                "--cafile and --pin exclude each other: a pin accepts exactly one certificate",
-            ))
-        }
-        (Some(file), None) => TrustChoice::CaFile(file),
-        (None, Some(pin)) => TrustChoice::Pin(pin),
-        (None, None) => TrustChoice::System,
-    };
-    if plaintext && (direct_tls || trust != TrustChoice::System) {
-        return Err(Error::usage(
-            "--plaintext excludes --direct-tls, --cafile and --pin (there is no TLS to configure)",
-        ));
-    }
-    if direct_tls && host.is_none() {
-        return Err(Error::usage(
-            "--direct-tls needs --host (without it, DNS SRV says which connections use direct TLS)",
-        ));
-    }
     let mut operands = split.operands.into_iter();
     let domain = operands.next().ok_or_else(|| {
         Error::usage("missing DOMAIN (usage: xmpp-connect [OPTIONS] DOMAIN [PROG...]; see --help)")
     })?;
+    let config = Config::load(config_file.as_deref(), Scope::Connection, env)?;
+    let domain = match domain == CONFIGURED {
+        true => config.account()?.domain().to_owned(),
+        false => parse_domain(domain)?,
+    };
+    configured::apply(&mut flags, config.settings_for(Target::Domain(&domain)))?;
+    check_flags(&flags)?;
+    let trust = match (flags.cafile, flags.pin) {
+        (Some(file), None) => TrustChoice::CaFile(file),
+        (None, Some(pin)) => TrustChoice::Pin(pin),
+        _ => TrustChoice::System,
+    };
+    Ok(Command::Connect(Box::new(Options {
+        domain,
+        host: flags.host,
+        direct_tls: flags.direct_tls,
+        plaintext: flags.plaintext,
+        trust,
+        resolver,
+        timeout: flags.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        prog: operands.collect(),
+    })))
+}
+
+/// Options that exclude each other, or need another (checked once the
+/// configuration has filled in what the command line left open).
+fn check_flags(flags: &Flags) -> Result<()> {
+    if flags.cafile.is_some() && flags.pin.is_some() {
+        return Err(Error::usage(
+            "--cafile and --pin exclude each other: a pin accepts exactly one certificate",
+        ));
+    }
+    if flags.plaintext && (flags.direct_tls || flags.cafile.is_some() || flags.pin.is_some()) {
+        return Err(Error::usage(
+            "--plaintext excludes --direct-tls, --cafile and --pin (there is no TLS to configure)",
+        ));
+    }
+    if flags.direct_tls && flags.host.is_none() {
+        return Err(Error::usage(
+            "--direct-tls needs --host (without it, DNS SRV says which connections use direct TLS)",
+        ));
+    }
+    Ok(())
+}
+
+/// Check the DOMAIN operand: an XMPP domain, a trailing dot dropped.
+fn parse_domain(domain: OsString) -> Result<String> {
     let domain = domain
         .into_string()
         .map_err(|d| Error::usage(format!("DOMAIN {d:?} is not valid UTF-8")))?;
@@ -258,16 +315,7 @@ pub fn parse(args: Vec<OsString>, env_resolver: Option<OsString>) -> Result<Comm
             "{domain:?} is not an XMPP domain (give the part after @ of your JID, e.g. example.org)"
         )));
     }
-    Ok(Command::Connect(Box::new(Options {
-        domain: domain.trim_end_matches('.').to_owned(),
-        host,
-        direct_tls,
-        plaintext,
-        trust,
-        resolver,
-        timeout,
-        prog: operands.collect(),
-    })))
+    Ok(domain.trim_end_matches('.').to_owned())
 }
 
 fn usage(err: pico_args::Error, name: &str) -> Error {
@@ -289,7 +337,7 @@ mod tests {
     }
 
     fn connect(list: &[&str]) -> Result<Options> {
-        match parse(args(list), None)? {
+        match parse(args(list), &|_| None)? {
             Command::Connect(options) => Ok(*options),
             other => panic!("{other:?}"),
         }
@@ -383,20 +431,56 @@ mod tests {
         ] {
             assert_eq!(connect(bad).unwrap_err().status(), Usage, "{bad:?}");
         }
-        let err = parse(args(&["d"]), Some("nonsense".into())).unwrap_err();
+        let err = parse(args(&["d"]), &|_| Some("nonsense".into())).unwrap_err();
         assert!(err.message().contains("XMPP_RESOLVER"));
     }
 
     #[test]
     fn environment_resolver_and_option_precedence() {
-        let env = Some(OsString::from("127.0.0.1:5353"));
-        match parse(args(&["d"]), env.clone()).unwrap() {
+        let env = |name: &str| (name == "XMPP_RESOLVER").then(|| OsString::from("127.0.0.1:5353"));
+        match parse(args(&["d"]), &env).unwrap() {
             Command::Connect(o) => assert_eq!(o.resolver, Some("127.0.0.1:5353".parse().unwrap())),
             _ => unreachable!(),
         }
-        match parse(args(&["--resolver", "::1", "d"]), env).unwrap() {
+        match parse(args(&["--resolver", "::1", "d"]), &env).unwrap() {
             Command::Connect(o) => assert_eq!(o.resolver, Some("[::1]:53".parse().unwrap())),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn configured_settings_fill_what_the_flags_leave_open() {
+        let env = |name: &str| {
+            let value = match name {
+                "XMPP_JID" => "bot@example.org/session",
+                "XMPP_HOST" => "127.0.0.1:5223",
+                "XMPP_DIRECT_TLS" => "yes",
+                "XMPP_TIMEOUT" => "7",
+                _ => return None,
+            };
+            Some(OsString::from(value))
+        };
+        let from_env = |list: &[&str]| match parse(args(list), &env).unwrap() {
+            Command::Connect(o) => *o,
+            other => panic!("{other:?}"),
+        };
+        let o = from_env(&["@", "prog"]);
+        assert_eq!(o.domain, "example.org");
+        assert_eq!(o.host, Some(HostPort::parse("127.0.0.1:5223").unwrap()));
+        assert!(o.direct_tls);
+        assert_eq!(o.timeout, Duration::from_secs(7));
+        assert_eq!(o.prog, args(&["prog"]));
+        // A flag wins, and takes its group along: --host without --direct-tls.
+        let o = from_env(&["--host", "h", "--timeout", "2", "@"]);
+        assert_eq!(o.host, Some(HostPort::parse("h").unwrap()));
+        assert!(!o.direct_tls);
+        assert_eq!(o.timeout, Duration::from_secs(2));
+
+        let bad = |name: &str| (name == "XMPP_HOST").then(|| OsString::from("a:b:c:"));
+        let err = parse(args(&["d"]), &bad).unwrap_err();
+        assert_eq!(err.status(), xmpp_pipes::exit::Status::Config);
+        assert!(err.message().starts_with("XMPP_HOST: "), "{err}");
+        let err = parse(args(&["@"]), &|_| None).unwrap_err();
+        assert_eq!(err.status(), xmpp_pipes::exit::Status::Config);
     }
 }

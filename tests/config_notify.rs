@@ -1,0 +1,338 @@
+//! End to end: the account configuration (environment and config file, ours
+//! and go-sendxmpp's) and examples/notify, against a real Prosody. Every
+//! command runs with its own HOME and XDG_CONFIG_HOME ([`isolate`]), never
+//! the user's.
+
+use harness::{chat, isolate, online, run, tool, Account, Output, Prosody, Signal, TempDir};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A home directory for one test, with the tools first on PATH.
+struct Home {
+    dir: TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: TempDir::new("home"),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `text` to `relative` under the home directory with `mode`.
+    fn write(&self, relative: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    /// Our config file, mode 0600.
+    fn config(&self, text: &str) -> PathBuf {
+        self.write(".config/xmpp-pipes/config", text, 0o600)
+    }
+
+    /// `program args...` in this home.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command.args(args);
+        isolate(&mut command, self.path());
+        let tools = tool("xmpp-connect").parent().unwrap().to_owned();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![tools];
+        dirs.extend(std::env::split_paths(&path));
+        command.env("PATH", std::env::join_paths(dirs).unwrap());
+        command
+    }
+
+    /// `xmpp-connect @ xmpp-auth @` with extra options for each.
+    fn chain(&self, connect: &[&str], auth: &[&str]) -> Command {
+        let mut command = self.command(tool("xmpp-connect"), connect);
+        command.arg("@").arg(tool("xmpp-auth")).args(auth).arg("@");
+        command
+    }
+
+    /// examples/notify with `args`.
+    fn notify(&self, args: &[&str]) -> Command {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/notify");
+        self.command(script, args)
+    }
+}
+
+/// The connection settings of `prosody` in our format.
+fn server_settings(prosody: &Prosody) -> String {
+    format!(
+        "host = 127.0.0.1:{}\ncafile = {}\n",
+        prosody.starttls_port(),
+        prosody.ca_pem().display()
+    )
+}
+
+/// A config file for `account` on `prosody`.
+fn account_config(prosody: &Prosody, account: &Account) -> String {
+    format!(
+        "# the sender\njid = {}\npassword-file = {}\n{}",
+        account.jid,
+        account.password_file.display(),
+        server_settings(prosody)
+    )
+}
+
+/// Send `body` to `to` through the chain, expecting success and no output.
+#[track_caller]
+fn send_ok(command: Command, to: &Account, body: &str) {
+    let output = run(command, chat(&to.jid, body).as_bytes(), LIMIT);
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stderr_str(), "", "{output}");
+}
+
+/// Wait for `body` from `from` at the online `receiver`.
+#[track_caller]
+fn received(receiver: &mut harness::Spawned, from: &Account, body: &str) {
+    let line = receiver.expect_line(LIMIT, |line| line.contains(body));
+    assert!(line.contains(&format!("from='{}/", from.jid)), "{line}");
+}
+
+#[track_caller]
+fn assert_one_line(output: &Output, code: i32, needle: &str) {
+    assert_eq!(output.code(), Some(code), "{output}");
+    let stderr = output.stderr_str();
+    assert!(stderr.contains(needle), "{output}");
+    assert_eq!(stderr.lines().count(), 1, "{output}");
+    assert_eq!(output.stdout_str(), "", "{output}");
+}
+
+#[test]
+fn the_config_file_is_enough_to_log_in_and_deliver() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut receiver = online(prosody, &bob);
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    let body = harness::unique("configured ");
+    send_ok(home.chain(&[], &[]), &bob, &body);
+    received(&mut receiver, &alice, &body);
+}
+
+#[test]
+fn the_environment_beats_the_file_and_a_flag_beats_the_environment() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut receiver = online(prosody, &bob);
+    let home = Home::new();
+    let wrong = home.write("wrong.pass", "not the password", 0o600);
+    let dead = format!("127.0.0.1:{}", harness::free_port());
+    // The file points at a dead port with a wrong password.
+    home.config(&format!(
+        "jid = {}\npassword-file = {}\nhost = {dead}\ncafile = {}\n",
+        alice.jid,
+        wrong.display(),
+        prosody.ca_pem().display()
+    ));
+    let good_host = format!("127.0.0.1:{}", prosody.starttls_port());
+    let with_env = |connect: &[&str], auth: &[&str]| {
+        let mut command = home.chain(connect, auth);
+        command
+            .env("XMPP_HOST", &good_host)
+            .env("XMPP_PASSWORD_FILE", &alice.password_file);
+        command
+    };
+    let body = harness::unique("env over file ");
+    send_ok(with_env(&[], &[]), &bob, &body);
+    received(&mut receiver, &alice, &body);
+
+    let output = run(with_env(&["--host", &dead], &[]), b"", LIMIT);
+    assert_eq!(
+        output.code(),
+        Some(69),
+        "--host wins over XMPP_HOST: {output}"
+    );
+    let wrong = wrong.to_str().unwrap();
+    let output = run(with_env(&[], &["--password-file", wrong]), b"", LIMIT);
+    assert_eq!(
+        output.code(),
+        Some(77),
+        "--password-file wins over XMPP_PASSWORD_FILE: {output}"
+    );
+}
+
+#[test]
+fn go_sendxmpp_and_sendxmpp_configurations_work() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut receiver = online(prosody, &bob);
+
+    // go-sendxmpp's own file; it has no CA setting, the environment gives it.
+    let home = Home::new();
+    home.write(
+        ".config/go-sendxmpp/config",
+        &format!(
+            "username: {}\njserver: 127.0.0.1\nport: {}\npassword: \"{}\"\nalias: Alice\n",
+            alice.jid,
+            prosody.starttls_port(),
+            alice.password
+        ),
+        0o600,
+    );
+    let mut command = home.chain(&[], &[]);
+    command.env("XMPP_CAFILE", prosody.ca_pem());
+    let body = harness::unique("from the go-sendxmpp config ");
+    send_ok(command, &bob, &body);
+    received(&mut receiver, &alice, &body);
+
+    // The original sendxmpp's ~/.sendxmpprc: `user@host password`.
+    let home = Home::new();
+    home.write(
+        ".sendxmpprc",
+        &format!("{} {}\n", alice.jid, alice.password),
+        0o600,
+    );
+    let mut command = home.chain(&[], &[]);
+    command
+        .env(
+            "XMPP_HOST",
+            format!("127.0.0.1:{}", prosody.starttls_port()),
+        )
+        .env("XMPP_CAFILE", prosody.ca_pem());
+    let body = harness::unique("from .sendxmpprc ");
+    send_ok(command, &bob, &body);
+    received(&mut receiver, &alice, &body);
+}
+
+#[test]
+fn a_config_file_others_may_read_is_refused_with_the_fix() {
+    let prosody = Prosody::shared();
+    let alice = prosody.new_account("alice");
+    let home = Home::new();
+    let file = home.write(
+        ".config/xmpp-pipes/config",
+        &account_config(prosody, &alice),
+        0o644,
+    );
+    let fix = format!("run `chmod 600 {}`", file.display());
+    let output = run(home.chain(&[], &[]), b"", LIMIT);
+    assert_one_line(&output, 78, &fix);
+    assert!(
+        output.stderr_str().starts_with("xmpp-connect: "),
+        "{output}"
+    );
+
+    // The same with --config naming it, and an unknown key names its line.
+    let other = home.write("other.conf", "jid = a@b\nserver = x\n", 0o600);
+    let other = other.to_str().unwrap();
+    let output = run(home.chain(&["--config", other], &[]), b"", LIMIT);
+    assert_one_line(&output, 78, &format!("{other}:2: unknown key `server`"));
+}
+
+#[test]
+fn notify_delivers_to_each_jid_and_is_silent() {
+    let prosody = Prosody::shared();
+    let (alice, bob, carol) = (
+        prosody.new_account("alice"),
+        prosody.new_account("bob"),
+        prosody.new_account("carol"),
+    );
+    let mut bob_online = online(prosody, &bob);
+    let mut carol_online = online(prosody, &carol);
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    let tag = harness::unique("disk");
+    let input = format!("{tag} 91% full\n<backup> & done\n");
+    let output = run(
+        home.notify(&["--timeout", "10", "--subject", "cron", &bob.jid, &carol.jid]),
+        input.as_bytes(),
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stdout_str(), "", "{output}");
+    assert_eq!(output.stderr_str(), "", "{output}");
+    for receiver in [&mut bob_online, &mut carol_online] {
+        let line = receiver.expect_line(LIMIT, |line| line.contains(&tag));
+        assert!(line.contains(&format!("from='{}/", alice.jid)), "{line}");
+        assert!(line.contains("<subject>cron</subject>"), "{line}");
+        assert!(
+            line.contains("full&#10;&lt;backup&gt; &amp; done"),
+            "one message, all of stdin: {line}"
+        );
+    }
+}
+
+#[test]
+fn notify_with_the_server_stopped_exits_75_within_its_timeout() {
+    let prosody = Prosody::start();
+    let alice = prosody.new_account("alice");
+    let home = Home::new();
+    home.config(&account_config(&prosody, &alice));
+    prosody.signal(Signal::STOP);
+    // The run is killed (and the test fails) if it outlives its timeout by 8 s.
+    let timeout = 2;
+    let output = run(
+        home.notify(&["--timeout", &timeout.to_string(), &alice.jid]),
+        b"anyone there?\n",
+        Duration::from_secs(timeout + 8),
+    );
+    prosody.signal(Signal::CONT);
+    assert_one_line(&output, 75, "xmpp-connect: ");
+
+    // Nothing listening at all: no service.
+    prosody.stop();
+    let output = run(
+        home.notify(&["--timeout", &timeout.to_string(), &alice.jid]),
+        b"anyone there?\n",
+        Duration::from_secs(timeout + 8),
+    );
+    assert_one_line(&output, 69, "xmpp-connect: ");
+}
+
+#[test]
+fn notify_with_a_wrong_password_exits_77() {
+    let prosody = Prosody::shared();
+    let alice = prosody.new_account("alice");
+    let home = Home::new();
+    home.config(&format!(
+        "jid = {}\npassword = not the password\n{}",
+        alice.jid,
+        server_settings(prosody)
+    ));
+    let output = run(home.notify(&[&alice.jid]), b"hello\n", LIMIT);
+    assert_one_line(&output, 77, "not-authorized");
+}
+
+#[test]
+fn notify_with_a_password_file_others_may_read_exits_78_and_says_what_to_do() {
+    let prosody = Prosody::shared();
+    let alice = prosody.new_account("alice");
+    let home = Home::new();
+    let file = home.write("open.pass", &alice.password, 0o644);
+    home.config(&format!(
+        "jid = {}\npassword-file = {}\n{}",
+        alice.jid,
+        file.display(),
+        server_settings(prosody)
+    ));
+    let output = run(home.notify(&[&alice.jid]), b"hello\n", LIMIT);
+    assert_one_line(&output, 78, &format!("run `chmod 600 {}`", file.display()));
+}
+
+#[test]
+fn notify_sends_nothing_for_blank_input_and_rejects_bad_usage() {
+    let home = Home::new();
+    // No account is configured: blank input never gets as far as connecting.
+    let output = run(home.notify(&["a@example.org"]), b"\n  \n", LIMIT);
+    assert_eq!(output.code(), Some(0), "{output}");
+    let output = run(home.notify(&["--type", "groupchat", "a@b"]), b"x", LIMIT);
+    assert_one_line(&output, 64, "--type");
+    let output = run(home.notify(&[]), b"x", LIMIT);
+    assert_one_line(&output, 64, "missing JID");
+    let output = run(home.notify(&["a@example.org"]), b"x", LIMIT);
+    assert_one_line(&output, 78, "XMPP_JID");
+}
