@@ -187,10 +187,10 @@ fn bridge_mode_sends_stdin_and_ends_cleanly() {
 }
 
 #[test]
-fn nothing_listening_is_unavailable() {
+fn nothing_listening_is_a_temporary_failure() {
     let port = harness::free_port();
     let (output, started) = connect(&["--host", &format!("127.0.0.1:{port}")]);
-    assert_refused(&output, started, 69, "cannot connect");
+    assert_refused(&output, started, 75, "cannot connect");
 }
 
 #[test]

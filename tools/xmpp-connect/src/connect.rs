@@ -142,8 +142,11 @@ pub fn connect(
     if deadline.passed() {
         return Err(deadline.error(&format!("connecting ({})", failures.join("; "))));
     }
-    Err(Error::unavailable(format!(
-        "cannot connect: {}",
+    // Refused or unreachable: the server may be restarting, so "try again
+    // later" (75) is what a cron job should hear; 69 is kept for "this domain
+    // has no XMPP service" (the SRV "." target).
+    Err(Error::temp(format!(
+        "cannot connect (try again later): {}",
         if failures.is_empty() {
             "no addresses".to_owned()
         } else {

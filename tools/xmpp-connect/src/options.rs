@@ -74,9 +74,10 @@ Exit status:
   PROG's status when PROG ran; otherwise
   0    bridge mode: the server closed the stream
   64   usage error
-  69   no service: nothing to connect to, or every address refused
+  69   no service: the domain's SRV record says \".\" (no XMPP here)
   74   bridge mode: stdout closed while the server still sent data
-  75   temporary failure: timeout, DNS failure, connection lost
+  75   temporary failure: every address refused or unreachable, timeout,
+       DNS failure, connection lost
   76   protocol error: no STARTTLS offered, <failure/>, TLS alert
   77   the server's certificate is not trusted for DOMAIN, or does not match --pin
   78   configuration error: unusable --cafile, unsafe config file, bad setting
