@@ -4,8 +4,9 @@
 //! `DIR/iq/<id>`, a mutual subscription is built with /add, /subscribe and
 //! /approve, and iq requests nobody handles are answered.
 
-use harness::{run, tool, wait_for_file, wait_for_path, Account, Prosody, Spawned, TempDir};
-use std::ffi::OsString;
+use harness::{
+    example, run, tool, wait_for_file, wait_for_path, Account, Prosody, Spawned, TempDir,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -14,14 +15,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// `examples/ii-client` with the built tools first on PATH.
 fn ii_client() -> Command {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ii-client");
-    let tools = tool("stanza-fmt").parent().unwrap().to_path_buf();
-    let mut path = OsString::from(tools.as_os_str());
-    path.push(":");
-    path.push(std::env::var_os("PATH").unwrap_or_default());
-    let mut command = Command::new("bash");
-    command.arg(script).env("PATH", path);
-    command
+    example("ii-client")
 }
 
 /// A running `ii-client run` for one account, with its tree.
