@@ -5,7 +5,8 @@
 //! /approve, and iq requests nobody handles are answered.
 
 use harness::{
-    example, run, tool, wait_for_file, wait_for_path, Account, Prosody, Spawned, TempDir,
+    assert_out_line, example, run, tool, wait_for_file, wait_for_path, Account, Prosody, Spawned,
+    TempDir,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,17 +105,6 @@ fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
     text.lines()
         .find(|line| line.contains(needle))
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
-}
-
-/// `YYYY-MM-DD HH:MM <who> text`, as the tree's out files have it.
-fn assert_out_line(line: &str, who: &str, text: &str) {
-    let (stamp, rest) = line.split_at(16);
-    let shape: String = stamp
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '9' } else { c })
-        .collect();
-    assert_eq!(shape, "9999-99-99 99:99", "{line}");
-    assert_eq!(rest, format!(" <{who}> {text}"), "{line}");
 }
 
 #[test]

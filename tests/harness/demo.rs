@@ -37,7 +37,10 @@ pub fn run(out: &mut impl Write) -> Result<(), String> {
     let mut say = Say { out };
     say.line("xmpp-pipes demo: alice sends bob a message through the five tools.\n")?;
 
-    say.step(1, "A throwaway Prosody on 127.0.0.1, with its own CA, config and accounts")?;
+    say.step(
+        1,
+        "A throwaway Prosody on 127.0.0.1, with its own CA, config and accounts",
+    )?;
     let prosody = Prosody::start();
     let demo = prosody.scratch_dir().to_path_buf();
     let host = format!("127.0.0.1:{}", prosody.starttls_port());
@@ -48,15 +51,14 @@ pub fn run(out: &mut impl Write) -> Result<(), String> {
         "listening on {host}; accounts {} and {}",
         alice.jid, bob.jid
     ))?;
-    say.detail(&format!(
-        "DEMO={} (removed at the end)",
-        demo.display()
-    ))?;
-    let password_file = |account: &Account| {
-        format!("$DEMO/accounts/{}", file_name(&account.password_file))
-    };
+    say.detail(&format!("DEMO={} (removed at the end)", demo.display()))?;
+    let password_file =
+        |account: &Account| format!("$DEMO/accounts/{}", file_name(&account.password_file));
 
-    say.step(2, "Bob comes online with the ii-style client: his session is a directory tree")?;
+    say.step(
+        2,
+        "Bob comes online with the ii-style client: his session is a directory tree",
+    )?;
     let receiver = format!(
         "examples/ii-client run $DEMO/bob {} {} \\\n    --host {host} --cafile $DEMO/ca.pem",
         bob.jid,
@@ -69,7 +71,10 @@ pub fn run(out: &mut impl Write) -> Result<(), String> {
     });
     say.detail("online: $DEMO/bob/mypresence says \"available\"")?;
 
-    say.step(3, "Alice's notifier sends one message, the way a cron job would")?;
+    say.step(
+        3,
+        "Alice's notifier sends one message, the way a cron job would",
+    )?;
     let notifier = format!(
         "printf '{TEXT}\\n' | stanza-fmt --whole --to {} \\\n  | xmpp-connect --host {host} --cafile $DEMO/ca.pem localhost \\\n    xmpp-auth --password-file {} {} > /dev/null",
         bob.jid,
@@ -92,7 +97,10 @@ pub fn run(out: &mut impl Write) -> Result<(), String> {
     say.step(5, "Clean up")?;
     let stop = "examples/ii-client stop $DEMO/bob";
     say.command(stop)?;
-    check(&run_to_end(shell(stop, &demo), b"", LIMIT), "ii-client stop")?;
+    check(
+        &run_to_end(shell(stop, &demo), b"", LIMIT),
+        "ii-client stop",
+    )?;
     let status = session
         .wait_timeout(LIMIT)
         .ok_or("bob's session did not end")?;
@@ -196,7 +204,10 @@ impl<W: Write> Say<'_, W> {
 
     /// A command about to run, `$ ` before its first line.
     fn command(&mut self, text: &str) -> Result<(), String> {
-        self.detail(&format!("$ {}", text.replace('\n', &format!("\n{INDENT}  "))))
+        self.detail(&format!(
+            "$ {}",
+            text.replace('\n', &format!("\n{INDENT}  "))
+        ))
     }
 
     /// A result under the current step.

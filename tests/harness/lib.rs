@@ -91,6 +91,19 @@ pub fn example(name: &str) -> std::process::Command {
     command
 }
 
+/// Asserts that `line` is `YYYY-MM-DD HH:MM <who> text`, a line of a
+/// tree's `DIR/<jid>/out` file (as jid-route and stanza-fmt write it).
+#[track_caller]
+pub fn assert_out_line(line: &str, who: &str, text: &str) {
+    let (stamp, rest) = line.split_at(16);
+    let shape: String = stamp
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99 99:99", "{line}");
+    assert_eq!(rest, format!(" <{who}> {text}"), "{line}");
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read
 /// the port, close; another process may take it in between).
 pub fn free_port() -> u16 {
