@@ -3,7 +3,7 @@
 //! up, and `examples/echo-bot` answers a chat message with its text, however
 //! hostile that text is.
 
-use harness::{assert_out_line, chat, example, online, Prosody, Spawned, TempDir};
+use harness::{assert_out_line, chat, example, online, repo_root, Prosody, Spawned, TempDir};
 use std::time::Duration;
 use xmpp_pipes::xml::{escape_text, Element, NS_CLIENT};
 
@@ -36,6 +36,15 @@ fn the_demo_shows_the_message_delivered_and_cleans_up() {
         .unwrap_or_else(|| panic!("no delivered line in:\n{text}"));
     assert_out_line(delivered.trim_start(), "alice@localhost", "backup done");
 
+    // The README's sample of this output is what the demo prints.
+    let actual = normalise(&text);
+    for line in readme_sample().lines() {
+        assert!(
+            actual.contains(&normalise(line)),
+            "README's {line:?} is not in the demo's output:\n{text}"
+        );
+    }
+
     // What it said it removed is gone.
     let demo = text
         .lines()
@@ -46,6 +55,33 @@ fn the_demo_shows_the_message_delivered_and_cleans_up() {
         !std::path::Path::new(demo).exists(),
         "{demo} is still there"
     );
+}
+
+/// The sample of the demo's output in the README's "Try it" section.
+fn readme_sample() -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Try it").expect("a Try it section")..];
+    assert!(section.contains("\n./demo\n"), "Try it does not say ./demo");
+    let start = section.find("\n[").expect("a sample of the output") + 1;
+    let end = start + section[start..].find("```").expect("the sample's end");
+    section[start..end].to_owned()
+}
+
+/// `text` with what changes from run to run (port, date and time) replaced.
+fn normalise(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('9');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[test]
