@@ -4,8 +4,10 @@
 //! `DIR/iq/<id>`, a mutual subscription is built with /add, /subscribe and
 //! /approve, and iq requests nobody handles are answered.
 
-use harness::{run, tool, wait_for_file, wait_for_path, Account, Prosody, Spawned, TempDir};
-use std::ffi::OsString;
+use harness::{
+    assert_out_line, example, run, tool, wait_for_file, wait_for_path, Account, Prosody, Spawned,
+    TempDir,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -14,14 +16,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// `examples/ii-client` with the built tools first on PATH.
 fn ii_client() -> Command {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ii-client");
-    let tools = tool("stanza-fmt").parent().unwrap().to_path_buf();
-    let mut path = OsString::from(tools.as_os_str());
-    path.push(":");
-    path.push(std::env::var_os("PATH").unwrap_or_default());
-    let mut command = Command::new("bash");
-    command.arg(script).env("PATH", path);
-    command
+    example("ii-client")
 }
 
 /// A running `ii-client run` for one account, with its tree.
@@ -110,17 +105,6 @@ fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
     text.lines()
         .find(|line| line.contains(needle))
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
-}
-
-/// `YYYY-MM-DD HH:MM <who> text`, as the tree's out files have it.
-fn assert_out_line(line: &str, who: &str, text: &str) {
-    let (stamp, rest) = line.split_at(16);
-    let shape: String = stamp
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '9' } else { c })
-        .collect();
-    assert_eq!(shape, "9999-99-99 99:99", "{line}");
-    assert_eq!(rest, format!(" <{who}> {text}"), "{line}");
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! on panic or abort; values that own a process also kill it when dropped.
 
 mod chain;
+pub mod demo;
 mod dns;
 mod hostile;
 mod pki;
@@ -36,19 +37,29 @@ pub use watch::{wait_for_file, wait_for_path};
 /// Signals for [`Spawned::signal`].
 pub use rustix::process::Signal;
 
-/// Path of a built workspace binary (`xmpp-connect`, `xmpp-auth`, …), found
-/// next to the running test executable (`target/<profile>/deps/<test>` →
-/// `target/<profile>/<name>`). Panics if it has not been built.
-pub fn tool(name: &str) -> PathBuf {
+/// The directory holding the built workspace binaries: the one above the
+/// running executable's, for a test (`target/<profile>/deps/<test>`) or an
+/// example (`target/<profile>/examples/<example>`); the executable's own
+/// directory otherwise.
+pub fn tools_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let mut dir = exe
         .parent()
-        .expect("test executable has a directory")
+        .expect("the executable has a directory")
         .to_path_buf();
-    if dir.file_name().is_some_and(|n| n == "deps") {
+    if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
         dir.pop();
     }
-    let path = dir.join(name);
+    dir
+}
+
+/// Path of a built workspace binary (`xmpp-connect`, `xmpp-auth`, …) in
+/// [`tools_dir`]. Panics if it has not been built.
+pub fn tool(name: &str) -> PathBuf {
+    let path = tools_dir().join(name);
     if !path.is_file() {
         panic!(
             "tool {name:?} not found at {}: build the workspace first: cargo build --workspace",
@@ -56,6 +67,43 @@ pub fn tool(name: &str) -> PathBuf {
         );
     }
     path
+}
+
+/// `$PATH` with [`tools_dir`] first, so that scripts find the built tools.
+pub fn path_with_tools() -> std::ffi::OsString {
+    let mut dirs = vec![tools_dir()];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("no ':' in the tools' directory")
+}
+
+/// The repository's root directory (where `examples/` and `README.md` are).
+pub fn repo_root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `bash examples/<name>` with the built tools first on `$PATH`; append
+/// the script's arguments.
+pub fn example(name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(repo_root().join("examples").join(name))
+        .env("PATH", path_with_tools());
+    command
+}
+
+/// Asserts that `line` is `YYYY-MM-DD HH:MM <who> text`, a line of a
+/// tree's `DIR/<jid>/out` file (as jid-route and stanza-fmt write it).
+#[track_caller]
+pub fn assert_out_line(line: &str, who: &str, text: &str) {
+    let (stamp, rest) = line.split_at(16);
+    let shape: String = stamp
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99 99:99", "{line}");
+    assert_eq!(rest, format!(" <{who}> {text}"), "{line}");
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read

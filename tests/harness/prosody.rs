@@ -497,18 +497,25 @@ Component "conference.localhost" "muc"
     }
 
     /// Registers a new account with a unique name starting with `prefix`
-    /// and a random password, written to a 0600 file in the harness's temp
-    /// dir.
+    /// (see [`Prosody::account`]).
     #[track_caller]
     pub fn new_account(&self, prefix: &str) -> Account {
-        let user = crate::unique(&prefix.to_lowercase());
+        self.account(&crate::unique(&prefix.to_lowercase()))
+    }
+
+    /// Registers the account `user@localhost` with a random password,
+    /// written to a 0600 file in the harness's temp dir. For a private
+    /// server ([`Prosody::start`]); on the shared one use
+    /// [`Prosody::new_account`], whose names do not collide.
+    #[track_caller]
+    pub fn account(&self, user: &str) -> Account {
         let password = crate::random_string(24);
-        self.register(&user, &password);
+        self.register(user, &password);
         let password_file = self.dir.join("accounts").join(format!("{user}.password"));
         write_file(&password_file, password.as_bytes(), 0o600);
         Account {
             jid: format!("{user}@{}", self.domain()),
-            user,
+            user: user.to_owned(),
             password,
             password_file,
         }
