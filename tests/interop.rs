@@ -61,8 +61,8 @@ fn go_sendxmpp_to_chain(transport: Transport) {
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
     let mut receiver = online(prosody, &bob);
     let marker = harness::random_string(8);
-    let output =
-        GoSendxmpp::new(prosody, &alice, transport).send(&bob.jid, &format!("from go <{marker}> & co\n"));
+    let output = GoSendxmpp::new(prosody, &alice, transport)
+        .send(&bob.jid, &format!("from go <{marker}> & co\n"));
     assert_eq!(output.code(), Some(0), "{output}");
     let line = receiver.expect_line(LIMIT, |line| line.contains(&marker));
     assert!(line.starts_with("<message"), "{line}");
@@ -100,7 +100,9 @@ fn go_sendxmpp_trusts_the_test_ca_only_through_ssl_cert_file() {
     let output = run(command, b"unseen\n", LIMIT);
     assert_ne!(output.code(), Some(0), "{output}");
     assert!(
-        output.stderr_str().contains("certificate signed by unknown authority"),
+        output
+            .stderr_str()
+            .contains("certificate signed by unknown authority"),
         "{output}"
     );
 }

@@ -105,9 +105,7 @@ pub fn online(prosody: &impl Server, account: &Account) -> Spawned {
 }
 
 /// [`online`] with extra xmpp-auth arguments.
-pub fn online_with(
-    prosody: &impl Server,
-    account: &Account, auth_args: &[&str]) -> Spawned {
+pub fn online_with(prosody: &impl Server, account: &Account, auth_args: &[&str]) -> Spawned {
     let mut args = vec!["--presence"];
     args.extend_from_slice(auth_args);
     let mut session = Spawned::start(login(prosody, account, Transport::StartTls, &args));

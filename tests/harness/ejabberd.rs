@@ -25,7 +25,7 @@ use rustix::process::Signal;
 use crate::pki::write_file;
 use crate::process::{kill_group, run, spawn};
 use crate::prosody::passwd_entry;
-use crate::{find_program, free_port, Account, Pki, TempDir};
+use crate::{find_program, free_port, Account, CertKey, Pki, TempDir};
 
 /// How long ejabberd may take to start before the harness gives up (the
 /// Erlang VM is slow to boot on a small machine).
@@ -42,11 +42,12 @@ struct Running {
 
 /// An ejabberd server listening on 127.0.0.1 only: client STARTTLS (required)
 /// on one port, client direct TLS on another, host `localhost` serving the
-/// [`Pki`]'s certificate, passwords stored as SCRAM-SHA-256, stream
+/// test CA's certificate, passwords stored as SCRAM-SHA-256, stream
 /// management, carbons and ping enabled. Killed when dropped (the
 /// [`Ejabberd::shared`] one when the test process exits).
 pub struct Ejabberd {
     pki: Pki,
+    server: CertKey,
     /// ejabberd's own directory (configs, spool, logs, HOME with the Erlang
     /// cookie), owned by the `ejabberd` user.
     run_dir: PathBuf,
@@ -150,7 +151,10 @@ impl Ejabberd {
         for d in [&run_dir, &spool, &logs] {
             std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
         }
-        let (crt, key) = pki.server().write_to(&run_dir, "localhost");
+        // Its own certificate from the test CA, for a month: see
+        // Pki::issue_for_days.
+        let server = pki.issue_for_days(&Pki::SERVER_NAMES, 30);
+        let (crt, key) = server.write_to(&run_dir, "localhost");
         let ca = run_dir.join("ca.pem");
         let ca_text = std::fs::read(&pki.ca_pem).expect("read the test CA");
         write_file(&ca, &ca_text, 0o644);
@@ -178,6 +182,7 @@ impl Ejabberd {
 
         let mut ejabberd = Ejabberd {
             pki,
+            server,
             config: run_dir.join("ejabberd.yml"),
             ctl_config: run_dir.join("ejabberdctl.cfg"),
             log_path: run_dir.join("logs").join("ejabberd.log"),
@@ -362,7 +367,8 @@ ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {{127,0
             "Start accepting TLS connections at 127.0.0.1:{} ",
             self.direct_tls_port
         );
-        let port_taken = |line: &str| line.contains("eaddrinuse") || line.contains("already in use");
+        let port_taken =
+            |line: &str| line.contains("eaddrinuse") || line.contains("already in use");
         let (mut have_ready, mut have_c2s, mut have_direct) = (false, false, false);
         let deadline = started + START_TIMEOUT;
         while !(have_ready && have_c2s && have_direct) {
@@ -492,9 +498,15 @@ ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {{127,0
         &self.pki.ca_pem
     }
 
-    /// The server's certificates.
+    /// The test PKI; its CA signed [`Ejabberd::server_cert`].
     pub fn pki(&self) -> &Pki {
         &self.pki
+    }
+
+    /// The certificate and key ejabberd serves (not the [`Pki`]'s own server
+    /// certificate: one valid for a month only).
+    pub fn server_cert(&self) -> &CertKey {
+        &self.server
     }
 
     /// The ejabberd log file's contents so far.

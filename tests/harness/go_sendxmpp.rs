@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::pki::write_file;
-use crate::{find_program, run, wait_for_file, Account, Output, Server, Spawned, TempDir, Transport};
+use crate::{
+    find_program, run, wait_for_file, Account, Output, Server, Spawned, TempDir, Transport,
+};
 
 /// go-sendxmpp set up for one account on one harness server.
 pub struct GoSendxmpp {
@@ -38,7 +40,10 @@ impl GoSendxmpp {
         let program = GoSendxmpp::program()
             .expect("go-sendxmpp is not installed (apt-get install go-sendxmpp)");
         let dir = TempDir::new("go-sendxmpp");
-        let config = format!("username: {}\npassword: {}\n", account.jid, account.password);
+        let config = format!(
+            "username: {}\npassword: {}\n",
+            account.jid, account.password
+        );
         write_file(&dir.join("sendxmpprc"), config.as_bytes(), 0o600);
         std::fs::create_dir(dir.join("certs")).expect("mkdir certs");
         let port = match transport {
