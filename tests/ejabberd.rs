@@ -8,8 +8,7 @@
 //! under tests/run as root, which installs it).
 
 use harness::{
-    chat, connect, login, online, online_with, run, tool, Ejabberd, GoSendxmpp, Signal, TempDir,
-    Transport,
+    chat, connect, login, online_with, run, tool, Ejabberd, GoSendxmpp, Signal, TempDir, Transport,
 };
 use std::time::Duration;
 
