@@ -1,7 +1,8 @@
-//! Commands for the tool chain against a harness [`Prosody`]: the
-//! `xmpp-connect … xmpp-auth …` prefix every end-to-end test starts from.
+//! Commands for the tool chain against a harness server ([`Prosody`],
+//! [`Ejabberd`]): the `xmpp-connect … xmpp-auth …` prefix every end-to-end
+//! test starts from.
 
-use crate::{tool, Account, Prosody, Spawned};
+use crate::{tool, Account, Ejabberd, Prosody, Spawned};
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::Command;
@@ -44,9 +45,59 @@ pub enum Transport {
     DirectTls,
 }
 
+/// A server started by the harness on 127.0.0.1, as the chain sees it.
+pub trait Server {
+    /// The XMPP domain it serves.
+    fn domain(&self) -> &str;
+    /// The client port with STARTTLS (required).
+    fn starttls_port(&self) -> u16;
+    /// The client port with direct TLS (XEP-0368).
+    fn direct_tls_port(&self) -> u16;
+    /// The test CA's certificate (PEM file) its certificate is signed by.
+    fn ca_pem(&self) -> &Path;
+    /// A directory of its own the tests may use (e.g. as an empty HOME).
+    fn scratch_dir(&self) -> &Path;
+}
+
+impl Server for Prosody {
+    fn domain(&self) -> &str {
+        Prosody::domain(self)
+    }
+    fn starttls_port(&self) -> u16 {
+        Prosody::starttls_port(self)
+    }
+    fn direct_tls_port(&self) -> u16 {
+        Prosody::direct_tls_port(self)
+    }
+    fn ca_pem(&self) -> &Path {
+        Prosody::ca_pem(self)
+    }
+    fn scratch_dir(&self) -> &Path {
+        Prosody::scratch_dir(self)
+    }
+}
+
+impl Server for Ejabberd {
+    fn domain(&self) -> &str {
+        Ejabberd::domain(self)
+    }
+    fn starttls_port(&self) -> u16 {
+        Ejabberd::starttls_port(self)
+    }
+    fn direct_tls_port(&self) -> u16 {
+        Ejabberd::direct_tls_port(self)
+    }
+    fn ca_pem(&self) -> &Path {
+        Ejabberd::ca_pem(self)
+    }
+    fn scratch_dir(&self) -> &Path {
+        Ejabberd::scratch_dir(self)
+    }
+}
+
 /// `xmpp-connect --host 127.0.0.1:PORT [--direct-tls] --cafile CA localhost`,
 /// ready for the next program's arguments.
-pub fn connect(prosody: &Prosody, transport: Transport) -> Command {
+pub fn connect(prosody: &impl Server, transport: Transport) -> Command {
     let mut command = Command::new(tool("xmpp-connect"));
     isolate(&mut command, &prosody.scratch_dir().join("no-home"));
     let port = match transport {
@@ -68,7 +119,7 @@ pub fn connect(prosody: &Prosody, transport: Transport) -> Command {
 /// The full login chain for `account`: xmpp-connect, then
 /// `xmpp-auth --password-file FILE [auth_args] JID`; append PROG to run one.
 pub fn login(
-    prosody: &Prosody,
+    prosody: &impl Server,
     account: &Account,
     transport: Transport,
     auth_args: &[&str],
@@ -86,12 +137,12 @@ pub fn login(
 /// A receiving session for `account` in bridge mode, with initial presence
 /// sent; returns once the server has echoed that presence back, so the
 /// session is known to be online.
-pub fn online(prosody: &Prosody, account: &Account) -> Spawned {
+pub fn online(prosody: &impl Server, account: &Account) -> Spawned {
     online_with(prosody, account, &[])
 }
 
 /// [`online`] with extra xmpp-auth arguments.
-pub fn online_with(prosody: &Prosody, account: &Account, auth_args: &[&str]) -> Spawned {
+pub fn online_with(prosody: &impl Server, account: &Account, auth_args: &[&str]) -> Spawned {
     let mut args = vec!["--presence"];
     args.extend_from_slice(auth_args);
     let mut session = Spawned::start(login(prosody, account, Transport::StartTls, &args));

@@ -2,9 +2,10 @@
 //! End-to-end test harness of xmpp-pipes.
 //!
 //! The tests run the workspace's tools as real processes against a real
-//! Prosody server (and, for SRV tests, a dnsmasq) on 127.0.0.1. This crate
-//! starts those servers, makes the certificates they use, finds the built
-//! tools and runs processes with timeouts.
+//! Prosody server (and, for SRV tests, a dnsmasq; for interoperability, an
+//! ejabberd) on 127.0.0.1. This crate starts those servers, makes the
+//! certificates they use, finds the built tools and runs processes with
+//! timeouts.
 //!
 //! Every child process is started from one dedicated thread with
 //! `PR_SET_PDEATHSIG = SIGKILL`, so it dies when the test process exits, even
@@ -13,6 +14,8 @@
 mod chain;
 pub mod demo;
 mod dns;
+mod ejabberd;
+mod go_sendxmpp;
 mod hostile;
 mod pki;
 mod process;
@@ -24,9 +27,12 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 
 pub use chain::{
-    chat, connect, isolate, login, online, online_with, os_args, Transport, CONFIG_VARIABLES,
+    chat, connect, isolate, login, online, online_with, os_args, Server, Transport,
+    CONFIG_VARIABLES,
 };
 pub use dns::{Dns, SrvRecord};
+pub use ejabberd::Ejabberd;
+pub use go_sendxmpp::GoSendxmpp;
 pub use hostile::{Hostile, Script, Seen};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
@@ -153,6 +159,19 @@ pub fn random_string(len: usize) -> String {
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()
+}
+
+/// Says that `test` was skipped because `why` (a program it needs cannot
+/// run here), on the test process's real stderr, which the test runner does
+/// not capture: a skipped test passes, but not silently. With
+/// `XMPP_PIPES_REQUIRE_INTEROP=1` in the environment (tests/run sets it when
+/// it could install everything), panics instead.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    if std::env::var_os("XMPP_PIPES_REQUIRE_INTEROP").is_some_and(|v| v == "1") {
+        panic!("{test} cannot run, and XMPP_PIPES_REQUIRE_INTEROP=1: {why}");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 /// Where the program `name` is: the first match in `$PATH`, then in the

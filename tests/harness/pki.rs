@@ -191,6 +191,26 @@ impl Pki {
         self.ca.issue(params)
     }
 
+    /// A certificate for `names`, signed by the test CA (trusted), valid
+    /// from yesterday for `days` days. (rcgen's default validity runs to the
+    /// year 4096, which ejabberd's certificate watcher cannot set a timer
+    /// for: its `pkix` server crashes, and STARTTLS then fails.)
+    pub fn issue_for_days(&self, names: &[&str], days: i64) -> CertKey {
+        let today = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs() as i64
+            / 86_400;
+        let date = |days: i64| {
+            let (y, m, d) = civil_from_days(days);
+            rcgen::date_time_ymd(y, m, d)
+        };
+        let mut params = leaf_params(names);
+        params.not_before = date(today - 1);
+        params.not_after = date(today + days);
+        self.ca.issue(params)
+    }
+
     /// A certificate for `names`, signed by the unrelated CA (untrusted).
     pub fn issue_untrusted(&self, names: &[&str]) -> CertKey {
         self.other_ca.issue(leaf_params(names))
@@ -208,6 +228,21 @@ impl Default for Pki {
     fn default() -> Self {
         Pki::new()
     }
+}
+
+/// The proleptic Gregorian (year, month, day) of a count of days since
+/// 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y as i32, m as u8, d as u8)
 }
 
 /// Reads one DER TLV at the start of `der`: (tag, content, rest).
@@ -256,6 +291,14 @@ pub fn spki_pin(cert_der: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
 
     #[test]
     fn spki_matches_rcgen() {

@@ -70,7 +70,7 @@ pub struct Prosody {
 }
 
 /// Looks up a user in /etc/passwd by name or uid: (name, uid, gid).
-fn passwd_entry(pred: impl Fn(&str, u32) -> bool) -> Option<(String, u32, u32)> {
+pub(crate) fn passwd_entry(pred: impl Fn(&str, u32) -> bool) -> Option<(String, u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {
         let f: Vec<&str> = line.split(':').collect();

@@ -222,6 +222,19 @@ fn sasl_failure(failure: &Element, jid: &Jid) -> Error {
     )
 }
 
+/// The XEP-0440 namespace where a server lists its channel-binding types.
+const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+
+/// Whether the features list tls-exporter among the channel-binding types (XEP-0440).
+fn server_binds_tls_exporter(features: &Element) -> bool {
+    features
+        .child("sasl-channel-binding", NS_SASL_CB)
+        .is_some_and(|list| {
+            list.elements()
+                .any(|e| e.name == "channel-binding" && e.attr("type") == Some("tls-exporter"))
+        })
+}
+
 fn authenticate(
     stream: &mut ServerStream,
     features: &Element,
@@ -241,7 +254,12 @@ fn authenticate(
     if offered.is_empty() {
         return Err(Error::protocol("the server offers no SASL mechanism"));
     }
-    let cb = channel_binding()?;
+    // Bind to the channel only when the server says it knows tls-exporter
+    // (XEP-0440): servers that offer -PLUS for tls-unique alone (ejabberd
+    // 23.01) refuse a tls-exporter binding, which would fail the login.
+    // With --mechanism ...-PLUS the user has decided.
+    let forced_plus = options.mechanism.is_some_and(|m| m.is_plus());
+    let cb = channel_binding()?.filter(|_| forced_plus || server_binds_tls_exporter(features));
     let context = ChooseContext {
         tls,
         channel_binding: cb.clone(),
@@ -347,5 +365,31 @@ fn enable_sm(stream: &mut ServerStream, pending: &mut Vec<String>) -> Result<boo
                 .to_line(NS_CLIENT)
                 .map_err(|e| Error::protocol(e.to_string()))?,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_binding_needs_tls_exporter_in_the_server_list() {
+        let features = |inner: &str| {
+            Element::parse(&format!(
+                "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>{inner}</stream:features>"
+            ))
+            .unwrap()
+        };
+        assert!(!server_binds_tls_exporter(&features("")));
+        assert!(!server_binds_tls_exporter(&features(
+            "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-unique'/></sasl-channel-binding>"
+        )));
+        assert!(server_binds_tls_exporter(&features(
+            "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-unique'/>\
+             <channel-binding type='tls-exporter'/></sasl-channel-binding>"
+        )));
+        assert!(!server_binds_tls_exporter(&features(
+            "<sasl-channel-binding xmlns='urn:example'><channel-binding type='tls-exporter'/></sasl-channel-binding>"
+        )));
     }
 }
