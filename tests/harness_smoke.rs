@@ -209,7 +209,7 @@ fn dns_answers_srv() {
         rdlength == 7 && reply[n - 1] == 0,
         "no '.' target in {reply:?}"
     );
-    assert!(dns.log().contains("_xmpp-client._tcp.example.test"));
+    dns.wait_log("_xmpp-client._tcp.example.test", TIMEOUT);
 }
 
 #[test]

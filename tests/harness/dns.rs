@@ -102,6 +102,8 @@ pub struct Dns {
     addr: SocketAddr,
     child: Child,
     log: Arc<Mutex<String>>,
+    /// Every output line as it arrives (wakes [`Dns::wait_log`]).
+    lines: Mutex<mpsc::Receiver<String>>,
 }
 
 impl Dns {
@@ -185,6 +187,7 @@ impl Dns {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
             child,
             log,
+            lines: Mutex::new(rx),
         }
     }
 
@@ -196,6 +199,36 @@ impl Dns {
     /// Its output so far (with `--log-queries`: the queries it answered).
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Wait (at most `timeout`) until its output holds `needle`, e.g. the
+    /// query a client just made: dnsmasq logs a query around the time it
+    /// answers, so the line may arrive after the answer. Panics with the
+    /// output on timeout.
+    pub fn wait_log(&self, needle: &str, timeout: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        let lines = self.lines.lock().unwrap();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("dnsmasq did not log {needle:?} in {timeout:?}:\n{log}")
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let log = self.log();
+                    assert!(
+                        log.contains(needle),
+                        "dnsmasq's output ended without {needle:?}:\n{log}"
+                    );
+                    return log;
+                }
+            }
+        }
     }
 }
 
