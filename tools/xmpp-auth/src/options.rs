@@ -27,7 +27,13 @@ Options:
       --presence               send initial presence once logged in
       --register               create the account first (in-band registration, XEP-0077)
       --no-stream-management   do not enable stream management (XEP-0198)
-      --timeout SECONDS        bound login, and the wait for acknowledgements at the end (default 30)
+      --timeout SECONDS        bound login, the wait for each room, and the wait for
+                               acknowledgements at the end (default 30)
+      --join ROOM@SERVICE/NICK join this group chat (XEP-0045) as NICK before any stanza from
+                               downstream goes out, and leave it at the end (repeatable)
+      --room-password-file FILE
+                               read the rooms' password from FILE (must not be readable by others)
+      --create-rooms           create a room of --join that does not exist (an instant room)
   -h, --help                   print this help
   -V, --version                print the version
 
@@ -44,11 +50,16 @@ Environment:
 Exit status:
   0    success: everything sent was acknowledged by the server (or PROG's status)
   64   usage error, or fds 6/7 not open
-  65   bad input from stdin or PROG (not well-formed XML)
-  69   the server offers no way to log in that is safe
-  75   temporary failure: timeout, connection lost, stanzas unacknowledged
+  65   bad input from stdin or PROG (not well-formed XML, a groupchat message to a room
+       not joined)
+  69   the server offers no way to log in that is safe; no such room or group-chat service
+       (item-not-found, remote-server-not-found, or a new room without --create-rooms)
+  75   temporary failure: timeout, connection lost, stanzas unacknowledged; a room that
+       does not answer, is full (service-unavailable), or has our nick (conflict)
   76   protocol error: the server broke the protocol or sent a stream error
-  77   authentication refused (wrong password, unknown user, forged server proof)
+  77   authentication refused (wrong password, unknown user, forged server proof); a room
+       refuses us (not-authorized: room password, forbidden: banned, registration-required:
+       members-only, not-allowed: creation refused, not-acceptable: registered nick)
   78   configuration error: no usable password, unsafe password file
   126  PROG could not be run; 127 PROG not found
 ";
@@ -84,6 +95,8 @@ pub struct Options {
     pub timeout: Duration,
     /// The program to run, with its arguments; empty for bridge mode.
     pub prog: Vec<OsString>,
+    /// Group chat: the rooms to join (`--join`, `--room-password-file`, `--create-rooms`).
+    pub rooms: crate::muc::RoomOptions,
 }
 
 const SPEC: OptionSpec = OptionSpec {
@@ -94,11 +107,15 @@ const SPEC: OptionSpec = OptionSpec {
         "--mechanism",
         "--resource",
         "--timeout",
+        // Group chat (crate::muc).
+        "--join",
+        "--room-password-file",
     ],
     switches: &[
         "--presence",
         "--register",
         "--no-stream-management",
+        "--create-rooms",
         "-h",
         "--help",
         "-V",
@@ -143,6 +160,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let presence = args.contains("--presence");
     let register = args.contains("--register");
     let stream_management = !args.contains("--no-stream-management");
+    let rooms = crate::muc::RoomOptions::parse(&mut args)?;
     cli::finish(args)?;
 
     let mut operands = split.operands.into_iter();
@@ -172,5 +190,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         stream_management,
         timeout,
         prog: operands.collect(),
+        rooms,
     }))
 }
