@@ -406,7 +406,9 @@ fn refusal_hint(condition: Option<&str>, nick: &str) -> String {
         Some("registration-required") => {
             "the room is members-only, and this account is not a member".into()
         }
-        Some("not-allowed") => "the service does not let this account create the room".into(),
+        Some("not-allowed") => {
+            "the service does not allow it (creating the room, or reaching its server)".into()
+        }
         Some("not-acceptable") => "the room wants this account's registered nick".into(),
         Some("conflict") => format!(
             "another occupant has the nick {nick}: choose another, or try again once they left"
