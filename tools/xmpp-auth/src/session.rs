@@ -97,6 +97,8 @@ struct Shared {
     ping_answered: bool,
     /// The group chats joined, and those being joined.
     rooms: Rooms,
+    /// Our closing tag is sent: nothing more may follow it (RFC 6120 §4.4), not even an answer.
+    closed: bool,
 }
 
 impl Shared {
@@ -204,6 +206,7 @@ pub fn run(
         handled: 0,
         ping_answered: false,
         rooms: Rooms::new(&options.rooms),
+        closed: false,
     }));
     if options.presence {
         lock(&shared).send_now(&["<presence/>".to_owned()], "sending presence")?;
@@ -385,6 +388,7 @@ fn finish(
         }
         let close = {
             let mut guard = lock(shared);
+            guard.closed = true;
             guard
                 .write(stream::CLOSE)
                 .and_then(|()| guard.writer.flush())
@@ -597,6 +601,12 @@ fn handle_session_level(
     let element = Element::parse(line).map_err(stream::frame_error)?;
     let mut guard = lock(shared);
     let write_error = |e: std::io::Error| Error::from(e).context("answering the server");
+    // A server may still ask after our close (Prosody asks for an acknowledgement
+    // of what it sent last): the stream is over, so the request goes unanswered.
+    let request = element.is("r", NS_SM) || element.attr("type") == Some("get");
+    if guard.closed && request {
+        return Ok(true);
+    }
     if element.is("r", NS_SM) {
         let h = guard.handled;
         guard
