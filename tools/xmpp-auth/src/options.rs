@@ -27,8 +27,8 @@ Options:
       --presence               send initial presence once logged in
       --register               create the account first (in-band registration, XEP-0077)
       --no-stream-management   do not enable stream management (XEP-0198)
-      --timeout SECONDS        bound login, the wait for each room, and the wait for
-                               acknowledgements at the end (default 30)
+      --timeout SECONDS        bound login, the wait for the rooms of --join, and the wait
+                               for acknowledgements at the end (default 30)
       --join ROOM@SERVICE/NICK join this group chat (XEP-0045) as NICK before any stanza from
                                downstream goes out, and leave it at the end (repeatable)
       --room-password-file FILE
@@ -56,7 +56,8 @@ Exit status:
        (item-not-found, remote-server-not-found, or a new room without --create-rooms)
   75   temporary failure: timeout, connection lost, stanzas unacknowledged; a room that
        does not answer, is full (service-unavailable), or has our nick (conflict)
-  76   protocol error: the server broke the protocol or sent a stream error
+  76   protocol error: the server broke the protocol or sent a stream error; a room's
+       other error conditions
   77   authentication refused (wrong password, unknown user, forged server proof); a room
        refuses us (not-authorized: room password, forbidden: banned, registration-required:
        members-only, not-allowed: creation refused, not-acceptable: registered nick)
