@@ -43,7 +43,12 @@ fn participant(prosody: &Prosody, account: &Account, occupant: &str, args: &[&st
 /// The room's owner: creates `room` with the nick `owner` and stays in it.
 fn owner(prosody: &Prosody, room: &str) -> (Account, Spawned) {
     let account = prosody.new_account("owner");
-    let session = participant(prosody, &account, &format!("{room}/owner"), &["--create-rooms"]);
+    let session = participant(
+        prosody,
+        &account,
+        &format!("{room}/owner"),
+        &["--create-rooms"],
+    );
     (account, session)
 }
 
@@ -126,14 +131,17 @@ fn a_notifier_joins_posts_and_leaves() {
     let notifier = prosody.new_account("notifier");
     let occupant = format!("{room}/cron");
     let body = format!("backup done {}", harness::random_string(8));
-    let output = post(prosody, &notifier, &["--join", &occupant], &groupchat(&room, &body));
+    let output = post(
+        prosody,
+        &notifier,
+        &["--join", &occupant],
+        &groupchat(&room, &body),
+    );
     assert_eq!(output.code(), Some(0), "{output}");
     assert_eq!(output.stderr_str(), "", "a successful post is silent");
     let stdout = output.stdout_str();
     assert!(
-        stdout
-            .lines()
-            .any(|line| is_self_presence(line, &occupant)),
+        stdout.lines().any(|line| is_self_presence(line, &occupant)),
         "the room's self-presence goes downstream: {stdout}"
     );
     assert!(
@@ -142,13 +150,20 @@ fn a_notifier_joins_posts_and_leaves() {
     );
 
     let from = format!("from='{occupant}'");
-    let joined = watcher.expect_line(LIMIT, |line| line.starts_with("<presence") && line.contains(&from));
-    assert!(!joined.contains("type="), "the notifier joined first: {joined}");
+    let joined = watcher.expect_line(LIMIT, |line| {
+        line.starts_with("<presence") && line.contains(&from)
+    });
+    assert!(
+        !joined.contains("type="),
+        "the notifier joined first: {joined}"
+    );
     let message = watcher.expect_line(LIMIT, |line| line.contains(&body));
     assert!(message.starts_with("<message"), "{message}");
     assert!(message.contains(&from), "{message}");
     assert!(message.contains("type='groupchat'"), "{message}");
-    let left = watcher.expect_line(LIMIT, |line| line.starts_with("<presence") && line.contains(&from));
+    let left = watcher.expect_line(LIMIT, |line| {
+        line.starts_with("<presence") && line.contains(&from)
+    });
     assert!(left.contains("type='unavailable'"), "then left: {left}");
 }
 
@@ -159,7 +174,12 @@ fn a_program_posts_once_the_room_is_joined() {
     let (_, mut watcher) = owner(prosody, &room);
     let notifier = prosody.new_account("notifier");
     let occupant = format!("{room}/prog");
-    let mut command = login(prosody, &notifier, Transport::StartTls, &["--join", &occupant]);
+    let mut command = login(
+        prosody,
+        &notifier,
+        Transport::StartTls,
+        &["--join", &occupant],
+    );
     // PROG writes at once: xmpp-auth holds it back until the room let us in.
     command.args([
         "sh",
@@ -203,12 +223,27 @@ fn a_wrong_room_password_is_refused_with_77_and_nothing_is_posted() {
     };
     let args = password_args(&wrong);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = post(prosody, &notifier, &args, &groupchat(&room, "wrong password"));
-    assert_failed(&output, 77, &format!("cannot join {room} as cron: not-authorized"));
+    let output = post(
+        prosody,
+        &notifier,
+        &args,
+        &groupchat(&room, "wrong password"),
+    );
+    assert_failed(
+        &output,
+        77,
+        &format!("cannot join {room} as cron: not-authorized"),
+    );
 
     let args = password_args(&right);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    post(prosody, &notifier, &args, &groupchat(&room, "right password")).assert_success();
+    post(
+        prosody,
+        &notifier,
+        &args,
+        &groupchat(&room, "right password"),
+    )
+    .assert_success();
     watcher.expect_line(LIMIT, |line| {
         assert!(!line.contains("wrong password"), "posted: {line}");
         line.contains("right password")
@@ -226,7 +261,12 @@ fn a_room_password_file_readable_by_others_is_refused_with_78() {
     let output = post(
         prosody,
         &notifier,
-        &["--join", &room, "--room-password-file", &file.display().to_string()],
+        &[
+            "--join",
+            &room,
+            "--room-password-file",
+            &file.display().to_string(),
+        ],
         "",
     );
     assert_failed(&output, 78, "chmod 600");
@@ -253,7 +293,10 @@ fn members_only_and_banned_are_refused_with_77() {
     let prosody = Prosody::shared();
     let room = new_room(prosody);
     let (_, mut watcher) = owner(prosody, &room);
-    let (outsider, banned) = (prosody.new_account("outsider"), prosody.new_account("banned"));
+    let (outsider, banned) = (
+        prosody.new_account("outsider"),
+        prosody.new_account("banned"),
+    );
     iq(
         &mut watcher,
         "ban",
@@ -273,7 +316,11 @@ fn members_only_and_banned_are_refused_with_77() {
         &["--join", &format!("{room}/o")],
         &groupchat(&room, "from outside"),
     );
-    assert_failed(&output, 77, "registration-required: the room is members-only");
+    assert_failed(
+        &output,
+        77,
+        "registration-required: the room is members-only",
+    );
     assert_not_posted(&mut watcher, &room, &["from outside"]);
 }
 
@@ -309,11 +356,18 @@ fn a_groupchat_message_to_a_room_not_joined_is_refused_with_65() {
         groupchat(&joined, "third"),
     ]
     .concat();
-    let output = post(prosody, &notifier, &["--join", &format!("{joined}/cron")], &input);
+    let output = post(
+        prosody,
+        &notifier,
+        &["--join", &format!("{joined}/cron")],
+        &input,
+    );
     assert_failed(
         &output,
         65,
-        &format!("message to room {other}, which this session did not join: add --join {other}/NICK"),
+        &format!(
+            "message to room {other}, which this session did not join: add --join {other}/NICK"
+        ),
     );
     watcher.expect_line(LIMIT, |line| line.contains("first"));
     assert_not_posted(&mut watcher, &joined, &["third"]);
@@ -328,7 +382,10 @@ fn a_groupchat_message_to_a_room_not_joined_is_refused_with_65() {
 #[test]
 fn a_room_that_never_answers_times_out_with_75() {
     let prosody = Prosody::shared();
-    let (notifier, offline) = (prosody.new_account("notifier"), prosody.new_account("offline"));
+    let (notifier, offline) = (
+        prosody.new_account("notifier"),
+        prosody.new_account("offline"),
+    );
     // Presence to an offline account's full JID is dropped by the server: no answer ever comes.
     let occupant = format!("{}/cron", offline.jid);
     let started = std::time::Instant::now();
@@ -398,7 +455,10 @@ fn the_room_notify_example_posts_stdin_as_one_message() {
         message.contains("disk full&#10;on /var"),
         "one message with both lines: {message}"
     );
-    assert!(message.contains(&format!("from='{room}/monitor'")), "{message}");
+    assert!(
+        message.contains(&format!("from='{room}/monitor'")),
+        "{message}"
+    );
 
     // A wrong nick is the chain's failure, with its status.
     let mut command = room_notify();

@@ -71,8 +71,8 @@ pub enum Parsed {
     Help,
     /// `--version`.
     Version,
-    /// Log in and run.
-    Run(Options),
+    /// Log in and run (boxed: the options are large beside the other variants).
+    Run(Box<Options>),
 }
 
 /// The options of a run.
@@ -181,7 +181,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         jid.with_resource(resource)
             .map_err(|e| Error::usage(format!("--resource: {e}")))?;
     }
-    Ok(Parsed::Run(Options {
+    Ok(Parsed::Run(Box::new(Options {
         jid: jid.to_bare(),
         password,
         mechanism,
@@ -192,5 +192,5 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         timeout,
         prog: operands.collect(),
         rooms,
-    }))
+    })))
 }
