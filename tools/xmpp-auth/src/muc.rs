@@ -520,7 +520,7 @@ mod tests {
             ("not-authorized", Status::NoPerm, "password"),
             ("forbidden", Status::NoPerm, "banned"),
             ("registration-required", Status::NoPerm, "members-only"),
-            ("not-allowed", Status::NoPerm, "create"),
+            ("not-allowed", Status::NoPerm, "creating the room"),
             ("conflict", Status::TempFail, "nick bot"),
             ("service-unavailable", Status::TempFail, "full"),
             ("item-not-found", Status::Unavailable, "no such room"),
