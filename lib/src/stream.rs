@@ -28,6 +28,14 @@ pub const NS_PING: &str = "urn:xmpp:ping";
 pub const NS_REGISTER: &str = "jabber:iq:register";
 /// `http://jabber.org/features/iq-register`: the registration stream feature.
 pub const NS_REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
+/// `http://jabber.org/protocol/muc`: joining a group chat (XEP-0045).
+pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
+/// `http://jabber.org/protocol/muc#user`: what a room says about its occupants (XEP-0045).
+pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// `http://jabber.org/protocol/muc#owner`: room configuration by its owner (XEP-0045).
+pub const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+/// `jabber:x:data`: data forms (XEP-0004).
+pub const NS_DATA: &str = "jabber:x:data";
 
 /// The opening of a client stream to `domain` (with the XML declaration).
 pub fn client_header(domain: &str, from: Option<&str>) -> String {
@@ -82,19 +90,29 @@ pub fn stream_error_status(error: &Element) -> Status {
     }
 }
 
+/// The condition of a stanza's `<error/>` child (`not-authorized`, `conflict`, ...);
+/// `undefined-condition` when the error names none, `None` without an error.
+pub fn stanza_error_condition(stanza: &Element) -> Option<&str> {
+    let error = stanza.elements().find(|e| e.name == "error")?;
+    Some(
+        error
+            .elements()
+            .find(|c| c.ns == NS_STANZA_ERRORS && c.name != "text")
+            .map_or("undefined-condition", |c| c.name.as_str()),
+    )
+}
+
 /// Describe a stanza `<error/>` child: the condition and text.
 pub fn describe_stanza_error(stanza: &Element) -> String {
-    let Some(error) = stanza.elements().find(|e| e.name == "error") else {
+    let (Some(error), Some(condition)) = (
+        stanza.elements().find(|e| e.name == "error"),
+        stanza_error_condition(stanza),
+    ) else {
         return "an error without details".into();
     };
-    let condition = error
-        .child_in(NS_STANZA_ERRORS)
-        .filter(|c| c.name != "text")
-        .map(|c| c.name.clone())
-        .unwrap_or_else(|| "undefined-condition".into());
     match error.child("text", NS_STANZA_ERRORS) {
         Some(text) => format!("{condition} ({})", text.text().trim()),
-        None => condition,
+        None => condition.to_owned(),
     }
 }
 

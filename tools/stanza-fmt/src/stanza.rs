@@ -9,8 +9,7 @@ use xmpp_pipes::xml::{Element, NS_CLIENT};
 
 /// `jabber:iq:roster` (RFC 6121 §2).
 pub const NS_ROSTER: &str = "jabber:iq:roster";
-/// `http://jabber.org/protocol/muc` (XEP-0045).
-pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
+pub use xmpp_pipes::stream::NS_MUC;
 /// `http://jabber.org/protocol/disco#info` (XEP-0030).
 pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 /// `jabber:iq:version` (XEP-0092).

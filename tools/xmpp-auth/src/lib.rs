@@ -5,11 +5,13 @@
 //! [`account`] filling in the configured account), [`login`]
 //! negotiates the stream up to a bound, managed session, and [`session`]
 //! relays stanzas between the server and the next program (or stdin and
-//! stdout in bridge mode), answering pings and acknowledgement requests
+//! stdout in bridge mode) once the rooms of `--join` let it in ([`muc`]),
+//! answering pings and acknowledgement requests
 //! itself and confirming delivery at the end.
 
 pub mod account;
 pub mod login;
+pub mod muc;
 pub mod options;
 pub mod session;
 
@@ -33,9 +35,10 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     let password = options
         .password
         .read(&format!("Password for {}: ", options.jid))?;
+    let room_password = options.rooms.read_password()?;
     let watchdog = session::Watchdog::start(options.timeout, "logging in");
     let negotiated = login::login(read, write, &options, &password)?;
     drop(password);
     watchdog.cancel();
-    session::run(negotiated, &options)
+    session::run(negotiated, &options, room_password.as_ref())
 }

@@ -30,7 +30,13 @@ Options:
       --presence               send initial presence once logged in
       --register               create the account first (in-band registration, XEP-0077)
       --no-stream-management   do not enable stream management (XEP-0198)
-      --timeout SECONDS        bound login, and the wait for acknowledgements at the end (default 30)
+      --timeout SECONDS        bound login, the wait for the rooms of --join, and the wait
+                               for acknowledgements at the end (default 30)
+      --join ROOM@SERVICE/NICK join this group chat (XEP-0045) as NICK before any stanza from
+                               downstream goes out, and leave it at the end (repeatable)
+      --room-password-file FILE
+                               read the rooms' password from FILE (must not be readable by others)
+      --create-rooms           create a room of --join that does not exist (an instant room)
       --config FILE            read the account's settings from FILE (mode 0600)
                                instead of ~/.config/xmpp-pipes/config
   -h, --help                   print this help
@@ -63,11 +69,17 @@ Environment:
 Exit status:
   0    success: everything sent was acknowledged by the server (or PROG's status)
   64   usage error, or fds 6/7 not open
-  65   bad input from stdin or PROG (not well-formed XML)
-  69   the server offers no way to log in that is safe
-  75   temporary failure: timeout, connection lost, stanzas unacknowledged
-  76   protocol error: the server broke the protocol or sent a stream error
-  77   authentication refused (wrong password, unknown user, forged server proof)
+  65   bad input from stdin or PROG (not well-formed XML, a groupchat message to a room
+       not joined)
+  69   the server offers no way to log in that is safe; no such room or group-chat service
+       (item-not-found, remote-server-not-found, or a new room without --create-rooms)
+  75   temporary failure: timeout, connection lost, stanzas unacknowledged; a room that
+       does not answer, is full (service-unavailable), or has our nick (conflict)
+  76   protocol error: the server broke the protocol or sent a stream error; a room's
+       other error conditions
+  77   authentication refused (wrong password, unknown user, forged server proof); a room
+       refuses us (not-authorized: room password, forbidden: banned, registration-required:
+       members-only, not-allowed: creation refused, not-acceptable: registered nick)
   78   configuration error: no usable password, unsafe password or config file,
        bad config setting
   126  PROG could not be run; 127 PROG not found
@@ -79,7 +91,7 @@ pub enum Parsed {
     Help,
     /// `--version`.
     Version,
-    /// Log in and run.
+    /// Log in and run (boxed: the options are large beside the other variants).
     Run(Box<Options>),
 }
 
@@ -104,6 +116,8 @@ pub struct Options {
     pub timeout: Duration,
     /// The program to run, with its arguments; empty for bridge mode.
     pub prog: Vec<OsString>,
+    /// Group chat: the rooms to join (`--join`, `--room-password-file`, `--create-rooms`).
+    pub rooms: crate::muc::RoomOptions,
 }
 
 const SPEC: OptionSpec = OptionSpec {
@@ -115,11 +129,15 @@ const SPEC: OptionSpec = OptionSpec {
         "--resource",
         "--timeout",
         "--config",
+        // Group chat (crate::muc).
+        "--join",
+        "--room-password-file",
     ],
     switches: &[
         "--presence",
         "--register",
         "--no-stream-management",
+        "--create-rooms",
         "-h",
         "--help",
         "-V",
@@ -167,6 +185,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let presence = args.contains("--presence");
     let register = args.contains("--register");
     let stream_management = !args.contains("--no-stream-management");
+    let rooms = crate::muc::RoomOptions::parse(&mut args)?;
     cli::finish(args)?;
 
     let mut operands = split.operands.into_iter();
@@ -193,5 +212,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         stream_management,
         timeout: account.timeout,
         prog: operands.collect(),
+        rooms,
     })))
 }

@@ -8,8 +8,14 @@
 //! (an acknowledgement request with stream management, otherwise a ping
 //! round-trip, which proves the server processed everything sent before it),
 //! the stream is closed, and the exit status says whether everything was.
+//!
+//! With `--join`, the rooms are joined first ([`crate::muc`]): the server's
+//! stanzas flow downstream meanwhile, but downstream's are not read until
+//! every room let us in, so that no message goes out before its room is
+//! joined. The rooms are left at the end, before delivery is confirmed.
 
 use crate::login::{Negotiated, MAX_STANZA};
+use crate::muc::{Observed, Rooms};
 use crate::options::Options;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -21,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use xmpp_pipes::exit::{Error, Result, Status};
 use xmpp_pipes::flush::FlushBeforeRead;
+use xmpp_pipes::password::Password;
 use xmpp_pipes::stream::{self, NS_PING, NS_SM};
 use xmpp_pipes::xml::{Element, Framer, Item, NS_CLIENT};
 
@@ -68,6 +75,10 @@ enum Event {
     ServerFailed(Error),
     /// PROG exited with this status.
     ChildExited(u8),
+    /// A room of `--join` let us in.
+    RoomJoined,
+    /// A room of `--join` refused us.
+    RoomRefused(Error),
 }
 
 /// State shared by both directions: the writer to the server and the counters.
@@ -84,11 +95,24 @@ struct Shared {
     handled: u32,
     /// Whether the final ping was answered (servers without stream management).
     ping_answered: bool,
+    /// The group chats joined, and those being joined.
+    rooms: Rooms,
+    /// Our closing tag is sent: nothing more may follow it (RFC 6120 §4.4), not even an answer.
+    closed: bool,
 }
 
 impl Shared {
     fn write(&mut self, xml: &str) -> std::io::Result<()> {
         self.writer.write_all(xml.as_bytes())
+    }
+
+    /// Send stanzas of our own and flush them.
+    fn send_now(&mut self, lines: &[String], what: &str) -> Result<()> {
+        lines
+            .iter()
+            .try_for_each(|line| self.send_stanza(line))
+            .and_then(|()| self.writer.flush())
+            .map_err(|e| Error::from(e).context(what))
     }
 
     /// Send one stanza line, counting it for stream management.
@@ -132,8 +156,13 @@ fn is_counted(line: &str) -> bool {
     matches!(root_name(line), "message" | "presence" | "iq")
 }
 
-/// Run the session until downstream is done and delivery is confirmed (or not).
-pub fn run(negotiated: Negotiated, options: &Options) -> Result<u8> {
+/// Run the session until downstream is done and delivery is confirmed (or not);
+/// `room_password` is the password for the rooms of `--join`.
+pub fn run(
+    negotiated: Negotiated,
+    options: &Options,
+    room_password: Option<&Password>,
+) -> Result<u8> {
     let Negotiated {
         framer,
         writer,
@@ -176,13 +205,11 @@ pub fn run(negotiated: Negotiated, options: &Options) -> Result<u8> {
         unacked: VecDeque::new(),
         handled: 0,
         ping_answered: false,
+        rooms: Rooms::new(&options.rooms),
+        closed: false,
     }));
     if options.presence {
-        let mut guard = lock(&shared);
-        guard
-            .send_stanza("<presence/>")
-            .and_then(|()| guard.writer.flush())
-            .map_err(|e| Error::from(e).context("sending presence"))?;
+        lock(&shared).send_now(&["<presence/>".to_owned()], "sending presence")?;
     }
     let mut down_out = BufWriter::new(File::from(down_out));
     for line in &pending {
@@ -196,6 +223,12 @@ pub fn run(negotiated: Negotiated, options: &Options) -> Result<u8> {
         let (shared, events) = (Arc::clone(&shared), events.clone());
         std::thread::spawn(move || server_to_downstream(framer, down_out, &shared, &events));
     }
+    let mut ending = Ending::default();
+    if !join_rooms(&shared, &inbox, options, room_password, &mut ending)? {
+        // Downstream's input is never read: PROG sees its fd 7 closed.
+        drop(down_in);
+        return finish(&shared, &inbox, options, ending, false);
+    }
     {
         let (shared, events) = (Arc::clone(&shared), events.clone());
         // What downstream wrote goes out when downstream goes quiet.
@@ -206,7 +239,46 @@ pub fn run(negotiated: Negotiated, options: &Options) -> Result<u8> {
         std::thread::spawn(move || downstream_to_server(input, source, &shared, &events));
     }
     drop(events);
-    finish(&shared, &inbox, options)
+    finish(&shared, &inbox, options, ending, true)
+}
+
+/// Join the rooms of `--join`, within the timeout; `Ok(true)` once every room
+/// let us in (or there is none), `Ok(false)` when a room refused us, did not
+/// answer, or the session ended meanwhile (`ending` says which).
+fn join_rooms(
+    shared: &Mutex<Shared>,
+    inbox: &Receiver<Event>,
+    options: &Options,
+    password: Option<&Password>,
+    ending: &mut Ending,
+) -> Result<bool> {
+    let joins = {
+        let guard = lock(shared);
+        if !guard.rooms.any() {
+            return Ok(true);
+        }
+        guard.rooms.join_stanzas(password)?
+    };
+    lock(shared).send_now(&joins, "joining the rooms")?;
+    let deadline = Instant::now() + options.timeout;
+    while lock(shared).rooms.waiting() {
+        match recv_until(inbox, deadline) {
+            Some(event) => {
+                if ending.note(event) {
+                    return Ok(false);
+                }
+            }
+            None => {
+                ending.room_error = Some(Error::temp(format!(
+                    "timed out after {} s waiting to join {}: the room did not answer",
+                    options.timeout.as_secs_f64(),
+                    lock(shared).rooms.not_joined()
+                )));
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// What the main thread has learnt of how the session ends.
@@ -218,6 +290,8 @@ struct Ending {
     server_gone: Option<Option<Error>>,
     /// Downstream's input was bad.
     input_error: Option<Error>,
+    /// A room of `--join` refused us or did not answer.
+    room_error: Option<Error>,
 }
 
 impl Ending {
@@ -241,7 +315,11 @@ impl Ending {
                 self.child_status = Some(code);
                 false
             }
-            Event::Confirmed => false,
+            Event::RoomRefused(err) => {
+                self.room_error.get_or_insert(err);
+                true
+            }
+            Event::Confirmed | Event::RoomJoined => false,
         }
     }
 
@@ -259,27 +337,43 @@ impl Ending {
     }
 }
 
-/// The main thread's part: wait for the end, confirm delivery, close, decide the status.
-fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) -> Result<u8> {
-    let mut ending = Ending::default();
+/// The main thread's part: wait for the end (when `relaying` downstream's input),
+/// leave the rooms, confirm delivery, close, decide the status.
+fn finish(
+    shared: &Mutex<Shared>,
+    inbox: &Receiver<Event>,
+    options: &Options,
+    mut ending: Ending,
+    relaying: bool,
+) -> Result<u8> {
     // Phase 1: until downstream's input ends or the server goes away.
-    while let Ok(event) = inbox.recv() {
-        if ending.note(event) {
-            break;
+    if relaying {
+        while let Ok(event) = inbox.recv() {
+            if ending.note(event) {
+                break;
+            }
         }
     }
-    // Phase 2: confirm delivery and close, while the server is there.
+    // Phase 2: leave the rooms, confirm delivery and close, while the server is there.
     if ending.server_gone.is_none() {
         let request = {
             let mut guard = lock(shared);
-            let request = if guard.stream_management {
-                guard.write(&format!("<r xmlns='{NS_SM}'/>"))
-            } else {
-                guard.write(&format!(
-                    "<iq type='get' id='{FINAL_PING_ID}'><ping xmlns='{NS_PING}'/></iq>"
-                ))
-            };
-            request.and_then(|()| guard.writer.flush())
+            let leave = guard.rooms.leave_stanzas();
+            leave
+                .and_then(|leave| guard.send_now(&leave, "leaving the rooms"))
+                .and_then(|()| {
+                    let request = if guard.stream_management {
+                        format!("<r xmlns='{NS_SM}'/>")
+                    } else {
+                        format!(
+                            "<iq type='get' id='{FINAL_PING_ID}'><ping xmlns='{NS_PING}'/></iq>"
+                        )
+                    };
+                    guard
+                        .write(&request)
+                        .and_then(|()| guard.writer.flush())
+                        .map_err(Error::from)
+                })
         };
         if request.is_ok() {
             let confirmed = || {
@@ -294,6 +388,7 @@ fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) ->
         }
         let close = {
             let mut guard = lock(shared);
+            guard.closed = true;
             guard
                 .write(stream::CLOSE)
                 .and_then(|()| guard.writer.flush())
@@ -318,17 +413,7 @@ fn finish(shared: &Mutex<Shared>, inbox: &Receiver<Event>, options: &Options) ->
             }
         }
     }
-    let Ending {
-        child_status,
-        server_gone,
-        input_error,
-    } = ending;
-    verdict(
-        &lock(shared),
-        child_status,
-        input_error,
-        server_gone.flatten(),
-    )
+    verdict(&lock(shared), ending)
 }
 
 fn recv_until(inbox: &Receiver<Event>, deadline: Instant) -> Option<Event> {
@@ -336,14 +421,17 @@ fn recv_until(inbox: &Receiver<Event>, deadline: Instant) -> Option<Event> {
     inbox.recv_timeout(left).ok()
 }
 
-/// The exit status: PROG's failure first, then bad input, then anything unconfirmed.
-fn verdict(
-    shared: &Shared,
-    child: Option<u8>,
-    input_error: Option<Error>,
-    server_error: Option<Error>,
-) -> Result<u8> {
-    if let Some(code) = child.filter(|&code| code != 0) {
+/// The exit status: a room's refusal first (PROG may fail because of it), then
+/// PROG's failure, then bad input, then anything unconfirmed.
+fn verdict(shared: &Shared, ending: Ending) -> Result<u8> {
+    let Ending {
+        child_status: child,
+        server_gone,
+        input_error,
+        room_error,
+    } = ending;
+    let server_error = server_gone.flatten();
+    if let Some(code) = child.filter(|&code| code != 0 && room_error.is_none()) {
         return Ok(code);
     }
     let unconfirmed = if shared.stream_management {
@@ -358,7 +446,7 @@ fn verdict(
         (!shared.ping_answered)
             .then(|| "the server did not confirm that it processed what was sent".to_owned())
     };
-    if let Some(err) = input_error {
+    if let Some(err) = room_error.or(input_error) {
         return Err(match unconfirmed {
             Some(lost) => err.context(lost),
             None => err,
@@ -383,8 +471,13 @@ fn downstream_to_server(
     let event = loop {
         match framer.next_item() {
             Ok(Some(Item::Stanza(line))) => {
+                let mut guard = lock(shared);
+                // Nothing of a stanza to a room not joined goes out, nor anything after it.
+                if let Err(err) = guard.rooms.check_outgoing(root_name(&line), &line) {
+                    break Event::DownstreamError(err.context(format!("bad input from {source}")));
+                }
                 // Flushed by the input when it next may block (see below).
-                if let Err(err) = lock(shared).send_stanza(&line) {
+                if let Err(err) = guard.send_stanza(&line) {
                     break Event::ServerFailed(Error::from(err).context("sending to the server"));
                 }
             }
@@ -429,7 +522,9 @@ fn server_to_downstream(
             }
             Err(err) => break Event::ServerFailed(stream::frame_error(err)),
         };
-        match handle_session_level(&line, shared, events) {
+        match handle_session_level(&line, shared, events)
+            .and_then(|consumed| Ok(consumed || observe_rooms(&line, shared, events)?))
+        {
             Ok(true) => continue,
             Ok(false) => {}
             Err(err) => break Event::ServerFailed(err),
@@ -462,6 +557,37 @@ fn server_to_downstream(
     let _ = events.send(event);
 }
 
+/// Follow the joins of `--join` while they are under way; `Ok(true)` when the
+/// line was consumed (the answer to a new room's configuration, which is ours).
+fn observe_rooms(line: &str, shared: &Mutex<Shared>, events: &Sender<Event>) -> Result<bool> {
+    if !matches!(root_name(line), "presence" | "iq") {
+        return Ok(false);
+    }
+    let mut guard = lock(shared);
+    if !guard.rooms.waiting() {
+        return Ok(false);
+    }
+    let Ok(stanza) = Element::parse(line) else {
+        return Ok(false);
+    };
+    let event = match guard.rooms.observe(&stanza) {
+        Observed::Other => return Ok(false),
+        Observed::Configure(iq) => {
+            guard.send_now(&[iq], "configuring a new room")?;
+            return Ok(false);
+        }
+        Observed::Joined => Event::RoomJoined,
+        Observed::Refused(err) => Event::RoomRefused(err),
+        Observed::Configured(answer) => {
+            guard.handled = guard.handled.wrapping_add(1);
+            let _ = events.send(answer.map_or_else(Event::RoomRefused, |()| Event::RoomJoined));
+            return Ok(true);
+        }
+    };
+    let _ = events.send(event);
+    Ok(false)
+}
+
 /// Answer what the session must answer itself; `Ok(true)` when the line was consumed.
 fn handle_session_level(
     line: &str,
@@ -475,6 +601,12 @@ fn handle_session_level(
     let element = Element::parse(line).map_err(stream::frame_error)?;
     let mut guard = lock(shared);
     let write_error = |e: std::io::Error| Error::from(e).context("answering the server");
+    // A server may still ask after our close (Prosody asks for an acknowledgement
+    // of what it sent last): the stream is over, so the request goes unanswered.
+    let request = element.is("r", NS_SM) || element.attr("type") == Some("get");
+    if guard.closed && request {
+        return Ok(true);
+    }
     if element.is("r", NS_SM) {
         let h = guard.handled;
         guard
