@@ -336,3 +336,48 @@ fn notify_sends_nothing_for_blank_input_and_rejects_bad_usage() {
     let output = run(home.notify(&["a@example.org"]), b"x", LIMIT);
     assert_one_line(&output, 78, "XMPP_JID");
 }
+
+#[test]
+fn notify_posts_to_a_room_and_reports_the_room_refusing_us() {
+    let prosody = Prosody::shared();
+    let (alice, watcher) = (prosody.new_account("alice"), prosody.new_account("watcher"));
+    let room = format!(
+        "{}@{}",
+        harness::unique("ops").to_lowercase(),
+        prosody.muc_domain()
+    );
+    // Someone in the room (who also creates it) to see the post.
+    let occupant = format!("{room}/watcher");
+    let mut inside = harness::Spawned::start(harness::login(
+        prosody,
+        &watcher,
+        harness::Transport::StartTls,
+        &["--join", &occupant, "--create-rooms"],
+    ));
+    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    let tag = harness::unique("nightly");
+    let output = run(
+        home.notify(&["--timeout", "10", "--room", &room, "--nick", "cron"]),
+        format!("{tag} backup done\n").as_bytes(),
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stderr_str(), "", "{output}");
+    let line = inside.expect_line(LIMIT, |line| line.contains(&tag));
+    assert!(
+        line.contains("type='groupchat'") && line.contains(&format!("from='{room}/cron'")),
+        "{line}"
+    );
+
+    // The nick is taken by the watcher: the room refuses us, try again later.
+    let output = run(
+        home.notify(&["--timeout", "10", "--room", &room, "--nick", "watcher"]),
+        b"never posted\n",
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(75), "{output}");
+    assert!(output.stderr_str().contains("conflict"), "{output}");
+}
