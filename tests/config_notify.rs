@@ -381,3 +381,53 @@ fn notify_posts_to_a_room_and_reports_the_room_refusing_us() {
     assert_eq!(output.code(), Some(75), "{output}");
     assert!(output.stderr_str().contains("conflict"), "{output}");
 }
+
+#[test]
+fn watch_log_follows_a_file_into_a_room_and_leaves_cleanly_when_stopped() {
+    let prosody = Prosody::shared();
+    let (alice, watcher) = (prosody.new_account("alice"), prosody.new_account("watcher"));
+    let room = format!(
+        "{}@{}",
+        harness::unique("logs").to_lowercase(),
+        prosody.muc_domain()
+    );
+    let mut inside = harness::Spawned::start(harness::login(
+        prosody,
+        &watcher,
+        harness::Transport::StartTls,
+        &["--join", &format!("{room}/watcher"), "--create-rooms"],
+    ));
+    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    let log = home.path().join("app.log");
+    std::fs::write(&log, "an old line, not posted\n").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/watch-log");
+    let mut watch = harness::Spawned::start(
+        home.command(script, &["--nick", "tail", log.to_str().unwrap(), &room]),
+    );
+    // Joined: the room shows us arriving.
+    inside.expect_line(LIMIT, |line| {
+        line.starts_with("<presence") && line.contains(&format!("from='{room}/tail'"))
+    });
+    let tag = harness::unique("error");
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        writeln!(file, "{tag}: disk <sda> & more").unwrap();
+    }
+    let line = inside.expect_line(LIMIT, |line| line.contains(&tag));
+    assert!(line.contains(&format!("from='{room}/tail'")), "{line}");
+    assert!(line.contains("disk &lt;sda&gt; &amp; more"), "{line}");
+    assert!(!line.contains("old line"), "{line}");
+
+    // Stopped like a service manager does (SIGTERM to the group): it leaves
+    // the room and exits 0 once the server acknowledged everything.
+    watch.signal(Signal::TERM);
+    let status = watch.wait_timeout(LIMIT).expect("watch-log ended");
+    assert_eq!(status.code(), Some(0), "{}", watch.stderr());
+    inside.expect_line(LIMIT, |line| {
+        line.contains(&format!("from='{room}/tail'")) && line.contains("type='unavailable'")
+    });
+}
