@@ -27,7 +27,7 @@ pub use chain::{
     chat, connect, isolate, login, online, online_with, os_args, Transport, CONFIG_VARIABLES,
 };
 pub use dns::{Dns, SrvRecord};
-pub use hostile::{Hostile, Script, Seen};
+pub use hostile::{Hostile, SaslPlay, Script, Seen};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
 pub use prosody::{Account, Prosody};
