@@ -213,14 +213,12 @@ fn server_config(cert: &CertKey) -> rustls::ServerConfig {
             .collect::<Result<_, _>>()
             .expect("certificate PEM");
     let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key PEM");
-    rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server certificate")
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate")
 }
 
 fn tls(mut socket: TcpStream, cert: &CertKey, seen: &mut Seen) {
