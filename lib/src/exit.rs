@@ -167,10 +167,18 @@ pub fn run(tool: &str, body: impl FnOnce() -> Result<u8>) -> ExitCode {
 /// Print `tool: message` on stderr (one line).
 pub fn report(tool: &str, err: &Error) {
     let line = err.message().replace('\n', " ");
-    eprintln!("{tool}: {line}");
+    print_line(&format!("{tool}: {line}\n"));
 }
 
 /// Print `tool: warning: message` on stderr.
 pub fn warn(tool: &str, message: impl fmt::Display) {
-    eprintln!("{tool}: warning: {message}");
+    print_line(&format!("{tool}: warning: {message}\n"));
+}
+
+/// Write `line` to stderr in one `write(2)`, so that the lines of the tools
+/// of one chain, which share stderr, do not interleave mid-line (as
+/// `eprintln!` with arguments, one write per piece, lets them).
+pub fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }

@@ -60,7 +60,12 @@ fn normalise_domain(input: &str, domain: &str) -> Result<String, JidError> {
     }
     let prepared =
         stringprep::nameprep(domain).map_err(|e| invalid(input, format_args!("domain: {e}")))?;
-    let lower = prepared.to_lowercase();
+    // Lower case after nameprep can leave Unicode 3.2 behind (U+04C0 turns
+    // into U+04CF, unassigned there): nameprep the result again, so that a
+    // printed JID always parses back (found by fuzz/fuzz_targets/jid.rs).
+    let lower = stringprep::nameprep(&prepared.to_lowercase())
+        .map_err(|e| invalid(input, format_args!("domain: {e}")))?
+        .into_owned();
     for label in lower.split('.') {
         if label.is_empty() {
             return Err(invalid(input, "empty label in the domain"));
@@ -219,5 +224,12 @@ mod tests {
         assert!(Jid::parse(&long).is_err());
         let long_label = format!("u@{}.com", "a".repeat(64));
         assert!(Jid::parse(&long_label).is_err());
+    }
+
+    #[test]
+    fn a_domain_that_lower_case_takes_out_of_unicode_3_2_is_refused() {
+        // U+04C0 lower-cases to U+04CF, which nameprep refuses.
+        assert!(Jid::parse("\u{4c0}.").is_err());
+        assert!(Jid::parse("a@\u{4c0}").is_err());
     }
 }

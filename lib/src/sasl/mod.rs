@@ -334,7 +334,7 @@ impl fmt::Display for SaslError {
             }
             SaslError::ServerProtocol(s) => write!(f, "the server broke the SASL protocol: {s}"),
             SaslError::ServerSignatureMismatch => f.write_str(
-                "the server's signature does not match: the server does not know the \
+                "the SCRAM server signature does not match: the server does not know the \
                  password, or someone is in the middle",
             ),
             SaslError::ServerError(e) => write!(f, "the server ended SCRAM with an error: {e}"),

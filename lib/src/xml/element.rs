@@ -52,7 +52,14 @@ impl Element {
                 .read_resolved_event()
                 .map_err(|e| FrameError::Malformed(e.to_string()))?;
             let ns = match resolved {
-                ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
+                // The namespace name is the attribute's value, unescaped
+                // (`xmlns='a&amp;b'` is `a&b`), as `to_line` escapes it again.
+                ResolveResult::Bound(ns) => {
+                    let raw = String::from_utf8_lossy(ns.as_ref());
+                    quick_xml::escape::unescape(&raw)
+                        .map_err(|e| FrameError::Malformed(format!("namespace name: {e}")))?
+                        .into_owned()
+                }
                 ResolveResult::Unbound => super::NS_CLIENT.to_owned(),
                 ResolveResult::Unknown(prefix) => {
                     return Err(FrameError::Malformed(format!(
@@ -318,5 +325,18 @@ mod tests {
         assert!(Element::parse("<p:a/>").is_err());
         assert!(Element::parse("<a>&bomb;</a>").is_err());
         assert!(Element::parse("<a>").is_err());
+    }
+
+    #[test]
+    fn namespace_names_are_unescaped_and_survive_a_round_trip() {
+        // Found by fuzz/fuzz_targets/framer.rs.
+        let element = Element::parse("<m xmlns='urn:a&amp;b&#x3c;c&gt;'/>").unwrap();
+        assert_eq!(element.ns, "urn:a&b<c>");
+        let line = element.to_line(crate::xml::NS_CLIENT).unwrap();
+        assert_eq!(Element::parse(&line).unwrap(), element, "{line}");
+        let text = "<message xmlnw='' xmlns='jabber:client><query xmlns=' jabbs='urn:x' a=\"'\"/>";
+        let element = Element::parse(text).unwrap();
+        let line = element.to_line(crate::xml::NS_CLIENT).unwrap();
+        assert_eq!(Element::parse(&line).unwrap(), element, "{line}");
     }
 }

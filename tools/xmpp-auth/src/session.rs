@@ -45,10 +45,10 @@ impl Watchdog {
         let (cancel, cancelled) = mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(timeout) {
-                eprintln!(
-                    "xmpp-auth: timed out after {} s {what}",
+                xmpp_pipes::exit::print_line(&format!(
+                    "xmpp-auth: timed out after {} s {what}\n",
                     timeout.as_secs_f64()
-                );
+                ));
                 std::process::exit(Status::TempFail.code().into());
             }
         });

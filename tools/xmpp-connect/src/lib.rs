@@ -199,12 +199,15 @@ fn run_prog(
         },
         options.timeout,
     );
-    if let Some(problem) = &outcome.problem {
-        warn(TOOL, problem.message());
-    }
     drop(server);
     let status = child
         .wait()
         .map_err(|e| Error::new(Status::OsErr, format!("waiting for PROG: {e}")))?;
-    Ok(ucspi::exit_code(status))
+    let code = ucspi::exit_code(status);
+    // PROG saw the connection end too: when it failed, its own line says
+    // what went wrong, and one line per failure is enough.
+    if let Some(problem) = outcome.problem.filter(|_| code == 0) {
+        warn(TOOL, problem.message());
+    }
+    Ok(code)
 }
