@@ -377,10 +377,11 @@ impl State {
         }
         if empty {
             self.line.push_str("/>");
-            self.declared_prefixes.retain(|(d, _)| *d < depth);
             if root {
+                // The root's own declarations stay for finish_stanza to see.
                 return Ok(Some(self.finish_stanza()));
             }
+            self.declared_prefixes.retain(|(d, _)| *d < depth);
         } else {
             self.line.push('>');
             self.open.push(qname);
@@ -407,7 +408,10 @@ impl State {
             Some(_) => {
                 self.open.pop();
                 let depth = self.open.len();
-                self.declared_prefixes.retain(|(d, _)| *d < depth);
+                if depth > 0 {
+                    // (At the root, its own declarations stay for finish_stanza.)
+                    self.declared_prefixes.retain(|(d, _)| *d < depth);
+                }
                 self.line.push_str("</");
                 self.line.push_str(&name);
                 self.line.push('>');

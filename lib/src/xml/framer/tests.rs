@@ -307,3 +307,26 @@ fn prefix_scopes_follow_the_elements() {
         ]
     );
 }
+
+/// Found by fuzzing: on a stream whose default namespace is not
+/// jabber:client, a root element with its own xmlns got the stream's too
+/// (a duplicate attribute, so not XML).
+#[test]
+fn a_roots_own_default_namespace_is_not_doubled() {
+    let got = items(
+        "<stream:stream xmlns='urn:example:other' xmlns:stream='http://etherx.jabber.org/streams'>\
+         <a xmlns='urn:x'/><b xmlns='urn:y'><c/></b><d/><e><f xmlns='urn:z'/></e>",
+    );
+    assert_eq!(
+        stanzas(&got),
+        [
+            "<a xmlns='urn:x'/>",
+            "<b xmlns='urn:y'><c/></b>",
+            "<d xmlns='urn:example:other'/>",
+            "<e xmlns='urn:example:other'><f xmlns='urn:z'/></e>",
+        ]
+    );
+    for line in stanzas(&got) {
+        crate::xml::Element::parse(line).unwrap();
+    }
+}
