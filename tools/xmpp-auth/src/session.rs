@@ -81,6 +81,9 @@ enum Event {
     RoomRefused(Error),
 }
 
+/// Ask the server for an acknowledgement each time this many stanzas wait for one.
+const ACK_EVERY: usize = 64;
+
 /// State shared by both directions: the writer to the server and the counters.
 struct Shared {
     writer: BufWriter<File>,
@@ -121,6 +124,11 @@ impl Shared {
         if self.stream_management && is_counted(line) {
             self.sent = self.sent.wrapping_add(1);
             self.unacked.push_back(line.to_owned());
+            // Ask for an acknowledgement now and then, so that a long session
+            // (a log followed for months) keeps only the last few stanzas.
+            if self.unacked.len() % ACK_EVERY == 0 {
+                self.write(&format!("<r xmlns='{NS_SM}'/>"))?;
+            }
         }
         Ok(())
     }
