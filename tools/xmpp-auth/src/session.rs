@@ -126,7 +126,7 @@ impl Shared {
             self.unacked.push_back(line.to_owned());
             // Ask for an acknowledgement now and then, so that a long session
             // (a log followed for months) keeps only the last few stanzas.
-            if self.unacked.len() % ACK_EVERY == 0 {
+            if self.unacked.len().is_multiple_of(ACK_EVERY) {
                 self.write(&format!("<r xmlns='{NS_SM}'/>"))?;
             }
         }
