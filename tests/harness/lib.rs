@@ -30,7 +30,7 @@ pub use dns::{Dns, SrvRecord};
 pub use hostile::{Hostile, Script, Seen};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
-pub use prosody::{Account, Prosody};
+pub use prosody::{Account, Options as ProsodyOptions, Prosody};
 pub use tempdir::TempDir;
 pub use watch::{wait_for_file, wait_for_path};
 
