@@ -121,7 +121,7 @@ def main():
         f"{facts.get('kernel')}")
     say(f"- load average (1, 5, 15 min) before: {facts.get('load_before')}; "
         f"after: {facts.get('load_after')}")
-    say(f"- {facts.get('rustc')}; {facts.get('hyperfine')}; go-sendxmpp {facts.get('go-sendxmpp')}; "
+    say(f"- {facts.get('rustc')}; {facts.get('hyperfine')}; {facts.get('go-sendxmpp')}; "
         f"Prosody {facts.get('prosody')}; {facts.get('python')}; commit {facts.get('commit')}")
     say("- medians over the runs; each ratio compares figures of this one run")
     say("")
