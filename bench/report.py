@@ -172,7 +172,7 @@ def main():
                                      r.rss("send.go-sendxmpp"))
     time_runs = len(r.times("send.go-sendxmpp"))
     connect_rss_text = own_rss(connect_rss, auth_rss)
-    say("### 2. Send one message and confirm (STARTTLS, SCRAM, bind, one message, close)")
+    say("### 2. Send one message and confirm (STARTTLS, SASL, bind, one message, close)")
     say("")
     say(f"Wall: hyperfine, {len(send['xmpp-pipes']['times'])} runs each (the whole pipeline). "
         f"CPU and peak RSS: `bench_time` (wait4) on each process, {time_runs} runs each.")
