@@ -134,8 +134,8 @@ def main():
         f"{int(facts['split_lines']) - 1} stanzas; `cat FILE | X > /dev/null`)")
     say("")
     say("MB/s: the stream's size over the median wall time (hyperfine). CPU: the process X "
-        "alone, one more run under `bench_time`; MB per CPU-second is what X would do "
-        "with a core to itself.")
+        "alone, median of as many more runs under `bench_time` (Python: one); MB per "
+        "CPU-second is what X would do with a core to itself.")
     say("")
     say("| X | runs | wall (median) | MB/s | CPU (user+sys) | MB per CPU-s | peak RSS | MB/s vs stanza-split |")
     say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
