@@ -36,7 +36,7 @@ pub use go_sendxmpp::GoSendxmpp;
 pub use hostile::{Hostile, SaslPlay, Script, Seen};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
-pub use prosody::{Account, Prosody};
+pub use prosody::{Account, Options as ProsodyOptions, Prosody};
 pub use tempdir::TempDir;
 pub use watch::{wait_for_file, wait_for_path};
 

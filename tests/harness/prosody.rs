@@ -42,6 +42,22 @@ pub struct Account {
     pub password_file: PathBuf,
 }
 
+/// How a private server ([`Prosody::start_with`]) differs from the tests' one.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The lowest level Prosody writes to its log file: `"debug"` (the
+    /// default: every stanza, for the tests' failure messages), `"info"`,
+    /// `"warn"` or `"error"`. The benchmarks use `"warn"`, so that logging
+    /// each stanza does not count as the server's CPU time.
+    pub log_level: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { log_level: "debug" }
+    }
+}
+
 struct Running {
     child: Child,
     console: Arc<Mutex<VecDeque<String>>>,
@@ -64,6 +80,7 @@ pub struct Prosody {
     run_as: Option<(u32, u32)>,
     /// The user it runs as (`prosody_user`).
     user: String,
+    options: Options,
     running: Mutex<Option<Running>>,
     /// Last, so that the processes are gone before the files.
     dir: TempDir,
@@ -115,6 +132,16 @@ impl Prosody {
     /// stops when dropped. Panics (with Prosody's log) if it is not ready
     /// within 30 s.
     pub fn start() -> Prosody {
+        Prosody::start_with(Options::default())
+    }
+
+    /// [`Prosody::start`] with other [`Options`].
+    pub fn start_with(options: Options) -> Prosody {
+        assert!(
+            ["debug", "info", "warn", "error"].contains(&options.log_level),
+            "unknown Prosody log level {:?}",
+            options.log_level
+        );
         let pki = Pki::new();
         let dir = TempDir::new("prosody");
         let run_dir = dir.join("prosody");
@@ -155,6 +182,7 @@ impl Prosody {
             log_path: run_dir.join("prosody.log"),
             run_dir,
             user,
+            options,
             starttls_port: 0,
             direct_tls_port: 0,
             run_as,
@@ -241,7 +269,7 @@ certificates = {certs}
 ssl = {ssl}
 
 log = {{
-	{{ levels = {{ min = "debug" }}; to = "file"; filename = {log}; }};
+	{{ levels = {{ min = {log_level} }}; to = "file"; filename = {log}; }};
 	{{ levels = {{ min = "info" }}; to = "console"; }};
 }}
 
@@ -256,6 +284,7 @@ Component "conference.localhost" "muc"
             admin = lua_path(&data.join("admin.sock")),
             certs = lua_path(&certs),
             log = lua_path(log_path),
+            log_level = lua_str(self.options.log_level),
         );
         write_file(&self.config, config_text.as_bytes(), 0o644);
         if let Some((uid, gid)) = self.run_as {
@@ -418,6 +447,12 @@ Component "conference.localhost" "muc"
         let guard = self.running.lock().unwrap();
         let running = guard.as_ref().expect("Prosody is not running");
         kill_group(running.child.id(), sig);
+    }
+
+    /// The server's process id while it runs (e.g. to read its CPU time
+    /// from `/proc/PID/stat`).
+    pub fn pid(&self) -> Option<u32> {
+        self.running.lock().unwrap().as_ref().map(|r| r.child.id())
     }
 
     /// Whether the server process is running (as far as the harness knows).
