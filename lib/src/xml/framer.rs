@@ -16,6 +16,7 @@
 use super::escape::{push_attr, push_text};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, BufRead};
 
@@ -357,7 +358,7 @@ impl State {
             self.root_name_end = self.line.len();
         }
         let depth = self.open.len();
-        let attrs = attributes(start)?;
+        let attrs = borrowed_attributes(start)?;
         for (key, value) in &attrs {
             if let Some(prefix) = declared_prefix(key) {
                 check_declaration(prefix, value)?;
@@ -366,8 +367,8 @@ impl State {
         }
         self.note_prefix_use(&qname, &qname)?;
         for (key, value) in attrs {
-            if declared_prefix(&key).is_none() {
-                self.note_prefix_use(&key, &qname)?;
+            if declared_prefix(key).is_none() {
+                self.note_prefix_use(key, &qname)?;
             }
             self.line.push(' ');
             self.line.push_str(&key);
@@ -557,38 +558,63 @@ fn is_eof_syntax(err: &quick_xml::errors::SyntaxError) -> bool {
 
 /// The attributes of a start tag, unescaped, duplicates refused.
 fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, FrameError> {
+    Ok(borrowed_attributes(start)?
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.into_owned()))
+        .collect())
+}
+
+/// The attributes of `start`, checked and unescaped, borrowing from it where
+/// nothing had to change (the common case: no entity, no line break).
+fn borrowed_attributes<'a>(
+    start: &'a BytesStart<'_>,
+) -> Result<Vec<(&'a str, Cow<'a, str>)>, FrameError> {
     check_attribute_separation(start)?;
     let mut out = Vec::new();
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
-        let key = utf8(attr.key.as_ref())?.to_owned();
-        check_qname(&key)?;
+        let key = utf8(attr.key.into_inner())?;
+        check_qname(key)?;
+        let invalid = || FrameError::Malformed(format!("invalid UTF-8 in attribute {key}"));
         // Attribute-value normalisation (XML 1.0 §3.3.3): literal white space becomes a space.
-        let raw: Vec<u8> = attr
-            .value
-            .iter()
-            .map(|&b| {
-                if matches!(b, b'\t' | b'\n' | b'\r') {
-                    b' '
-                } else {
-                    b
-                }
-            })
-            .collect();
-        let raw = std::str::from_utf8(&raw)
-            .map_err(|_| FrameError::Malformed(format!("invalid UTF-8 in attribute {key}")))?;
+        let raw: Cow<'a, str> = match attr.value {
+            Cow::Borrowed(bytes) if !bytes.iter().any(|b| matches!(b, b'\t' | b'\n' | b'\r')) => {
+                Cow::Borrowed(std::str::from_utf8(bytes).map_err(|_| invalid())?)
+            }
+            value => {
+                let normalised: Vec<u8> = value
+                    .iter()
+                    .map(|&b| {
+                        if matches!(b, b'\t' | b'\n' | b'\r') {
+                            b' '
+                        } else {
+                            b
+                        }
+                    })
+                    .collect();
+                Cow::Owned(String::from_utf8(normalised).map_err(|_| invalid())?)
+            }
+        };
         if raw.contains('<') {
             return Err(FrameError::Malformed(format!(
                 "a raw '<' in the value of attribute {key}"
             )));
         }
-        let value = quick_xml::escape::unescape(raw).map_err(|e| match e {
+        let unescape_error = |e| match e {
             quick_xml::escape::EscapeError::UnrecognizedEntity(_, name) => {
                 FrameError::Forbidden(format!("the undeclared entity &{name}; in attribute {key}"))
             }
             other => FrameError::Malformed(format!("attribute {key}: {other}")),
-        })?;
-        out.push((key, value.into_owned()));
+        };
+        let value = match raw {
+            Cow::Borrowed(text) => quick_xml::escape::unescape(text).map_err(unescape_error)?,
+            Cow::Owned(text) => Cow::Owned(
+                quick_xml::escape::unescape(&text)
+                    .map_err(unescape_error)?
+                    .into_owned(),
+            ),
+        };
+        out.push((key, value));
     }
     Ok(out)
 }
