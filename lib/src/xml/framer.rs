@@ -371,7 +371,7 @@ impl State {
                 self.note_prefix_use(key, &qname)?;
             }
             self.line.push(' ');
-            self.line.push_str(&key);
+            self.line.push_str(key);
             self.line.push_str("='");
             push_attr(&mut self.line, &value).map_err(|e| FrameError::Malformed(e.to_string()))?;
             self.line.push('\'');
