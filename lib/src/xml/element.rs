@@ -248,11 +248,14 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<char
 }
 
 fn element_from(start: &BytesStart<'_>, ns: String) -> Result<Element, FrameError> {
+    // A name with two colons would lose its middle part (found by fuzzing).
+    super::framer::check_qname(&String::from_utf8_lossy(start.name().as_ref()))?;
     let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
     let mut attrs = Vec::new();
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
         let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+        super::framer::check_qname(&key)?;
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
@@ -338,5 +341,14 @@ mod tests {
         let element = Element::parse(text).unwrap();
         let line = element.to_line(crate::xml::NS_CLIENT).unwrap();
         assert_eq!(Element::parse(&line).unwrap(), element, "{line}");
+    }
+
+    /// Found by fuzzing: `<a:b:c/>` parsed as `b:c` in a's namespace, and
+    /// its line then named an undeclared prefix.
+    #[test]
+    fn names_with_two_colons_are_refused() {
+        assert!(Element::parse("<stream:strexs:stam xmlns:stream='urn:x'/>").is_err());
+        assert!(Element::parse("<a x:y:z='1'/>").is_err());
+        assert!(Element::parse("<a xmlns:x='urn:x' x:y='1'/>").is_ok());
     }
 }

@@ -636,7 +636,8 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// A name is a `QName` (Namespaces in XML 1.0 §4): `NCName` or `NCName:NCName`.
-fn check_qname(name: &str) -> Result<(), FrameError> {
+/// Check that `name` is a QName (Namespaces in XML §4): `NCName` or `prefix:NCName`.
+pub(crate) fn check_qname(name: &str) -> Result<(), FrameError> {
     let ncname = |part: &str| {
         let mut chars = part.chars();
         chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
