@@ -404,3 +404,31 @@ fn an_oversized_element_during_login_is_refused_with_bounded_memory() {
     assert_refused(&output, started, 76, "larger than 16777216 bytes");
     assert_stopped_after_auth(&server.finish());
 }
+
+#[test]
+fn invalid_utf8_and_an_endless_attribute_during_login_are_refused() {
+    let setup = Setup::new();
+    // Invalid UTF-8 inside the challenge: a lone continuation byte, an
+    // overlong encoding, a surrogate.
+    for bad in [&b"\x80"[..], b"\xc0\xaf", b"\xed\xa0\x80"] {
+        let mut bytes = format!("<challenge xmlns='{NS_SASL}'>").into_bytes();
+        bytes.extend_from_slice(bad);
+        bytes.extend_from_slice(b"</challenge>");
+        let server = setup.server(SaslPlay::Bytes(bytes));
+        let (output, started, _) = setup.login(&server, &[]);
+        assert_eq!(output.code(), Some(76), "{bad:?}: {output}");
+        assert!(!started, "{output}");
+        assert_eq!(output.stderr_str().lines().count(), 1, "{output}");
+        let sent = sent(&server.finish());
+        assert!(!sent.contains("<response"), "{sent}");
+    }
+    // An attribute value that never ends: refused at the element bound
+    // (16 MiB during login), not read forever; memory stays bounded (the
+    // run is under RLIMIT_AS).
+    let server = setup.server(SaslPlay::EndlessAttribute(64 << 20));
+    let (output, started, _) = setup.login(&server, &[]);
+    assert_eq!(output.code(), Some(76), "{output}");
+    assert!(!started, "{output}");
+    assert!(output.stderr_str().contains("larger than"), "{output}");
+    server.finish();
+}

@@ -69,6 +69,11 @@ pub enum SaslPlay {
     ResetAfterServerFirst,
     /// These bytes (raw XML) in answer to `<auth/>`.
     Raw(String),
+    /// These bytes, not necessarily UTF-8, in answer to `<auth/>`.
+    Bytes(Vec<u8>),
+    /// An element whose attribute value never ends, in answer to `<auth/>`:
+    /// the same byte for as long as the client reads (or this many bytes).
+    EndlessAttribute(usize),
     /// These bytes in answer to `<auth/>`, then a TCP reset.
     RawThenReset(String),
     /// These bytes in answer to `<auth/>`, one byte at a time with this
@@ -287,8 +292,12 @@ impl TlsConn {
     }
 
     fn send(&mut self, data: &str) -> Option<()> {
+        self.send_bytes(data.as_bytes())
+    }
+
+    fn send_bytes(&mut self, data: &[u8]) -> Option<()> {
         let mut stream = rustls::Stream::new(&mut self.conn, &mut self.socket);
-        stream.write_all(data.as_bytes()).ok()?;
+        stream.write_all(data).ok()?;
         stream.flush().ok()
     }
 
@@ -457,6 +466,17 @@ fn sasl(conn: &mut TlsConn, header: &str, play: SaslPlay, seen: &mut Seen) -> Op
             return Some(End::Reset);
         }
         SaslPlay::Raw(text) => conn.send(&text)?,
+        SaslPlay::Bytes(bytes) => conn.send_bytes(&bytes)?,
+        SaslPlay::EndlessAttribute(limit) => {
+            conn.send(&format!("<challenge xmlns='{NS_SASL}' a='"))?;
+            let chunk = [b'x'; 64 * 1024];
+            let mut sent = 0;
+            // Until the client refuses and goes (the send fails) or the limit.
+            while sent < limit {
+                conn.send_bytes(&chunk)?;
+                sent += chunk.len();
+            }
+        }
         SaslPlay::RawThenReset(text) => {
             conn.send(&text)?;
             return Some(End::Reset);
