@@ -336,6 +336,15 @@ impl State {
             };
             let mut stream_ns = Vec::new();
             for (key, value) in &header.attrs {
+                // What the header declares is copied onto stanza lines: it
+                // must be text XML can carry (found by fuzzing: a NUL
+                // reference in a namespace name became an empty one).
+                if let Some(bad) = value.chars().find(|&c| !super::escape::is_xml_char(c)) {
+                    return Err(FrameError::Malformed(format!(
+                        "character U+{:04X} in the stream header's attribute {key}",
+                        bad as u32
+                    )));
+                }
                 if let Some(prefix) = declared_prefix(key) {
                     check_declaration(prefix, value)?;
                     stream_ns.push((prefix.to_owned(), value.clone()));

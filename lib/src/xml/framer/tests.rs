@@ -330,3 +330,17 @@ fn a_roots_own_default_namespace_is_not_doubled() {
         crate::xml::Element::parse(line).unwrap();
     }
 }
+
+/// Found by fuzzing: a NUL in a namespace name declared on the stream
+/// header came out as an empty declaration on the stanza lines.
+#[test]
+fn a_header_attribute_xml_cannot_carry_is_malformed() {
+    let (items, err) = items_chunked(
+        b"<stream:stream xmlns='jabber:client' xmlns:x='urn:a\0b' \
+          xmlns:stream='http://etherx.jabber.org/streams'><x:body/>",
+        7,
+        1 << 20,
+    );
+    assert!(stanzas(&items).is_empty(), "{items:?}");
+    assert!(matches!(err, Some(FrameError::Malformed(_))), "{err:?}");
+}
