@@ -718,3 +718,72 @@ fn append_file_that_cannot_be_created_is_73() {
     let output = route(&["message >> /nonexistent-dir/x.log"], "");
     assert_eq!(output.status.code(), Some(73), "{}", text(&output.stderr));
 }
+
+/// Symbolic links planted in the tree are never written through: not a
+/// contact directory, not `out`, `presence`, `iq`, `unrouted` or
+/// `mypresence`; their targets stay exactly as they were.
+#[test]
+fn symlinks_planted_in_the_tree_are_not_followed() {
+    let root = scratch("planted-symlinks");
+    let dir = root.join("DIR");
+    let outside = root.join("outside");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(outside.join("victim-dir")).unwrap();
+    let victim = outside.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let link = |name: &str, target: &Path| {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::os::unix::fs::symlink(target, path).unwrap();
+    };
+    // A contact directory that is a link, files that are links, the iq directory a link.
+    link("bob@localhost", &outside.join("victim-dir"));
+    link("carol@localhost/out", &victim);
+    link("carol@localhost/presence", &victim);
+    link("iq", &outside.join("victim-dir"));
+    link("mypresence", &victim);
+    link("unrouted", &victim);
+    let input = lines(&[
+        "<message from='bob@localhost/a' type='chat'><body>to bob</body></message>",
+        "<message from='carol@localhost/a' type='chat'><body>to carol</body></message>",
+        "<presence from='carol@localhost/a'><show>away</show></presence>",
+        "<presence from='me@localhost/pipes'/>",
+        "<iq from='localhost' type='result' id='r1'/>",
+        "<message from='bad..jid@@x' type='chat'><body>unroutable</body></message>",
+    ]);
+    let output = route(
+        &["--dir", dir.to_str().unwrap(), "--me", "me@localhost"],
+        &input,
+    );
+    // However it reports them, it must not have written through any link.
+    assert_eq!(read(&victim), "precious\n", "{}", text(&output.stderr));
+    let victim_dir: Vec<_> = std::fs::read_dir(outside.join("victim-dir"))
+        .unwrap()
+        .collect();
+    assert!(
+        victim_dir.is_empty(),
+        "written through a linked directory: {victim_dir:?}"
+    );
+    for name in [
+        "bob@localhost",
+        "carol@localhost/out",
+        "carol@localhost/presence",
+        "iq",
+        "mypresence",
+        "unrouted",
+    ] {
+        let meta = std::fs::symlink_metadata(dir.join(name)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{name} was replaced");
+    }
+    assert!(
+        !text(&output.stderr).is_empty(),
+        "the refusals are reported"
+    );
+    assert!(
+        !text(&output.stderr).contains("panicked"),
+        "{}",
+        text(&output.stderr)
+    );
+}
