@@ -30,6 +30,8 @@ Options:
       --presence               send initial presence once logged in
       --register               create the account first (in-band registration, XEP-0077)
       --no-stream-management   do not enable stream management (XEP-0198)
+      --unacked-file FILE      when stanzas go unacknowledged, write those that came from
+                               downstream to FILE (mode 0600), to be sent again
       --timeout SECONDS        bound login, the wait for the rooms of --join, and the wait
                                for acknowledgements at the end (default 30)
       --join ROOM@SERVICE/NICK join this group chat (XEP-0045) as NICK before any stanza from
@@ -112,6 +114,8 @@ pub struct Options {
     pub register: bool,
     /// Enable stream management when offered.
     pub stream_management: bool,
+    /// `--unacked-file`: where the unacknowledged stanzas go at the end.
+    pub unacked_file: Option<std::path::PathBuf>,
     /// Bound on login and on the final acknowledgement wait.
     pub timeout: Duration,
     /// The program to run, with its arguments; empty for bridge mode.
@@ -129,6 +133,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--resource",
         "--timeout",
         "--config",
+        "--unacked-file",
         // Group chat (crate::muc).
         "--join",
         "--room-password-file",
@@ -185,6 +190,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let presence = args.contains("--presence");
     let register = args.contains("--register");
     let stream_management = !args.contains("--no-stream-management");
+    let unacked_file = args
+        .opt_value_from_os_str("--unacked-file", |s| Ok::<_, String>(std::path::PathBuf::from(s)))
+        .map_err(cli::usage_error)?;
     let rooms = crate::muc::RoomOptions::parse(&mut args)?;
     cli::finish(args)?;
 
@@ -210,6 +218,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         presence,
         register,
         stream_management,
+        unacked_file,
         timeout: account.timeout,
         prog: operands.collect(),
         rooms,

@@ -92,8 +92,11 @@ struct Shared {
     sent: u32,
     /// The last `h` the server acknowledged.
     acked: u32,
-    /// Sent stanzas not acknowledged yet, oldest first.
-    unacked: VecDeque<String>,
+    /// Sent stanzas not acknowledged yet, oldest first, each marked with
+    /// whether it came from downstream (else xmpp-auth sent it itself).
+    unacked: VecDeque<(String, bool)>,
+    /// Stanzas from downstream sent (what the final report counts).
+    sent_downstream: u64,
     /// Stanzas received and handled (delivered downstream or answered).
     handled: u32,
     /// Whether the final ping was answered (servers without stream management).
@@ -120,10 +123,20 @@ impl Shared {
 
     /// Send one stanza line, counting it for stream management.
     fn send_stanza(&mut self, line: &str) -> std::io::Result<()> {
+        self.send_counted(line, false)
+    }
+
+    /// Send a stanza that downstream wrote (the ones the final report counts).
+    fn send_downstream(&mut self, line: &str) -> std::io::Result<()> {
+        self.sent_downstream += 1;
+        self.send_counted(line, true)
+    }
+
+    fn send_counted(&mut self, line: &str, downstream: bool) -> std::io::Result<()> {
         self.write(line)?;
         if self.stream_management && is_counted(line) {
             self.sent = self.sent.wrapping_add(1);
-            self.unacked.push_back(line.to_owned());
+            self.unacked.push_back((line.to_owned(), downstream));
             // Ask for an acknowledgement now and then, so that a long session
             // (a log followed for months) keeps only the last few stanzas.
             if self.unacked.len().is_multiple_of(ACK_EVERY) {
@@ -143,6 +156,14 @@ impl Shared {
 
     fn outstanding(&self) -> usize {
         self.unacked.len()
+    }
+
+    /// Downstream's stanzas not acknowledged, oldest first.
+    fn unacked_downstream(&self) -> impl Iterator<Item = &str> {
+        self.unacked
+            .iter()
+            .filter(|(_, downstream)| *downstream)
+            .map(|(line, _)| line.as_str())
     }
 }
 
@@ -211,6 +232,7 @@ pub fn run(
         sent: 0,
         acked: 0,
         unacked: VecDeque::new(),
+        sent_downstream: 0,
         handled: 0,
         ping_answered: false,
         rooms: Rooms::new(&options.rooms),
@@ -421,7 +443,7 @@ fn finish(
             }
         }
     }
-    verdict(&lock(shared), ending)
+    verdict(&lock(shared), ending, options.unacked_file.as_deref())
 }
 
 fn recv_until(inbox: &Receiver<Event>, deadline: Instant) -> Option<Event> {
@@ -431,7 +453,51 @@ fn recv_until(inbox: &Receiver<Event>, deadline: Instant) -> Option<Event> {
 
 /// The exit status: a room's refusal first (PROG may fail because of it), then
 /// PROG's failure, then bad input, then anything unconfirmed.
-fn verdict(shared: &Shared, ending: Ending) -> Result<u8> {
+/// "N of M stanzas sent were not acknowledged", counting downstream's
+/// stanzas only: they arrived in order, so the first M − N of downstream's
+/// input are confirmed and the rest is what to send again. With
+/// `--unacked-file`, the N lines are written there.
+fn unacknowledged_report(shared: &Shared, unacked_file: Option<&std::path::Path>) -> String {
+    let lines: Vec<&str> = shared.unacked_downstream().collect();
+    let total = shared.sent_downstream;
+    if lines.is_empty() {
+        return "the server did not acknowledge the session's own stanzas (presence, rooms)"
+            .to_owned();
+    }
+    let mut report = format!(
+        "{} of {total} stanzas sent were not acknowledged by the server (the first {} were)",
+        lines.len(),
+        total - lines.len() as u64
+    );
+    if let Some(path) = unacked_file {
+        match write_unacked(path, &lines) {
+            Ok(()) => report.push_str(&format!("; they are in {}", path.display())),
+            Err(err) => report.push_str(&format!("; cannot write {}: {err}", path.display())),
+        }
+    }
+    report
+}
+
+/// Write `lines` to `path` (0600), replacing it atomically.
+fn write_unacked(path: &std::path::Path, lines: &[&str]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&temp)?;
+    for line in lines {
+        writeln!(file, "{line}")?;
+    }
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
+}
+
+fn verdict(shared: &Shared, ending: Ending, unacked_file: Option<&std::path::Path>) -> Result<u8> {
     let Ending {
         child_status: child,
         server_gone,
@@ -443,13 +509,7 @@ fn verdict(shared: &Shared, ending: Ending) -> Result<u8> {
         return Ok(code);
     }
     let unconfirmed = if shared.stream_management {
-        (shared.outstanding() > 0).then(|| {
-            format!(
-                "{} of {} stanzas sent were not acknowledged by the server",
-                shared.outstanding(),
-                shared.sent
-            )
-        })
+        (shared.outstanding() > 0).then(|| unacknowledged_report(shared, unacked_file))
     } else {
         (!shared.ping_answered)
             .then(|| "the server did not confirm that it processed what was sent".to_owned())
@@ -485,7 +545,7 @@ fn downstream_to_server(
                     break Event::DownstreamError(err.context(format!("bad input from {source}")));
                 }
                 // Flushed by the input when it next may block (see below).
-                if let Err(err) = guard.send_stanza(&line) {
+                if let Err(err) = guard.send_downstream(&line) {
                     break Event::ServerFailed(Error::from(err).context("sending to the server"));
                 }
             }
