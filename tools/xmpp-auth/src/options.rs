@@ -191,7 +191,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let register = args.contains("--register");
     let stream_management = !args.contains("--no-stream-management");
     let unacked_file = args
-        .opt_value_from_os_str("--unacked-file", |s| Ok::<_, String>(std::path::PathBuf::from(s)))
+        .opt_value_from_os_str("--unacked-file", |s| {
+            Ok::<_, String>(std::path::PathBuf::from(s))
+        })
         .map_err(cli::usage_error)?;
     let rooms = crate::muc::RoomOptions::parse(&mut args)?;
     cli::finish(args)?;
