@@ -22,6 +22,10 @@ pub struct DirSink {
     me: Option<Jid>,
     presence_files: BTreeSet<String>,
     wrote_mypresence: bool,
+    /// How many names (`JID` or `iq/ID`) this session created.
+    created: usize,
+    /// `--max-new`.
+    max_new: usize,
 }
 
 /// Turn a failed file operation in the tree into an error: 74 when the
@@ -44,7 +48,36 @@ pub fn file_error(path: &Path, err: io::Error) -> Error {
     Error::new(status, format!("cannot write {}: {err}", path.display()))
 }
 
+/// The default of `--max-new`: names (contact directories, iq answer
+/// files) created per session.
+pub const DEFAULT_MAX_NEW: usize = 10_000;
+
 impl DirSink {
+    /// Create at most `max` new names in the tree in this session.
+    pub fn with_max_new(mut self, max: usize) -> DirSink {
+        self.max_new = max;
+        self
+    }
+
+    /// Whether `name` (relative to DIR) may be written: it exists, or it is
+    /// new and within `--max-new`. A hostile peer with endless sender
+    /// addresses or iq ids fills `DIR/unrouted` (a log the user can rotate),
+    /// not the file system with names; nothing is remembered per name, so
+    /// memory stays flat too.
+    fn admit(&mut self, name: &str) -> std::result::Result<(), String> {
+        if self.tree.path().join(name).symlink_metadata().is_ok() {
+            return Ok(());
+        }
+        if self.created >= self.max_new {
+            return Err(format!(
+                "{} new names in DIR this session already (--max-new): not creating {name}",
+                self.max_new
+            ));
+        }
+        self.created += 1;
+        Ok(())
+    }
+
     /// Open (creating it 0700 if needed) the tree at `path`.
     pub fn open(path: &Path, time: TimeFormat, me: Option<Jid>) -> Result<DirSink> {
         let tree = Tree::open(path).map_err(|e| file_error(path, e))?;
@@ -54,6 +87,8 @@ impl DirSink {
             me: me.map(|jid| jid.to_bare()),
             presence_files: BTreeSet::new(),
             wrote_mypresence: false,
+            created: 0,
+            max_new: DEFAULT_MAX_NEW,
         })
     }
 
@@ -101,6 +136,9 @@ impl DirSink {
                 let Ok(name) = contact_name(contact) else {
                     return Ok(Err(unsafe_name(contact)));
                 };
+                if let Err(why) = self.admit(&name) {
+                    return Ok(Err(why));
+                }
                 self.append(
                     Some(&name),
                     tree::OUT,
@@ -111,6 +149,9 @@ impl DirSink {
                 let Ok(name) = contact_name(contact) else {
                     return Ok(Err(unsafe_name(contact)));
                 };
+                if let Err(why) = self.admit(&name) {
+                    return Ok(Err(why));
+                }
                 let time = format_time(now, self.time);
                 self.append(Some(&name), tree::OUT, &format!("{time} -!- {text}\n"))?;
             }
@@ -127,12 +168,18 @@ impl DirSink {
                     let Ok(name) = contact_name(&bare) else {
                         return Ok(Err(unsafe_name(&bare)));
                     };
+                    if let Err(why) = self.admit(&name) {
+                        return Ok(Err(why));
+                    }
                     self.replace(Some(&name), tree::PRESENCE, &text)?;
                     self.presence_files.insert(name);
                 }
             }
             Event::IqAnswer { id, .. } => {
                 let name = sanitise_id(id);
+                if let Err(why) = self.admit(&format!("{}/{name}", tree::IQ)) {
+                    return Ok(Err(why));
+                }
                 self.replace(Some(tree::IQ), &name, &format!("{line}\n"))?;
             }
         }

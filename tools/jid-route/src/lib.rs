@@ -78,6 +78,9 @@ Options:
                              its stdout the answer (repeatable)
       --me JID               our own JID (default $XMPP_JID)
       --max-stanza BYTES     refuse a line longer than BYTES (default 1048576)
+      --max-new N            with --dir, create at most N new contact directories
+                             and iq answer files in a session; stanzas that would
+                             need more go to DIR/unrouted (default 10000)
   -h, --help                 print this help
   -V, --version              print the version
 
@@ -91,7 +94,14 @@ Exit status:
 ";
 
 const SPEC: OptionSpec = OptionSpec {
-    with_value: &["--dir", "--reply", "--iq-handler", "--me", "--max-stanza"],
+    with_value: &[
+        "--dir",
+        "--reply",
+        "--iq-handler",
+        "--me",
+        "--max-stanza",
+        "--max-new",
+    ],
     switches: &["--print", "--epoch", "-h", "--help", "-V", "--version"],
 };
 
@@ -116,6 +126,10 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .opt_value_from_fn("--max-stanza", cli::parse_size)
         .map_err(cli::usage_error)?
         .unwrap_or(DEFAULT_MAX_STANZA);
+    let max_new: usize = args
+        .opt_value_from_str("--max-new")
+        .map_err(cli::usage_error)?
+        .unwrap_or(dir::DEFAULT_MAX_NEW);
     let handlers: Vec<(String, String)> = args
         .values_from_fn("--iq-handler", reply::Handlers::parse_option)
         .map_err(cli::usage_error)?;
@@ -150,7 +164,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     }
 
     let sink = match &dir {
-        Some(path) => Some(dir::DirSink::open(path, time, me.clone())?),
+        Some(path) => Some(dir::DirSink::open(path, time, me.clone())?.with_max_new(max_new)),
         None => None,
     };
     let reply = match (reply, &sink) {

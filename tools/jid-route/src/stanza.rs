@@ -177,7 +177,7 @@ impl Stanza {
 }
 
 /// Cut `text` to at most `max` bytes, at a character boundary.
-fn truncate(text: &mut String, max: usize) {
+pub fn truncate(text: &mut String, max: usize) {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {

@@ -787,3 +787,103 @@ fn symlinks_planted_in_the_tree_are_not_followed() {
         text(&output.stderr)
     );
 }
+
+/// `jid-route ARGS < input` with its address space limited to `bytes`
+/// (RLIMIT_AS, through util-linux's prlimit): memory stays bounded, or the
+/// run fails.
+fn route_within(bytes: u64, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new("prlimit")
+        .arg(format!("--as={bytes}"))
+        .arg(BIN)
+        .args(args)
+        .env_remove("XMPP_JID")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux)");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().unwrap();
+    writer
+        .join()
+        .unwrap()
+        .expect("jid-route read all its input");
+    output
+}
+
+#[test]
+fn a_flood_of_senders_ids_and_a_huge_nick_stay_within_the_limits() {
+    let root = scratch("flood");
+    let dir = root.join("tree");
+    let senders = 100_000;
+    let ids = 1_000;
+    let max_new = 500;
+    let mut input = String::new();
+    for n in 0..senders {
+        input.push_str(&format!(
+            "<message from='s{n}@evil.example/r' type='chat'><body>{n}</body></message>\n"
+        ));
+    }
+    for n in 0..ids {
+        input.push_str(&format!(
+            "<iq from='evil.example' type='result' id='q{n}'/>\n"
+        ));
+    }
+    // A nick at RFC 7622's limit (1023 bytes) is routed; one past it makes
+    // the JID invalid.
+    for nick in ["n".repeat(1023), "n".repeat(1024), "é".repeat(60_000)] {
+        input.push_str(&format!(
+            "<message from='room@muc.example/{nick}' type='groupchat'><body>hi</body></message>\n"
+        ));
+    }
+    let max_new_arg = max_new.to_string();
+    let args = [
+        "--dir",
+        dir.to_str().unwrap(),
+        "--reply",
+        "/dev/null",
+        "--max-new",
+        &max_new_arg,
+    ];
+    let output = route_within(64 << 20, &args, &input);
+    ok(&output);
+    // Nothing outside DIR; inside it, --max-new names: the first senders'
+    // directories (the room's did not fit), no iq answer files.
+    assert_eq!(
+        listing(&root)
+            .iter()
+            .filter(|p| !p.starts_with("tree"))
+            .count(),
+        0
+    );
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), max_new + 1, "the senders' and unrouted");
+    assert!(names.contains(&"s0@evil.example".to_owned()));
+    assert!(names.contains(&format!("s{}@evil.example", max_new - 1)));
+    assert!(!dir.join("iq").exists());
+    let unrouted = read(dir.join("unrouted"));
+    assert_eq!(unrouted.lines().count(), senders - max_new + ids + 3);
+    assert!(unrouted.contains("(--max-new): not creating s500@evil.example\t"));
+    assert!(unrouted.contains("(--max-new): not creating iq/q0\t"));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), senders - max_new + ids + 3);
+
+    // With room for them, the iq answers and the room get their names; the
+    // nick at the limit is written whole, the longer ones are unrouted.
+    let output = route_within(64 << 20, &args[..4], &input[input.find("<iq").unwrap()..]);
+    ok(&output);
+    assert_eq!(std::fs::read_dir(dir.join("iq")).unwrap().count(), ids);
+    let out = read(dir.join("room@muc.example/out"));
+    assert_eq!(out.lines().count(), 1);
+    assert!(timed(
+        out.lines().next().unwrap(),
+        &format!("<{}> hi", "n".repeat(1023))
+    ));
+    let unrouted_now = read(dir.join("unrouted"));
+    assert_eq!(unrouted_now.lines().count() - unrouted.lines().count(), 2);
+}
