@@ -65,9 +65,14 @@ impl ReplyPath {
             } else {
                 ""
             };
+            let id = reply.attr("id").unwrap_or_default();
+            let to = reply.attr("to").unwrap_or_default();
             warn(
                 TOOL,
-                format!("reply dropped: {}{hint}: {err}", self.path.display()),
+                crate::stanza::one_line(&format!(
+                    "reply dropped (iq id '{id}' to '{to}'): {}{hint}: {err}",
+                    self.path.display()
+                )),
             );
         }
     }

@@ -887,3 +887,106 @@ fn a_flood_of_senders_ids_and_a_huge_nick_stay_within_the_limits() {
     let unrouted_now = read(dir.join("unrouted"));
     assert_eq!(unrouted_now.lines().count() - unrouted.lines().count(), 2);
 }
+
+#[test]
+fn a_reply_pipe_whose_reader_comes_and_goes_costs_only_the_replies_meanwhile() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    let root = scratch("fifo-reader");
+    let dir = root.join("tree");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let pipe = dir.join("in");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &pipe,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    // A reader of DIR/in that hands over the lines it reads.
+    let reader = || {
+        let fd = rustix::fs::open(
+            &pipe,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let (send, lines) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            // Open without blocking, it is a reader at once; poll(2) waits
+            // for a writer's data (a FIFO that never had a writer does not
+            // report a hang-up).
+            let mut line = Vec::new();
+            while !line.ends_with(b"\n") {
+                let mut fds = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                rustix::event::poll(&mut fds, None).unwrap();
+                let mut buf = [0u8; 4096];
+                match rustix::io::read(&fd, &mut buf) {
+                    Ok(n) => line.extend_from_slice(&buf[..n]),
+                    Err(rustix::io::Errno::AGAIN) => {}
+                    Err(err) => panic!("{err}"),
+                }
+            }
+            send.send(String::from_utf8(line).unwrap()).unwrap();
+            // One line read: the reader goes away.
+        });
+        (lines, thread)
+    };
+    let ping = |id: &str| {
+        format!(
+            "<iq from='a@localhost/x' type='get' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>\n"
+        )
+    };
+    let mut child = Command::new(BIN)
+        .args(["--dir", dir.to_str().unwrap()])
+        .env_remove("XMPP_JID")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let wait = std::time::Duration::from_secs(10);
+
+    let (lines, thread) = reader();
+    stdin.write_all(ping("p1").as_bytes()).unwrap();
+    let reply = lines.recv_timeout(wait).expect("the first reply");
+    assert!(
+        reply.contains("id='p1'") && reply.contains("type='result'"),
+        "{reply}"
+    );
+    thread.join().unwrap();
+
+    // Nobody reads now: the reply is dropped with a warning naming it, and
+    // jid-route goes on (no SIGPIPE, no exit).
+    stdin.write_all(ping("p2").as_bytes()).unwrap();
+    let mut warning = String::new();
+    stderr.read_line(&mut warning).unwrap();
+    assert!(
+        warning.starts_with("jid-route: warning: reply dropped (iq id 'p2' to 'a@localhost/x')"),
+        "{warning}"
+    );
+
+    // A reader again: the next reply arrives.
+    let (lines, thread) = reader();
+    stdin.write_all(ping("p3").as_bytes()).unwrap();
+    let reply = lines.recv_timeout(wait).expect("the third reply");
+    assert!(reply.contains("id='p3'"), "{reply}");
+    thread.join().unwrap();
+    stdin
+        .write_all(b"<message from='b@localhost/x' type='chat'><body>still here</body></message>\n")
+        .unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert_eq!(rest, "", "only the one warning");
+    assert!(read(dir.join("b@localhost/out")).ends_with("<b@localhost> still here\n"));
+}

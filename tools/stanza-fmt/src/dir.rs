@@ -254,7 +254,8 @@ impl Server<'_> {
         }
         let jid = contact.jid.clone();
         let label = contact.label.clone();
-        for piece in pieces {
+        let read = pieces.len();
+        for (index, piece) in pieces.into_iter().enumerate() {
             contact.lines += 1;
             let origin = Origin {
                 pipe: Some(&label),
@@ -271,7 +272,19 @@ impl Server<'_> {
             if text.trim().is_empty() {
                 continue;
             }
-            formatter.text_message(&jid, &text)?;
+            formatter.text_message(&jid, &text).map_err(|err| {
+                // Say exactly what was read from the pipe and not sent.
+                let after = read - index - 1;
+                err.context(format!(
+                    "{label}: line {} not sent{}",
+                    contact.lines,
+                    match after {
+                        0 => String::new(),
+                        1 => ", nor the line read after it".into(),
+                        n => format!(", nor the {n} lines read after it"),
+                    }
+                ))
+            })?;
             let lines = tree::out_lines(
                 jiff::Timestamp::now(),
                 self.options.time_format,

@@ -610,3 +610,45 @@ fn dir_serves_contact_pipes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dir_mode_whose_reader_goes_says_what_was_not_sent() {
+    let dir = std::env::temp_dir().join(format!("stanza-fmt-gone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bob = dir.join("bob@localhost");
+    std::fs::create_dir_all(&bob).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--dir")
+        .arg(&dir)
+        .env("XMPP_JID", "alice@localhost")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut to_bob = pipe_writer(&bob);
+    to_bob.write_all(b"one\n").unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    message_to(line.trim_end(), "bob@localhost", "one");
+    // The reader goes (as xmpp-auth does when the connection is lost);
+    // two more lines arrive in one write.
+    drop(stdout);
+    to_bob.write_all(b"two\nthree\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(74), "{}", text(&output.stderr));
+    let err = text(&output.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "bob@localhost/in: line 2 not sent, nor the line read after it: cannot write to stdout"
+        ),
+        "{err}"
+    );
+    // The conversation log holds what was sent, and only that.
+    let out = std::fs::read_to_string(bob.join("out")).unwrap();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.ends_with("<alice@localhost> one\n"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
