@@ -3,11 +3,14 @@
 //! server signature, a nonce that is not ours, absurd iteration counts,
 //! malformed base64, resets in the middle, every RFC 6120 stream error, a
 //! STARTTLS that is never answered, a slow-loris server, a DTD and entity
-//! bombs. The tools run as real processes; the server records what the
+//! bombs; and, once logged in, a reset in the middle of a stanza and a
+//! 1 GiB stanza. The tools run as real processes; the server records what the
 //! client sent, so that the tests can check that nothing went out that
 //! must not (a client-final, a stanza, a second stream header).
 
-use harness::{isolate, run, tool, Hostile, Output, Pki, SaslPlay, Script, Seen, TempDir};
+use harness::{
+    isolate, run, tool, Hostile, Output, Pki, SaslPlay, Script, Seen, SessionPlay, TempDir,
+};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -47,6 +50,15 @@ impl Setup {
     fn login(&self, server: &Hostile, auth_args: &[&str]) -> (Output, bool, Duration) {
         let marker = self.dir.join("started");
         let _ = std::fs::remove_file(&marker);
+        let prog = format!("touch '{}'", marker.display());
+        let (output, took) = self.chain(server, auth_args, &prog);
+        (output, marker.exists(), took)
+    }
+
+    /// `xmpp-connect --direct-tls … localhost xmpp-auth --password-file F
+    /// [auth_args] alice@localhost sh -c PROG`, under RLIMIT_AS; returns the
+    /// output and how long it all took.
+    fn chain(&self, server: &Hostile, auth_args: &[&str], prog: &str) -> (Output, Duration) {
         let mut command = Command::new(tool("xmpp-connect"));
         isolate(&mut command, &self.dir.join("no-home"));
         command
@@ -58,11 +70,27 @@ impl Setup {
             .arg(self.dir.join("pw"))
             .args(auth_args)
             .arg("alice@localhost")
-            .args(["sh", "-c", &format!("touch '{}'", marker.display())]);
+            .args(["sh", "-c", prog]);
         limit_memory(&mut command);
         let start = Instant::now();
         let output = run(command, b"", LIMIT);
-        (output, marker.exists(), start.elapsed())
+        (output, start.elapsed())
+    }
+
+    /// Log in honestly, then let the server play `then`; PROG copies what
+    /// it receives on fd 6 to a file. Returns the output and that file.
+    fn session(&self, then: SessionPlay) -> (Output, String) {
+        let server = self.server(SaslPlay::Session {
+            password: "correct horse".into(),
+            then,
+        });
+        let received = self.dir.join("received");
+        let _ = std::fs::remove_file(&received);
+        let prog = format!("cat <&6 > '{}'", received.display());
+        let (output, _) = self.chain(&server, &[], &prog);
+        server.finish();
+        let received = std::fs::read_to_string(&received).unwrap_or_default();
+        (output, received)
     }
 }
 
@@ -431,4 +459,38 @@ fn invalid_utf8_and_an_endless_attribute_during_login_are_refused() {
     assert!(!started, "{output}");
     assert!(output.stderr_str().contains("larger than"), "{output}");
     server.finish();
+}
+
+#[test]
+fn a_reset_in_the_middle_of_a_stanza_passes_on_only_whole_stanzas() {
+    let setup = Setup::new();
+    let whole = "<message from='bob@localhost/pc' to='alice@localhost/hostile' type='chat'>\
+                 <body>whole</body></message>";
+    let (output, received) = setup.session(SessionPlay::RawThenReset(format!(
+        "{whole}<message from='bob@localhost/pc' type='chat'><body>half of it"
+    )));
+    assert_eq!(output.code(), Some(75), "{output}");
+    let stderr = output.stderr_str();
+    assert_eq!(stderr.lines().count(), 1, "{output}");
+    assert!(stderr.starts_with("xmpp-auth: "), "{output}");
+    // Downstream got the whole stanza as one line, and nothing of the half.
+    assert_eq!(received.lines().count(), 1, "{received:?} {output}");
+    assert!(received.starts_with("<message ") && received.contains("<body>whole</body>"));
+    assert!(!received.contains("half"), "{received:?}");
+}
+
+#[test]
+fn a_one_gib_stanza_in_the_session_is_refused_with_bounded_memory() {
+    let setup = Setup::new();
+    // 1 GiB of text in one message, made as it is sent; the chain runs
+    // under RLIMIT_AS of 1 GiB and must refuse it at its 16 MiB bound.
+    let (output, received) = setup.session(SessionPlay::Endless(
+        "<message from='bob@localhost/pc' type='chat'><body>".into(),
+        1 << 30,
+    ));
+    assert_eq!(output.code(), Some(76), "{output}");
+    let stderr = output.stderr_str();
+    assert_eq!(stderr.lines().count(), 1, "{output}");
+    assert!(stderr.contains("larger than 16777216 bytes"), "{output}");
+    assert_eq!(received, "", "nothing of it reaches downstream");
 }

@@ -3,7 +3,9 @@
 //! say nothing at all, show a certificate that is wrong for the domain, or,
 //! inside TLS, play a scripted SASL exchange ([`SaslPlay`]): a wrong SCRAM
 //! server signature, a foreign nonce, absurd iteration counts, bad base64,
-//! a reset in the middle, stream errors, a DTD, one byte at a time.
+//! a reset in the middle, stream errors, a DTD, one byte at a time; or
+//! log the client in honestly and then misbehave in the session
+//! ([`SessionPlay`]): a reset in the middle of a stanza, an endless stanza.
 //!
 //! It accepts one connection on 127.0.0.1, plays its script, and reports what
 //! the client sent, so that tests can check that nothing (a credential, a
@@ -82,6 +84,26 @@ pub enum SaslPlay {
     /// These bytes in answer to the client's stream header, in place of
     /// the server's header and features (the client never gets to `<auth/>`).
     Header(String),
+    /// An honest login (SCRAM for this password, then resource binding),
+    /// then `then` in the session.
+    Session {
+        /// The account's password.
+        password: String,
+        /// What the server does once the client is bound.
+        then: SessionPlay,
+    },
+}
+
+/// What a server does in the session, after an honest login
+/// ([`SaslPlay::Session`]).
+#[derive(Debug, Clone)]
+pub enum SessionPlay {
+    /// These bytes (stanzas, and perhaps part of one), then a TCP reset.
+    RawThenReset(String),
+    /// This stanza opening, then its text for this many bytes (made as it
+    /// is sent, so the server holds little of it), for as long as the
+    /// client reads.
+    Endless(String, u64),
 }
 
 /// What the client did on the connection.
@@ -113,6 +135,9 @@ const FEATURES_SCRAM: &str =
     <mechanism>SCRAM-SHA-1</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms>\
     </stream:features>";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+const FEATURES_BIND: &str =
+    "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>";
 const SALT: &[u8] = b"hostile salt";
 const ITERATIONS: u32 = 4096;
 /// How long the server waits for the client before it gives up.
@@ -126,6 +151,9 @@ impl Hostile {
         let thread = std::thread::spawn(move || {
             let (socket, _) = listener.accept().expect("accept");
             socket.set_read_timeout(Some(PATIENCE)).unwrap();
+            // What the script sends leaves at once (no Nagle delay), so that
+            // a reset that follows it does not discard it unsent.
+            socket.set_nodelay(true).unwrap();
             play(socket, script)
         });
         Hostile { port, thread }
@@ -301,6 +329,18 @@ impl TlsConn {
         stream.flush().ok()
     }
 
+    /// Sends `byte` over and over, `limit` bytes in all, or until the client
+    /// refuses and goes (the send fails: `None`).
+    fn send_repeated(&mut self, byte: u8, limit: u64) -> Option<()> {
+        let chunk = [byte; 64 * 1024];
+        let mut sent = 0;
+        while sent < limit {
+            self.send_bytes(&chunk)?;
+            sent += chunk.len() as u64;
+        }
+        Some(())
+    }
+
     /// Reads everything else the client sends, until it closes.
     fn drain(&mut self, seen: &mut Seen) {
         let _ =
@@ -469,13 +509,7 @@ fn sasl(conn: &mut TlsConn, header: &str, play: SaslPlay, seen: &mut Seen) -> Op
         SaslPlay::Bytes(bytes) => conn.send_bytes(&bytes)?,
         SaslPlay::EndlessAttribute(limit) => {
             conn.send(&format!("<challenge xmlns='{NS_SASL}' a='"))?;
-            let chunk = [b'x'; 64 * 1024];
-            let mut sent = 0;
-            // Until the client refuses and goes (the send fails) or the limit.
-            while sent < limit {
-                conn.send_bytes(&chunk)?;
-                sent += chunk.len();
-            }
+            conn.send_repeated(b'x', limit as u64)?;
         }
         SaslPlay::RawThenReset(text) => {
             conn.send(&text)?;
@@ -490,7 +524,40 @@ fn sasl(conn: &mut TlsConn, header: &str, play: SaslPlay, seen: &mut Seen) -> Op
                 std::thread::sleep(pause);
             }
         }
+        SaslPlay::Session { password, then } => {
+            let scram = Scram::from_auth(&auth, None);
+            conn.send(&scram.challenge())?;
+            let response = conn.read_until("</response>", seen)?;
+            conn.send(&success(&scram.server_final(&response, &password)))?;
+            conn.read_header(seen)?;
+            conn.send(&format!("{header}{FEATURES_BIND}"))?;
+            let bind = conn.read_until("</iq>", seen)?;
+            let id = bind
+                .split_once("id='")
+                .and_then(|(_, rest)| rest.split_once('\''))
+                .map_or("", |(id, _)| id);
+            conn.send(&format!(
+                "<iq type='result' id='{id}'><bind xmlns='{NS_BIND}'>\
+                 <jid>alice@localhost/hostile</jid></bind></iq>"
+            ))?;
+            return session(conn, then);
+        }
         SaslPlay::Header(_) => unreachable!(),
     }
     Some(End::Drain)
+}
+
+/// Plays `then` on a logged-in session.
+fn session(conn: &mut TlsConn, then: SessionPlay) -> Option<End> {
+    match then {
+        SessionPlay::RawThenReset(text) => {
+            conn.send(&text)?;
+            Some(End::Reset)
+        }
+        SessionPlay::Endless(opening, limit) => {
+            conn.send(&opening)?;
+            conn.send_repeated(b'A', limit)?;
+            Some(End::Drain)
+        }
+    }
 }

@@ -33,7 +33,7 @@ pub use chain::{
 pub use dns::{Dns, SrvRecord};
 pub use ejabberd::Ejabberd;
 pub use go_sendxmpp::GoSendxmpp;
-pub use hostile::{Hostile, SaslPlay, Script, Seen};
+pub use hostile::{Hostile, SaslPlay, Script, Seen, SessionPlay};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
 pub use prosody::{Account, Options as ProsodyOptions, Prosody};

@@ -137,6 +137,23 @@ impl Server {
     }
 }
 
+/// Sending to the server failed (a reset, say): stop taking input, but go
+/// on delivering what the server sent before, so that every stanza that
+/// arrived whole reaches the local side. The first problem is the one told.
+fn give_up_sending(
+    outcome: &mut Outcome,
+    err: Error,
+    server: &mut Server,
+    up: &mut Vec<u8>,
+    local_ended: &mut bool,
+) {
+    outcome.problem.get_or_insert(err);
+    up.clear();
+    *local_ended = true;
+    server.closing = true;
+    server.write_shut = true;
+}
+
 /// Move decrypted bytes that rustls holds into `down`.
 fn take_plaintext(conn: &mut ClientConnection, down: &mut Vec<u8>) -> Result<(), Error> {
     let mut buf = [0u8; CHUNK];
@@ -222,8 +239,9 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
         // Move data along and advance the closing handshake.
         if !up.is_empty() && !server.closing {
             if let Err(err) = server.accept(&mut up) {
-                outcome.problem = Some(Error::temp(format!("sending to the server: {err}")));
-                break;
+                let err = Error::temp(format!("sending to the server: {err}"));
+                give_up_sending(&mut outcome, err, server, &mut up, &mut local_ended);
+                drain_until.get_or_insert_with(|| Instant::now() + drain);
             }
         }
         if local_ended && up.is_empty() && !server.closing {
@@ -231,8 +249,9 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
         }
         if server.wants_write() && !server.write_shut {
             if let Err(err) = server.flush().map_or_else(would_block, Ok) {
-                outcome.problem = Some(err.context("sending to the server"));
-                break;
+                let err = err.context("sending to the server");
+                give_up_sending(&mut outcome, err, server, &mut up, &mut local_ended);
+                drain_until.get_or_insert_with(|| Instant::now() + drain);
             }
         }
         if server.closing && !server.wants_write() && !server.write_shut {
@@ -335,7 +354,7 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
                 Ok(true) => server_ended = true,
                 Ok(false) => {}
                 Err(err) => {
-                    outcome.problem = Some(err);
+                    outcome.problem.get_or_insert(err);
                     server_ended = true;
                 }
             }
