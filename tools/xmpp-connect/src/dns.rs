@@ -75,10 +75,8 @@ impl Resolver {
             let request = build_query(name, rtype, random_id());
             let outcome = exchange(*server, &request, share.min(left));
             match outcome {
-                Ok(response) => match response.response_code() {
-                    ResponseCode::NoError => {
-                        return Ok(Answer::Records(response.answers().to_vec()))
-                    }
+                Ok(response) => match response.response_code {
+                    ResponseCode::NoError => return Ok(Answer::Records(response.answers)),
                     ResponseCode::NXDomain => return Ok(Answer::NoSuchName),
                     code => {
                         last = Some(Error::temp(format!(
@@ -114,7 +112,7 @@ impl Resolver {
         for rtype in [RecordType::AAAA, RecordType::A] {
             match self.query(&name, rtype, deadline) {
                 Ok(Answer::Records(records)) => {
-                    found.extend(records.iter().filter_map(|r| match r.data() {
+                    found.extend(records.iter().filter_map(|r| match &r.data {
                         RData::A(a) => Some(IpAddr::V4(a.0)),
                         RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
                         _ => None,
@@ -159,13 +157,9 @@ fn random_id() -> u16 {
 
 /// A recursive query for `name`/`rtype` with the given id (EDNS0, 1232-byte UDP payload).
 pub fn build_query(name: &Name, rtype: RecordType, id: u16) -> Message {
-    let mut message = Message::new();
-    message
-        .set_id(id)
-        .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Query)
-        .set_recursion_desired(true)
-        .add_query(Query::query(name.clone(), rtype));
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.add_query(Query::query(name.clone(), rtype));
     let mut edns = Edns::new();
     edns.set_max_payload(1232);
     message.set_edns(edns);
@@ -177,18 +171,16 @@ pub fn build_query(name: &Name, rtype: RecordType, id: u16) -> Message {
 pub fn parse_response(request: &Message, bytes: &[u8]) -> io::Result<Option<Message>> {
     let response = Message::from_vec(bytes)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad DNS message: {e}")))?;
-    let same_question = match (request.query(), response.query()) {
+    let same_question = match (request.queries.first(), response.queries.first()) {
         (Some(asked), Some(answered)) => {
             // Name equality is case-insensitive, as DNS wants.
-            asked.query_type() == answered.query_type() && asked.name() == answered.name()
+            asked.query_type == answered.query_type && asked.name == answered.name
         }
         // Some servers leave the question out of error answers.
-        (Some(_), None) => response.response_code() != ResponseCode::NoError,
+        (Some(_), None) => response.response_code != ResponseCode::NoError,
         _ => false,
     };
-    if response.id() != request.id()
-        || response.message_type() != MessageType::Response
-        || !same_question
+    if response.id != request.id || response.message_type != MessageType::Response || !same_question
     {
         return Ok(None);
     }
@@ -221,7 +213,7 @@ fn exchange(server: SocketAddr, request: &Message, timeout: Duration) -> io::Res
             Err(err) => return Err(err),
         };
         match parse_response(request, &buf[..n]) {
-            Ok(Some(response)) if response.truncated() => {
+            Ok(Some(response)) if response.truncation => {
                 return exchange_tcp(server, &bytes, request, &deadline)
             }
             Ok(Some(response)) => return Ok(response),
@@ -263,13 +255,10 @@ mod tests {
     use hickory_proto::rr::rdata::SRV;
 
     fn answer_to(request: &Message, records: Vec<Record>, code: ResponseCode) -> Vec<u8> {
-        let mut response = Message::new();
+        let mut response = Message::new(request.id, MessageType::Response, OpCode::Query);
+        response.metadata.response_code = code;
         response
-            .set_id(request.id())
-            .set_message_type(MessageType::Response)
-            .set_op_code(OpCode::Query)
-            .set_response_code(code)
-            .add_queries(request.queries().to_vec())
+            .add_queries(request.queries.clone())
             .add_answers(records);
         response.to_vec().unwrap()
     }
@@ -290,7 +279,7 @@ mod tests {
         );
         let bytes = answer_to(&request, vec![record], ResponseCode::NoError);
         let response = parse_response(&request, &bytes).unwrap().unwrap();
-        match crate::srv::lookup_from_records(response.answers(), false) {
+        match crate::srv::lookup_from_records(&response.answers, false) {
             crate::srv::Lookup::Found(targets) => {
                 assert_eq!(targets[0].host, "xmpp.example.org");
                 assert_eq!(
@@ -350,7 +339,7 @@ mod tests {
             let request = Message::from_vec(&buf[..n]).unwrap();
             // First a stray answer with the wrong id, then the right one.
             let mut wrong = request.clone();
-            wrong.set_id(request.id().wrapping_add(1));
+            wrong.metadata.id = request.id.wrapping_add(1);
             server
                 .send_to(&answer_to(&wrong, vec![], ResponseCode::ServFail), peer)
                 .unwrap();

@@ -35,18 +35,18 @@ pub fn lookup_from_records(answers: &[Record], direct_tls: bool) -> Lookup {
     let mut saw_root = false;
     let mut found = Vec::new();
     for record in answers {
-        if let RData::SRV(srv) = record.data() {
-            if srv.target().is_root() {
+        if let RData::SRV(srv) = &record.data {
+            if srv.target.is_root() {
                 saw_root = true;
                 continue;
             }
-            let host = srv.target().to_ascii();
+            let host = srv.target.to_ascii();
             found.push(Target {
                 host: host.trim_end_matches('.').to_owned(),
-                port: srv.port(),
+                port: srv.port,
                 direct_tls,
-                priority: srv.priority(),
-                weight: srv.weight(),
+                priority: srv.priority,
+                weight: srv.weight,
             });
         }
     }
