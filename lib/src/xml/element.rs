@@ -54,21 +54,23 @@ impl Element {
             let ns = match resolved {
                 // The namespace name is the attribute's value, unescaped
                 // (`xmlns='a&amp;b'` is `a&b`), as `to_line` escapes it again.
-                ResolveResult::Bound(ns) => {
-                    let raw = String::from_utf8_lossy(ns.as_ref());
-                    quick_xml::escape::unescape(&raw)
-                        .map_err(|e| FrameError::Malformed(format!("namespace name: {e}")))?
-                        .into_owned()
-                }
+                ResolveResult::Bound(ns) => quick_xml::escape::unescape(ns.as_ref())
+                    .map_err(|e| FrameError::Malformed(format!("namespace name: {e}")))?
+                    .into_owned(),
                 ResolveResult::Unbound => super::NS_CLIENT.to_owned(),
                 ResolveResult::Unknown(prefix) => {
                     return Err(FrameError::Malformed(format!(
-                        "undeclared namespace prefix {}",
-                        String::from_utf8_lossy(&prefix)
+                        "undeclared namespace prefix {prefix}"
                     )))
                 }
             };
             match event {
+                Event::Start(_) | Event::Empty(_) if stack.len() >= super::MAX_DEPTH => {
+                    return Err(FrameError::Malformed(format!(
+                        "elements nested more than {} deep",
+                        super::MAX_DEPTH
+                    )))
+                }
                 Event::Start(start) => stack.push(element_from(&start, ns)?),
                 Event::Empty(start) => {
                     let element = element_from(&start, ns)?;
@@ -86,18 +88,8 @@ impl Element {
                         None => return Ok(element),
                     }
                 }
-                Event::Text(text) => {
-                    let text = text
-                        .decode()
-                        .map_err(|e| FrameError::Malformed(e.to_string()))?;
-                    push_child_text(&mut stack, &text);
-                }
-                Event::CData(data) => {
-                    let text = data
-                        .decode()
-                        .map_err(|e| FrameError::Malformed(e.to_string()))?;
-                    push_child_text(&mut stack, &text);
-                }
+                Event::Text(text) => push_child_text(&mut stack, &text),
+                Event::CData(data) => push_child_text(&mut stack, &data),
                 Event::GeneralRef(reference) => {
                     let text = resolve_reference(&reference)?;
                     push_child_text(&mut stack, text.encode_utf8(&mut [0; 4]));
@@ -234,33 +226,33 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<char
             .map_err(|e| FrameError::Malformed(e.to_string()))?
             .ok_or_else(|| FrameError::Malformed("bad character reference".into()));
     }
-    match reference.as_ref() {
-        b"amp" => Ok('&'),
-        b"lt" => Ok('<'),
-        b"gt" => Ok('>'),
-        b"quot" => Ok('"'),
-        b"apos" => Ok('\''),
+    match &**reference {
+        "amp" => Ok('&'),
+        "lt" => Ok('<'),
+        "gt" => Ok('>'),
+        "quot" => Ok('"'),
+        "apos" => Ok('\''),
         other => Err(FrameError::Forbidden(format!(
-            "the undeclared entity &{};",
-            String::from_utf8_lossy(other)
+            "the undeclared entity &{other};"
         ))),
     }
 }
 
 fn element_from(start: &BytesStart<'_>, ns: String) -> Result<Element, FrameError> {
     // A name with two colons would lose its middle part (found by fuzzing).
-    super::framer::check_qname(&String::from_utf8_lossy(start.name().as_ref()))?;
-    let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+    super::framer::check_qname(start.name().as_ref())?;
+    let name = start.local_name().as_ref().to_owned();
     let mut attrs = Vec::new();
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
-        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+        let key = attr.key.as_ref().to_owned();
         super::framer::check_qname(&key)?;
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
-        let value = attr
-            .unescape_value()
+        // Unescaped only, as before quick-xml 0.41 (no white-space normalisation:
+        // stanza lines carry none raw).
+        let value = quick_xml::escape::unescape(&attr.value)
             .map_err(|e| FrameError::Malformed(format!("attribute {key}: {e}")))?;
         attrs.push((key, value.into_owned()));
     }
@@ -320,6 +312,19 @@ mod tests {
             "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>a'b&lt;c&gt;&#10;</resource></bind></iq>"
         );
         assert_eq!(Element::parse(&line).unwrap(), iq);
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |depth: usize| format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert!(Element::parse(&nested(super::super::MAX_DEPTH)).is_ok());
+        let err = Element::parse(&nested(super::super::MAX_DEPTH + 1)).unwrap_err();
+        assert!(
+            err.to_string().contains("nested more than 256 deep"),
+            "{err}"
+        );
+        // Far deeper than any stack would take, refused all the same.
+        assert!(Element::parse(&nested(200_000)).is_err());
     }
 
     #[test]

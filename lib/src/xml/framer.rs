@@ -17,11 +17,17 @@ use super::escape::{push_attr, push_text};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, BufRead};
 
 /// The default bound on one top-level element, in bytes of input (1 MiB).
 pub const DEFAULT_MAX_STANZA: usize = 1 << 20;
+
+/// How deeply elements may nest in a stanza (the stanza itself is level 1).
+/// Real payloads stay far below; the bound keeps every later stage (which
+/// builds element trees) safe from a stanza nested thousands deep.
+pub const MAX_DEPTH: usize = 256;
 
 /// One thing read from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +160,7 @@ struct State {
     level: Level,
     stream_qname: String,
     /// Namespace declarations of the current stream header: (prefix, uri).
-    stream_ns: Vec<(String, String)>,
+    stream_ns: HashMap<String, String>,
     line: String,
     /// Open elements of the current stanza (qualified names).
     open: Vec<String>,
@@ -162,8 +168,10 @@ struct State {
     root_name_end: usize,
     /// Prefixes used outside any declaration in the stanza, to be declared on its root.
     used_prefixes: Vec<String>,
+    /// The same, to look up.
+    used_set: HashSet<String>,
     /// Namespace declarations in scope inside the stanza: (depth of the declaring element, prefix).
-    declared_prefixes: Vec<(usize, String)>,
+    declared_prefixes: Scopes,
 }
 
 impl<R: BufRead> Framer<R> {
@@ -188,12 +196,13 @@ impl<R: BufRead> Framer<R> {
             state: State {
                 level: Level::Outside,
                 stream_qname: String::new(),
-                stream_ns: Vec::new(),
+                stream_ns: HashMap::new(),
                 line: String::new(),
                 open: Vec::new(),
                 root_name_end: 0,
                 used_prefixes: Vec::new(),
-                declared_prefixes: Vec::new(),
+                used_set: HashSet::new(),
+                declared_prefixes: Scopes::default(),
             },
         }
     }
@@ -225,16 +234,15 @@ impl<R: BufRead> Framer<R> {
                 Event::Start(start) => self.state.start(&start, false)?,
                 Event::Empty(start) => self.state.start(&start, true)?,
                 Event::End(end) => {
-                    let name = utf8(end.name().as_ref())?.to_owned();
+                    let name = end.name().as_ref().to_owned();
                     self.state.end(name)?
                 }
                 Event::Text(text) => {
-                    if text.windows(3).any(|w| w == b"]]>") {
+                    if text.contains("]]>") {
                         return Err(FrameError::Malformed("']]>' in text".into()));
                     }
-                    let text = text.decode().map_err(|e| {
-                        FrameError::Malformed(format!("invalid UTF-8 in text: {e}"))
-                    })?;
+                    // As it is: line ends are kept (and become references on the line).
+                    let text: &str = &text;
                     if self.state.open.is_empty() {
                         if !text.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) {
                             return Err(FrameError::Malformed(format!(
@@ -245,7 +253,7 @@ impl<R: BufRead> Framer<R> {
                         self.set_mark();
                         None
                     } else {
-                        push_text(&mut self.state.line, &text)
+                        push_text(&mut self.state.line, text)
                             .map_err(|e| FrameError::Malformed(e.to_string()))?;
                         None
                     }
@@ -254,10 +262,7 @@ impl<R: BufRead> Framer<R> {
                     if self.state.open.is_empty() {
                         return Err(FrameError::Malformed("CDATA outside any element".into()));
                     }
-                    let text = data.decode().map_err(|e| {
-                        FrameError::Malformed(format!("invalid UTF-8 in CDATA: {e}"))
-                    })?;
-                    push_text(&mut self.state.line, &text)
+                    push_text(&mut self.state.line, &data)
                         .map_err(|e| FrameError::Malformed(e.to_string()))?;
                     None
                 }
@@ -318,6 +323,10 @@ impl<R: BufRead> Framer<R> {
         match err {
             quick_xml::Error::Io(io) => FrameError::Io(io::Error::new(io.kind(), io.to_string())),
             quick_xml::Error::Syntax(syntax) if is_eof_syntax(&syntax) => FrameError::Truncated,
+            quick_xml::Error::Encoding(_) => FrameError::Malformed(format!(
+                "invalid UTF-8 at byte {}",
+                self.reader.error_position()
+            )),
             other => {
                 FrameError::Malformed(format!("{other} at byte {}", self.reader.error_position()))
             }
@@ -325,16 +334,55 @@ impl<R: BufRead> Framer<R> {
     }
 }
 
+/// Namespace prefixes declared inside a stanza, by the depth of the
+/// declaring element: a stack (declarations come and go in document order)
+/// with a count per prefix, so that lookups and leaving an element cost the
+/// same however many declarations a hostile stanza piles up.
+#[derive(Default)]
+struct Scopes {
+    stack: Vec<(usize, String)>,
+    in_scope: HashMap<String, usize>,
+}
+
+impl Scopes {
+    fn push(&mut self, depth: usize, prefix: &str) {
+        self.stack.push((depth, prefix.to_owned()));
+        *self.in_scope.entry(prefix.to_owned()).or_default() += 1;
+    }
+
+    fn contains(&self, prefix: &str) -> bool {
+        self.in_scope.contains_key(prefix)
+    }
+
+    /// Forget the declarations of elements at `depth` and deeper.
+    fn leave(&mut self, depth: usize) {
+        while self.stack.last().is_some_and(|(d, _)| *d >= depth) {
+            let (_, prefix) = self.stack.pop().expect("checked");
+            if let Some(count) = self.in_scope.get_mut(&prefix) {
+                *count -= 1;
+                if *count == 0 {
+                    self.in_scope.remove(&prefix);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.stack.clear();
+        self.in_scope.clear();
+    }
+}
+
 impl State {
     fn start(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<Option<Item>, FrameError> {
-        let qname = utf8(start.name().as_ref())?.to_owned();
+        let qname = start.name().as_ref().to_owned();
         check_qname(&qname)?;
         if self.open.is_empty() && is_stream_element(&qname, start)? {
             let header = StreamHeader {
                 attrs: attributes(start)?,
                 qname: qname.clone(),
             };
-            let mut stream_ns = Vec::new();
+            let mut stream_ns = HashMap::new();
             for (key, value) in &header.attrs {
                 // What the header declares is copied onto stanza lines: it
                 // must be text XML can carry (found by fuzzing: a NUL
@@ -347,7 +395,7 @@ impl State {
                 }
                 if let Some(prefix) = declared_prefix(key) {
                     check_declaration(prefix, value)?;
-                    stream_ns.push((prefix.to_owned(), value.clone()));
+                    stream_ns.insert(prefix.to_owned(), value.clone());
                 }
             }
             self.stream_ns = stream_ns;
@@ -356,9 +404,15 @@ impl State {
             return Ok(Some(Item::Header(header)));
         }
         let root = self.open.is_empty();
+        if self.open.len() >= MAX_DEPTH {
+            return Err(FrameError::Malformed(format!(
+                "elements nested more than {MAX_DEPTH} deep"
+            )));
+        }
         if root {
             self.line.clear();
             self.used_prefixes.clear();
+            self.used_set.clear();
             self.declared_prefixes.clear();
         }
         self.line.push('<');
@@ -371,7 +425,7 @@ impl State {
         for (key, value) in &attrs {
             if let Some(prefix) = declared_prefix(key) {
                 check_declaration(prefix, value)?;
-                self.declared_prefixes.push((depth, prefix.to_owned()));
+                self.declared_prefixes.push(depth, prefix);
             }
         }
         self.note_prefix_use(&qname, &qname)?;
@@ -391,7 +445,7 @@ impl State {
                 // The root's own declarations stay for finish_stanza to see.
                 return Ok(Some(self.finish_stanza()));
             }
-            self.declared_prefixes.retain(|(d, _)| *d < depth);
+            self.declared_prefixes.leave(depth);
         } else {
             self.line.push('>');
             self.open.push(qname);
@@ -420,7 +474,7 @@ impl State {
                 let depth = self.open.len();
                 if depth > 0 {
                     // (At the root, its own declarations stay for finish_stanza.)
-                    self.declared_prefixes.retain(|(d, _)| *d < depth);
+                    self.declared_prefixes.leave(depth);
                 }
                 self.line.push_str("</");
                 self.line.push_str(&name);
@@ -439,7 +493,7 @@ impl State {
             return push_text(&mut self.line, ch.encode_utf8(&mut [0; 4]))
                 .map_err(|e| FrameError::Malformed(e.to_string()));
         }
-        let name = utf8(reference.as_ref())?;
+        let name: &str = reference;
         match name {
             "amp" | "lt" | "gt" | "quot" | "apos" => {
                 self.line.push('&');
@@ -463,13 +517,14 @@ impl State {
             return Ok(());
         };
         if prefix == "xml"
-            || self.declared_prefixes.iter().any(|(_, p)| p == prefix)
-            || self.used_prefixes.iter().any(|p| p == prefix)
+            || self.declared_prefixes.contains(prefix)
+            || self.used_set.contains(prefix)
         {
             return Ok(());
         }
-        if self.stream_ns.iter().any(|(p, _)| p == prefix) || prefix == "stream" {
+        if self.stream_ns.contains_key(prefix) || prefix == "stream" {
             self.used_prefixes.push(prefix.to_owned());
+            self.used_set.insert(prefix.to_owned());
             return Ok(());
         }
         Err(FrameError::Malformed(format!(
@@ -481,17 +536,17 @@ impl State {
     fn finish_stanza(&mut self) -> Item {
         let mut declarations = String::new();
         // Declarations left in scope are the root's own.
-        let default_declared = self.declared_prefixes.iter().any(|(_, p)| p.is_empty());
+        let default_declared = self.declared_prefixes.contains("");
         if !default_declared {
-            if let Some((_, uri)) = self.stream_ns.iter().find(|(p, _)| p.is_empty()) {
+            if let Some(uri) = self.stream_ns.get("") {
                 if uri != super::NS_CLIENT {
                     push_declaration(&mut declarations, "", uri);
                 }
             }
         }
         for prefix in &self.used_prefixes {
-            match self.stream_ns.iter().find(|(p, _)| p == prefix) {
-                Some((_, uri)) => push_declaration(&mut declarations, prefix, uri),
+            match self.stream_ns.get(prefix) {
+                Some(uri) => push_declaration(&mut declarations, prefix, uri),
                 None => push_declaration(&mut declarations, prefix, super::NS_STREAMS),
             }
         }
@@ -553,15 +608,18 @@ fn declared_prefix(key: &str) -> Option<&str> {
     }
 }
 
-fn utf8(bytes: &[u8]) -> Result<&str, FrameError> {
-    std::str::from_utf8(bytes).map_err(|_| FrameError::Malformed("invalid UTF-8 in a name".into()))
-}
-
 fn is_eof_syntax(err: &quick_xml::errors::SyntaxError) -> bool {
     use quick_xml::errors::SyntaxError::*;
     matches!(
         err,
-        UnclosedTag | UnclosedComment | UnclosedCData | UnclosedDoctype | UnclosedPIOrXmlDecl
+        UnclosedTag
+            | UnclosedComment
+            | UnclosedCData
+            | UnclosedDoctype
+            | UnclosedPI
+            | UnclosedXmlDecl
+            | UnclosedSingleQuotedAttributeValue
+            | UnclosedDoubleQuotedAttributeValue
     )
 }
 
@@ -582,27 +640,12 @@ fn borrowed_attributes<'a>(
     let mut out = Vec::new();
     for attr in start.attributes().with_checks(true) {
         let attr = attr.map_err(|e| FrameError::Malformed(e.to_string()))?;
-        let key = utf8(attr.key.into_inner())?;
+        let key = attr.key.into_inner();
         check_qname(key)?;
-        let invalid = || FrameError::Malformed(format!("invalid UTF-8 in attribute {key}"));
         // Attribute-value normalisation (XML 1.0 §3.3.3): literal white space becomes a space.
         let raw: Cow<'a, str> = match attr.value {
-            Cow::Borrowed(bytes) if !bytes.iter().any(|b| matches!(b, b'\t' | b'\n' | b'\r')) => {
-                Cow::Borrowed(std::str::from_utf8(bytes).map_err(|_| invalid())?)
-            }
-            value => {
-                let normalised: Vec<u8> = value
-                    .iter()
-                    .map(|&b| {
-                        if matches!(b, b'\t' | b'\n' | b'\r') {
-                            b' '
-                        } else {
-                            b
-                        }
-                    })
-                    .collect();
-                Cow::Owned(String::from_utf8(normalised).map_err(|_| invalid())?)
-            }
+            Cow::Borrowed(text) if !text.contains(['\t', '\n', '\r']) => Cow::Borrowed(text),
+            value => Cow::Owned(value.replace(['\t', '\n', '\r'], " ")),
         };
         if raw.contains('<') {
             return Err(FrameError::Malformed(format!(
@@ -668,11 +711,11 @@ pub(crate) fn check_qname(name: &str) -> Result<(), FrameError> {
 fn check_attribute_separation(start: &BytesStart<'_>) -> Result<(), FrameError> {
     let mut quote = None;
     let mut just_closed = false;
-    for &b in start.attributes_raw() {
+    for b in start.attributes_raw().bytes() {
         if just_closed && !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/') {
             return Err(FrameError::Malformed(format!(
                 "no white space between the attributes of <{}>",
-                String::from_utf8_lossy(start.name().as_ref())
+                start.name().as_ref()
             )));
         }
         just_closed = false;

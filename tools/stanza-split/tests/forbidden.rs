@@ -66,7 +66,7 @@ const CASES: &[(&[u8], &str)] = &[
         "invalid UTF-8",
     ),
     (b"<message><body>\xe2\x9c</body></message>", "invalid UTF-8"),
-    (b"<message to='\xff'/>", "invalid UTF-8 in attribute to"),
+    (b"<message to='\xff'/>", "invalid UTF-8"),
     // NUL and control characters, raw or as references.
     (
         b"<message><body>&#0;</body></message>",
@@ -142,4 +142,21 @@ fn the_leading_xml_declaration_and_one_per_restart_are_fine() {
         out.stdout,
         format!("{GOOD_LINES}{GOOD_LINES}</stream:stream>\n")
     );
+}
+
+#[test]
+fn a_stanza_nested_too_deep_exits_65_after_the_good_stanzas() {
+    // Well under --max-stanza, but 100,000 elements deep: later stages
+    // build element trees, so the framer refuses past 256 levels.
+    let depth = 100_000;
+    let bad = format!(
+        "<message>{}{}</message>",
+        "<a>".repeat(depth),
+        "</a>".repeat(depth)
+    );
+    let out = run(&[], input(bad.as_bytes()));
+    assert_eq!(out.status.code(), Some(65), "{out}");
+    assert_eq!(out.stdout, GOOD_LINES);
+    assert!(out.stderr.contains("nested more than 256 deep"), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
 }

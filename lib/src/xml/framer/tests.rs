@@ -344,3 +344,46 @@ fn a_header_attribute_xml_cannot_carry_is_malformed() {
     assert!(stanzas(&items).is_empty(), "{items:?}");
     assert!(matches!(err, Some(FrameError::Malformed(_))), "{err:?}");
 }
+
+#[test]
+fn nesting_is_bounded() {
+    let nested = |depth: usize| {
+        format!(
+            "{}<b/>{}",
+            "<a>".repeat(depth - 1),
+            "</a>".repeat(depth - 1)
+        )
+    };
+    let ok = nested(super::MAX_DEPTH);
+    assert_eq!(stanzas(&items(&ok)), vec![ok.as_str()]);
+    let (lines, err) = error_after(&format!(
+        "<presence/>{}<presence/>",
+        nested(super::MAX_DEPTH + 1)
+    ));
+    assert_eq!(lines, vec!["<presence/>"]);
+    assert!(
+        err.to_string().contains("nested more than 256 deep"),
+        "{err}"
+    );
+}
+
+#[test]
+fn many_attributes_and_declarations_cost_linear_time() {
+    // Found by the advisory check (RUSTSEC-2026-0194 in quick-xml < 0.41:
+    // the duplicate-attribute check was quadratic), and in our own prefix
+    // lookups: 20,000 of each took seconds; now linear.
+    let n = 20_000;
+    let attrs: String = (0..n).map(|i| format!(" a{i}=''")).collect();
+    let decls: String = (0..n)
+        .map(|i| format!(" xmlns:p{i}='u{i}' p{i}:x=''"))
+        .collect();
+    for element in [format!("<m{attrs}/>"), format!("<m{decls}/>")] {
+        let (got, err) = items_chunked(element.as_bytes(), 4096, 1 << 20);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(stanzas(&got), vec![element.as_str()]);
+    }
+    let duplicate = format!("<m{attrs} a7=''/>");
+    let (_, err) = items_chunked(duplicate.as_bytes(), 4096, 1 << 20);
+    let err = err.expect("an error");
+    assert!(err.to_string().contains("duplicate"), "{err}");
+}
