@@ -478,11 +478,7 @@ fn sasl(conn: &mut TlsConn, header: &str, play: SaslPlay, seen: &mut Seen) -> Op
     let success = |v: &str| format!("<success xmlns='{NS_SASL}'>{}</success>", b64(v.as_bytes()));
     match play {
         SaslPlay::Correct { password } => {
-            let scram = Scram::from_auth(&auth, None);
-            conn.send(&scram.challenge())?;
-            let response = conn.read_until("</response>", seen)?;
-            conn.send(&success(&scram.server_final(&response, &password)))?;
-            conn.read_header(seen)?;
+            honest_scram(conn, &auth, &password, seen)?;
             conn.send(&format!("{header}<stream:features/></stream:stream>"))?;
         }
         SaslPlay::WrongSignature => {
@@ -525,11 +521,7 @@ fn sasl(conn: &mut TlsConn, header: &str, play: SaslPlay, seen: &mut Seen) -> Op
             }
         }
         SaslPlay::Session { password, then } => {
-            let scram = Scram::from_auth(&auth, None);
-            conn.send(&scram.challenge())?;
-            let response = conn.read_until("</response>", seen)?;
-            conn.send(&success(&scram.server_final(&response, &password)))?;
-            conn.read_header(seen)?;
+            honest_scram(conn, &auth, &password, seen)?;
             conn.send(&format!("{header}{FEATURES_BIND}"))?;
             let bind = conn.read_until("</iq>", seen)?;
             let id = bind
@@ -545,6 +537,18 @@ fn sasl(conn: &mut TlsConn, header: &str, play: SaslPlay, seen: &mut Seen) -> Op
         SaslPlay::Header(_) => unreachable!(),
     }
     Some(End::Drain)
+}
+
+/// An honest SCRAM exchange after `auth`, for `password`, up to the
+/// client's new stream header.
+fn honest_scram(conn: &mut TlsConn, auth: &str, password: &str, seen: &mut Seen) -> Option<()> {
+    let scram = Scram::from_auth(auth, None);
+    conn.send(&scram.challenge())?;
+    let response = conn.read_until("</response>", seen)?;
+    let v = b64(scram.server_final(&response, password).as_bytes());
+    conn.send(&format!("<success xmlns='{NS_SASL}'>{v}</success>"))?;
+    conn.read_header(seen)?;
+    Some(())
 }
 
 /// Plays `then` on a logged-in session.

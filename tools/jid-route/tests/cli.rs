@@ -17,10 +17,18 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn route_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env_remove("XMPP_JID")
-        .envs(env.iter().copied())
+        .envs(env.iter().copied());
+    feed(command, input)
+}
+
+/// Run `command` (jid-route, perhaps behind a wrapper) with `input` on its
+/// stdin; its output.
+fn feed(mut command: Command, input: &str) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -792,25 +800,13 @@ fn symlinks_planted_in_the_tree_are_not_followed() {
 /// (RLIMIT_AS, through util-linux's prlimit): memory stays bounded, or the
 /// run fails.
 fn route_within(bytes: u64, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new("prlimit")
+    let mut command = Command::new("prlimit");
+    command
         .arg(format!("--as={bytes}"))
         .arg(BIN)
         .args(args)
-        .env_remove("XMPP_JID")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("prlimit (util-linux)");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().unwrap();
-    writer
-        .join()
-        .unwrap()
-        .expect("jid-route read all its input");
-    output
+        .env_remove("XMPP_JID");
+    feed(command, input)
 }
 
 #[test]
