@@ -46,6 +46,10 @@ impl Element {
     pub fn parse(line: &str) -> Result<Element, FrameError> {
         let mut reader = NsReader::from_str(line);
         reader.config_mut().trim_text(false);
+        // Every line the framer makes fits (see MAX_NAMESPACES).
+        reader
+            .resolver_mut()
+            .set_max_namespace_bindings(2 * super::MAX_NAMESPACES + 1);
         let mut stack: Vec<Element> = Vec::new();
         loop {
             let (resolved, event) = reader

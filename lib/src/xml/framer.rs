@@ -29,6 +29,12 @@ pub const DEFAULT_MAX_STANZA: usize = 1 << 20;
 /// builds element trees) safe from a stanza nested thousands deep.
 pub const MAX_DEPTH: usize = 256;
 
+/// How many namespace declarations may be in scope at once inside a stanza,
+/// and how many a stream header may make. A stanza line then carries at most
+/// `2 * MAX_NAMESPACES + 1` (the header's it uses are copied onto its root),
+/// which [`super::Element::parse`] accepts; real stanzas use a handful.
+pub const MAX_NAMESPACES: usize = 64;
+
 /// One thing read from the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -396,6 +402,9 @@ impl State {
                 if let Some(prefix) = declared_prefix(key) {
                     check_declaration(prefix, value)?;
                     stream_ns.insert(prefix.to_owned(), value.clone());
+                    if stream_ns.len() > MAX_NAMESPACES {
+                        return Err(too_many_namespaces());
+                    }
                 }
             }
             self.stream_ns = stream_ns;
@@ -426,6 +435,9 @@ impl State {
             if let Some(prefix) = declared_prefix(key) {
                 check_declaration(prefix, value)?;
                 self.declared_prefixes.push(depth, prefix);
+                if self.declared_prefixes.stack.len() > MAX_NAMESPACES {
+                    return Err(too_many_namespaces());
+                }
             }
         }
         self.note_prefix_use(&qname, &qname)?;
@@ -573,6 +585,12 @@ fn push_declaration(out: &mut String, prefix: &str, uri: &str) {
 
 const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
+fn too_many_namespaces() -> FrameError {
+    FrameError::Malformed(format!(
+        "more than {MAX_NAMESPACES} namespace declarations in scope"
+    ))
+}
 
 /// Namespaces in XML 1.0 §3: no empty namespace for a prefix, `xmlns` never
 /// declared, `xml` and only `xml` bound to the XML namespace.

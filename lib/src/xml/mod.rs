@@ -13,7 +13,7 @@ pub mod framer;
 
 pub use element::Element;
 pub use escape::{escape_attr, escape_text, is_xml_char};
-pub use framer::{FrameError, Framer, Item, StreamHeader, MAX_DEPTH};
+pub use framer::{FrameError, Framer, Item, StreamHeader, MAX_DEPTH, MAX_NAMESPACES};
 
 /// The namespace implied on stanza lines.
 pub const NS_CLIENT: &str = "jabber:client";

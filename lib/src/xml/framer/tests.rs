@@ -368,16 +368,19 @@ fn nesting_is_bounded() {
 }
 
 #[test]
-fn many_attributes_and_declarations_cost_linear_time() {
+fn many_attributes_cost_linear_time() {
     // Found by the advisory check (RUSTSEC-2026-0194 in quick-xml < 0.41:
-    // the duplicate-attribute check was quadratic), and in our own prefix
-    // lookups: 20,000 of each took seconds; now linear.
+    // the duplicate-attribute check was quadratic; 20,000 attributes took
+    // seconds). Our own prefix lookups are bounded by MAX_NAMESPACES.
     let n = 20_000;
     let attrs: String = (0..n).map(|i| format!(" a{i}=''")).collect();
-    let decls: String = (0..n)
-        .map(|i| format!(" xmlns:p{i}='u{i}' p{i}:x=''"))
+    let decls: String = (0..super::MAX_NAMESPACES)
+        .map(|i| format!(" xmlns:p{i}='u{i}'"))
         .collect();
-    for element in [format!("<m{attrs}/>"), format!("<m{decls}/>")] {
+    let prefixed: String = (0..n)
+        .map(|i| format!(" p{}:x{i}=''", i % super::MAX_NAMESPACES))
+        .collect();
+    for element in [format!("<m{attrs}/>"), format!("<m{decls}{prefixed}/>")] {
         let (got, err) = items_chunked(element.as_bytes(), 4096, 1 << 20);
         assert!(err.is_none(), "{err:?}");
         assert_eq!(stanzas(&got), vec![element.as_str()]);
@@ -386,4 +389,52 @@ fn many_attributes_and_declarations_cost_linear_time() {
     let (_, err) = items_chunked(duplicate.as_bytes(), 4096, 1 << 20);
     let err = err.expect("an error");
     assert!(err.to_string().contains("duplicate"), "{err}");
+}
+
+#[test]
+fn namespace_declarations_in_scope_are_bounded_and_every_line_parses() {
+    let max = super::MAX_NAMESPACES;
+    let decls = |count: usize, prefix: &str| -> String {
+        (0..count)
+            .map(|i| format!(" xmlns:{prefix}{i}='urn:{prefix}{i}'"))
+            .collect()
+    };
+    let uses = |count: usize, prefix: &str| -> String {
+        (0..count).map(|i| format!(" {prefix}{i}:a=''")).collect()
+    };
+    // The most a stream header and a stanza may declare, all of it used: the
+    // line carries both, and Element::parse takes it.
+    let header = format!(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'{}>",
+        decls(max - 2, "h")
+    );
+    // Half the stanza's declarations on the root, half on a child.
+    let half = max / 2;
+    let stanza = format!(
+        "<m{}{}><c{}{}/></m>",
+        decls(half, "s"),
+        uses(max - 2, "h"),
+        (half..max)
+            .map(|i| format!(" xmlns:s{i}='urn:s{i}'"))
+            .collect::<String>(),
+        uses(max, "s")
+    );
+    let got = items(&format!("{header}{stanza}"));
+    let lines = stanzas(&got);
+    assert_eq!(lines.len(), 1);
+    crate::xml::Element::parse(lines[0]).expect("the framer's line parses");
+    // One more, in the stanza or on the header, is refused.
+    let (_, err) = error_after(&format!("<m{}/>", decls(max + 1, "s")));
+    assert!(
+        err.to_string().contains("namespace declarations in scope"),
+        "{err}"
+    );
+    let (_, err) = error_after(&format!(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'{}>",
+        decls(max, "h")
+    ));
+    assert!(
+        err.to_string().contains("namespace declarations in scope"),
+        "{err}"
+    );
 }
