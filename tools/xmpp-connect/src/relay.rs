@@ -138,20 +138,22 @@ impl Server {
 }
 
 /// Sending to the server failed (a reset, say): stop taking input, but go
-/// on delivering what the server sent before, so that every stanza that
-/// arrived whole reaches the local side. The first problem is the one told.
+/// on delivering what the server sent before, for at most `drain` more, so
+/// that every stanza that arrived whole reaches the local side. The first
+/// problem is the one told.
 fn give_up_sending(
     outcome: &mut Outcome,
     err: Error,
     server: &mut Server,
-    up: &mut Vec<u8>,
-    local_ended: &mut bool,
+    (up, local_ended): (&mut Vec<u8>, &mut bool),
+    (drain_until, drain): (&mut Option<Instant>, Duration),
 ) {
     outcome.problem.get_or_insert(err);
     up.clear();
     *local_ended = true;
     server.closing = true;
     server.write_shut = true;
+    drain_until.get_or_insert_with(|| Instant::now() + drain);
 }
 
 /// Move decrypted bytes that rustls holds into `down`.
@@ -240,8 +242,8 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
         if !up.is_empty() && !server.closing {
             if let Err(err) = server.accept(&mut up) {
                 let err = Error::temp(format!("sending to the server: {err}"));
-                give_up_sending(&mut outcome, err, server, &mut up, &mut local_ended);
-                drain_until.get_or_insert_with(|| Instant::now() + drain);
+                let local = (&mut up, &mut local_ended);
+                give_up_sending(&mut outcome, err, server, local, (&mut drain_until, drain));
             }
         }
         if local_ended && up.is_empty() && !server.closing {
@@ -250,8 +252,8 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
         if server.wants_write() && !server.write_shut {
             if let Err(err) = server.flush().map_or_else(would_block, Ok) {
                 let err = err.context("sending to the server");
-                give_up_sending(&mut outcome, err, server, &mut up, &mut local_ended);
-                drain_until.get_or_insert_with(|| Instant::now() + drain);
+                let local = (&mut up, &mut local_ended);
+                give_up_sending(&mut outcome, err, server, local, (&mut drain_until, drain));
             }
         }
         if server.closing && !server.wants_write() && !server.write_shut {
