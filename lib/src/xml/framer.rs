@@ -17,7 +17,6 @@ use super::escape::{push_attr, push_text};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{self, BufRead};
 
@@ -166,7 +165,7 @@ struct State {
     level: Level,
     stream_qname: String,
     /// Namespace declarations of the current stream header: (prefix, uri).
-    stream_ns: HashMap<String, String>,
+    stream_ns: Vec<(String, String)>,
     line: String,
     /// Open elements of the current stanza (qualified names).
     open: Vec<String>,
@@ -174,10 +173,10 @@ struct State {
     root_name_end: usize,
     /// Prefixes used outside any declaration in the stanza, to be declared on its root.
     used_prefixes: Vec<String>,
-    /// The same, to look up.
-    used_set: HashSet<String>,
-    /// Namespace declarations in scope inside the stanza: (depth of the declaring element, prefix).
-    declared_prefixes: Scopes,
+    /// Namespace declarations in scope inside the stanza: (depth of the
+    /// declaring element, prefix). At most [`MAX_NAMESPACES`], as the stream's
+    /// are, so that looking prefixes up in them stays cheap.
+    declared_prefixes: Vec<(usize, String)>,
 }
 
 impl<R: BufRead> Framer<R> {
@@ -202,13 +201,12 @@ impl<R: BufRead> Framer<R> {
             state: State {
                 level: Level::Outside,
                 stream_qname: String::new(),
-                stream_ns: HashMap::new(),
+                stream_ns: Vec::new(),
                 line: String::new(),
                 open: Vec::new(),
                 root_name_end: 0,
                 used_prefixes: Vec::new(),
-                used_set: HashSet::new(),
-                declared_prefixes: Scopes::default(),
+                declared_prefixes: Vec::new(),
             },
         }
     }
@@ -340,45 +338,6 @@ impl<R: BufRead> Framer<R> {
     }
 }
 
-/// Namespace prefixes declared inside a stanza, by the depth of the
-/// declaring element: a stack (declarations come and go in document order)
-/// with a count per prefix, so that lookups and leaving an element cost the
-/// same however many declarations a hostile stanza piles up.
-#[derive(Default)]
-struct Scopes {
-    stack: Vec<(usize, String)>,
-    in_scope: HashMap<String, usize>,
-}
-
-impl Scopes {
-    fn push(&mut self, depth: usize, prefix: &str) {
-        self.stack.push((depth, prefix.to_owned()));
-        *self.in_scope.entry(prefix.to_owned()).or_default() += 1;
-    }
-
-    fn contains(&self, prefix: &str) -> bool {
-        self.in_scope.contains_key(prefix)
-    }
-
-    /// Forget the declarations of elements at `depth` and deeper.
-    fn leave(&mut self, depth: usize) {
-        while self.stack.last().is_some_and(|(d, _)| *d >= depth) {
-            let (_, prefix) = self.stack.pop().expect("checked");
-            if let Some(count) = self.in_scope.get_mut(&prefix) {
-                *count -= 1;
-                if *count == 0 {
-                    self.in_scope.remove(&prefix);
-                }
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.stack.clear();
-        self.in_scope.clear();
-    }
-}
-
 impl State {
     fn start(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<Option<Item>, FrameError> {
         let qname = start.name().as_ref().to_owned();
@@ -388,7 +347,7 @@ impl State {
                 attrs: attributes(start)?,
                 qname: qname.clone(),
             };
-            let mut stream_ns = HashMap::new();
+            let mut stream_ns = Vec::new();
             for (key, value) in &header.attrs {
                 // What the header declares is copied onto stanza lines: it
                 // must be text XML can carry (found by fuzzing: a NUL
@@ -401,7 +360,7 @@ impl State {
                 }
                 if let Some(prefix) = declared_prefix(key) {
                     check_declaration(prefix, value)?;
-                    stream_ns.insert(prefix.to_owned(), value.clone());
+                    stream_ns.push((prefix.to_owned(), value.clone()));
                     if stream_ns.len() > MAX_NAMESPACES {
                         return Err(too_many_namespaces());
                     }
@@ -421,7 +380,6 @@ impl State {
         if root {
             self.line.clear();
             self.used_prefixes.clear();
-            self.used_set.clear();
             self.declared_prefixes.clear();
         }
         self.line.push('<');
@@ -434,8 +392,8 @@ impl State {
         for (key, value) in &attrs {
             if let Some(prefix) = declared_prefix(key) {
                 check_declaration(prefix, value)?;
-                self.declared_prefixes.push(depth, prefix);
-                if self.declared_prefixes.stack.len() > MAX_NAMESPACES {
+                self.declared_prefixes.push((depth, prefix.to_owned()));
+                if self.declared_prefixes.len() > MAX_NAMESPACES {
                     return Err(too_many_namespaces());
                 }
             }
@@ -457,7 +415,7 @@ impl State {
                 // The root's own declarations stay for finish_stanza to see.
                 return Ok(Some(self.finish_stanza()));
             }
-            self.declared_prefixes.leave(depth);
+            self.declared_prefixes.retain(|(d, _)| *d < depth);
         } else {
             self.line.push('>');
             self.open.push(qname);
@@ -486,7 +444,7 @@ impl State {
                 let depth = self.open.len();
                 if depth > 0 {
                     // (At the root, its own declarations stay for finish_stanza.)
-                    self.declared_prefixes.leave(depth);
+                    self.declared_prefixes.retain(|(d, _)| *d < depth);
                 }
                 self.line.push_str("</");
                 self.line.push_str(&name);
@@ -529,14 +487,13 @@ impl State {
             return Ok(());
         };
         if prefix == "xml"
-            || self.declared_prefixes.contains(prefix)
-            || self.used_set.contains(prefix)
+            || self.declared_prefixes.iter().any(|(_, p)| p == prefix)
+            || self.used_prefixes.iter().any(|p| p == prefix)
         {
             return Ok(());
         }
-        if self.stream_ns.contains_key(prefix) || prefix == "stream" {
+        if self.stream_ns.iter().any(|(p, _)| p == prefix) || prefix == "stream" {
             self.used_prefixes.push(prefix.to_owned());
-            self.used_set.insert(prefix.to_owned());
             return Ok(());
         }
         Err(FrameError::Malformed(format!(
@@ -548,17 +505,17 @@ impl State {
     fn finish_stanza(&mut self) -> Item {
         let mut declarations = String::new();
         // Declarations left in scope are the root's own.
-        let default_declared = self.declared_prefixes.contains("");
+        let default_declared = self.declared_prefixes.iter().any(|(_, p)| p.is_empty());
         if !default_declared {
-            if let Some(uri) = self.stream_ns.get("") {
+            if let Some((_, uri)) = self.stream_ns.iter().find(|(p, _)| p.is_empty()) {
                 if uri != super::NS_CLIENT {
                     push_declaration(&mut declarations, "", uri);
                 }
             }
         }
         for prefix in &self.used_prefixes {
-            match self.stream_ns.get(prefix) {
-                Some(uri) => push_declaration(&mut declarations, prefix, uri),
+            match self.stream_ns.iter().find(|(p, _)| p == prefix) {
+                Some((_, uri)) => push_declaration(&mut declarations, prefix, uri),
                 None => push_declaration(&mut declarations, prefix, super::NS_STREAMS),
             }
         }
