@@ -494,3 +494,22 @@ fn a_one_gib_stanza_in_the_session_is_refused_with_bounded_memory() {
     assert!(stderr.contains("larger than 16777216 bytes"), "{output}");
     assert_eq!(received, "", "nothing of it reaches downstream");
 }
+
+#[test]
+fn a_stanza_nested_too_deep_in_the_session_is_refused_with_76() {
+    let setup = Setup::new();
+    let whole = "<message from='bob@localhost/pc' type='chat'><body>before</body></message>";
+    let depth = 100_000;
+    let deep = format!(
+        "<message from='bob@localhost/pc'>{}{}</message>",
+        "<a>".repeat(depth),
+        "</a>".repeat(depth)
+    );
+    let (output, received) = setup.session(SessionPlay::RawThenReset(format!("{whole}{deep}")));
+    assert_eq!(output.code(), Some(76), "{output}");
+    let stderr = output.stderr_str();
+    assert_eq!(stderr.lines().count(), 1, "{output}");
+    assert!(stderr.contains("nested more than 256 deep"), "{output}");
+    assert_eq!(received.lines().count(), 1, "{received:?}");
+    assert!(received.contains("<body>before</body>"), "{received:?}");
+}
