@@ -127,7 +127,10 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .map_err(cli::usage_error)?
         .unwrap_or(DEFAULT_MAX_STANZA);
     let max_new: usize = args
-        .opt_value_from_str("--max-new")
+        .opt_value_from_fn("--max-new", |text| {
+            text.parse::<usize>()
+                .map_err(|_| format!("--max-new takes a whole number, not {text:?}"))
+        })
         .map_err(cli::usage_error)?
         .unwrap_or(dir::DEFAULT_MAX_NEW);
     let handlers: Vec<(String, String)> = args

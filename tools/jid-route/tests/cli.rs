@@ -171,6 +171,13 @@ fn bad_rules_are_usage_errors_naming_the_rule() {
     assert_eq!(route(&[], "").status.code(), Some(64), "nothing to do");
     assert_eq!(route(&["--bogus", "-"], "").status.code(), Some(64));
     assert_eq!(route(&["--me", "@@", "-"], "").status.code(), Some(64));
+    for bad in ["x", "-1", ""] {
+        let output = route(&["--max-new", bad, "-"], "");
+        assert_eq!(output.status.code(), Some(64), "{bad}");
+        let err = text(&output.stderr);
+        assert!(err.contains("--max-new takes a whole number"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }
 
 #[test]
