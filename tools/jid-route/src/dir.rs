@@ -78,6 +78,15 @@ impl DirSink {
         Ok(())
     }
 
+    /// The directory name of `contact`: a safe name (else why not), and one
+    /// that [`DirSink::admit`] lets this session write.
+    fn contact_dir(&mut self, contact: &Jid) -> std::result::Result<String, String> {
+        let name = contact_name(contact)
+            .map_err(|why| format!("no safe directory name for this sender: {why}"))?;
+        self.admit(&name)?;
+        Ok(name)
+    }
+
     /// Open (creating it 0700 if needed) the tree at `path`.
     pub fn open(path: &Path, time: TimeFormat, me: Option<Jid>) -> Result<DirSink> {
         let tree = Tree::open(path).map_err(|e| file_error(path, e))?;
@@ -133,12 +142,10 @@ impl DirSink {
                 author,
                 text,
             } => {
-                let Ok(name) = contact_name(contact) else {
-                    return Ok(Err(unsafe_name(contact)));
+                let name = match self.contact_dir(contact) {
+                    Ok(name) => name,
+                    Err(why) => return Ok(Err(why)),
                 };
-                if let Err(why) = self.admit(&name) {
-                    return Ok(Err(why));
-                }
                 self.append(
                     Some(&name),
                     tree::OUT,
@@ -146,12 +153,10 @@ impl DirSink {
                 )?;
             }
             Event::Notice { contact, text } => {
-                let Ok(name) = contact_name(contact) else {
-                    return Ok(Err(unsafe_name(contact)));
+                let name = match self.contact_dir(contact) {
+                    Ok(name) => name,
+                    Err(why) => return Ok(Err(why)),
                 };
-                if let Err(why) = self.admit(&name) {
-                    return Ok(Err(why));
-                }
                 let time = format_time(now, self.time);
                 self.append(Some(&name), tree::OUT, &format!("{time} -!- {text}\n"))?;
             }
@@ -165,12 +170,10 @@ impl DirSink {
                     self.replace(None, tree::MYPRESENCE, &text)?;
                     self.wrote_mypresence = true;
                 } else {
-                    let Ok(name) = contact_name(&bare) else {
-                        return Ok(Err(unsafe_name(&bare)));
+                    let name = match self.contact_dir(&bare) {
+                        Ok(name) => name,
+                        Err(why) => return Ok(Err(why)),
                     };
-                    if let Err(why) = self.admit(&name) {
-                        return Ok(Err(why));
-                    }
                     self.replace(Some(&name), tree::PRESENCE, &text)?;
                     self.presence_files.insert(name);
                 }
@@ -203,13 +206,6 @@ impl DirSink {
             self.replace(None, tree::MYPRESENCE, "unavailable\n")?;
         }
         Ok(())
-    }
-}
-
-fn unsafe_name(jid: &Jid) -> String {
-    match contact_name(jid) {
-        Err(why) => format!("no safe directory name for this sender: {why}"),
-        Ok(_) => String::new(),
     }
 }
 
