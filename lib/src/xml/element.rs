@@ -70,10 +70,7 @@ impl Element {
             };
             match event {
                 Event::Start(_) | Event::Empty(_) if stack.len() >= super::MAX_DEPTH => {
-                    return Err(FrameError::Malformed(format!(
-                        "elements nested more than {} deep",
-                        super::MAX_DEPTH
-                    )))
+                    return Err(super::framer::too_deep())
                 }
                 Event::Start(start) => stack.push(element_from(&start, ns)?),
                 Event::Empty(start) => {

@@ -373,9 +373,7 @@ impl State {
         }
         let root = self.open.is_empty();
         if self.open.len() >= MAX_DEPTH {
-            return Err(FrameError::Malformed(format!(
-                "elements nested more than {MAX_DEPTH} deep"
-            )));
+            return Err(too_deep());
         }
         if root {
             self.line.clear();
@@ -542,6 +540,11 @@ fn push_declaration(out: &mut String, prefix: &str, uri: &str) {
 
 const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Past [`MAX_DEPTH`] (here and in [`super::Element::parse`]).
+pub(crate) fn too_deep() -> FrameError {
+    FrameError::Malformed(format!("elements nested more than {MAX_DEPTH} deep"))
+}
 
 fn too_many_namespaces() -> FrameError {
     FrameError::Malformed(format!(
