@@ -519,13 +519,19 @@ fn message_to(line: &str, to: &str, body: &str) {
     assert_eq!(child_text(&message, "body").as_deref(), Some(body));
 }
 
-#[test]
-fn dir_serves_contact_pipes() {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    let dir = std::env::temp_dir().join(format!("stanza-fmt-dir-{}", std::process::id()));
+/// A fresh tree for `--dir` with one contact directory, bob's: (DIR, DIR/bob@localhost).
+fn tree_with_bob(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("stanza-fmt-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let bob = dir.join("bob@localhost");
     std::fs::create_dir_all(&bob).unwrap();
+    (dir, bob)
+}
+
+#[test]
+fn dir_serves_contact_pipes() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let (dir, bob) = tree_with_bob("dir");
     std::fs::create_dir(dir.join("Not A Jid")).unwrap();
     std::fs::create_dir(dir.join("iq")).unwrap();
     std::fs::create_dir(dir.join("dave@localhost")).unwrap();
@@ -613,10 +619,7 @@ fn dir_serves_contact_pipes() {
 
 #[test]
 fn dir_mode_whose_reader_goes_says_what_was_not_sent() {
-    let dir = std::env::temp_dir().join(format!("stanza-fmt-gone-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let bob = dir.join("bob@localhost");
-    std::fs::create_dir_all(&bob).unwrap();
+    let (dir, bob) = tree_with_bob("gone");
     let mut child = Command::new(BIN)
         .arg("--dir")
         .arg(&dir)
