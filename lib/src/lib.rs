@@ -25,6 +25,7 @@ pub mod flush;
 pub mod jid;
 pub mod password;
 pub mod sasl;
+pub mod session;
 pub mod stream;
 pub mod tree;
 pub mod ucspi;

@@ -19,6 +19,7 @@ mod go_sendxmpp;
 mod hostile;
 mod pki;
 mod process;
+pub mod proxy;
 mod prosody;
 mod tempdir;
 mod watch;

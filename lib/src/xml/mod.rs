@@ -9,6 +9,7 @@
 
 pub mod element;
 pub mod escape;
+pub mod feed;
 pub mod framer;
 
 pub use element::Element;

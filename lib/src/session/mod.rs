@@ -1,0 +1,15 @@
+//! The long-lived session, sans I/O: state machines that take bytes (as
+//! framed items), events and the time, and say what to write and when to
+//! wake up. The processes (xmpp-auth, xmpp-connect) are thin event loops
+//! around them.
+//!
+//! - [`login`]: stream negotiation up to a bound (or resumed) session:
+//!   registration, SASL, bind, stream management enabled or resumed.
+//! - [`sm`]: XEP-0198 counters and the queue of unacknowledged stanzas.
+//! - [`keepalive`]: when to probe an idle connection and when to declare it dead.
+//! - [`backoff`]: when to reconnect: exponential backoff with jitter and a cap.
+
+pub mod backoff;
+pub mod keepalive;
+pub mod login;
+pub mod sm;
