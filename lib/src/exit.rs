@@ -48,6 +48,30 @@ impl Status {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The status with this numeric code, if it is one of ours.
+    pub fn from_code(code: u8) -> Option<Status> {
+        use Status::*;
+        [
+            Ok,
+            Usage,
+            DataErr,
+            NoInput,
+            Unavailable,
+            Software,
+            OsErr,
+            CantCreat,
+            IoErr,
+            TempFail,
+            Protocol,
+            NoPerm,
+            Config,
+            CannotExecute,
+            CommandNotFound,
+        ]
+        .into_iter()
+        .find(|status| status.code() == code)
+    }
 }
 
 /// An error on its way to becoming the tool's one line on stderr and its exit status.

@@ -14,12 +14,15 @@
 //! - [`stream`]: XMPP stream headers, namespaces and stream errors.
 //! - [`sasl`]: SASL mechanisms (SCRAM with channel binding, PLAIN, DIGEST-MD5).
 //! - [`config`]: the account configuration from the environment and a file.
+//! - [`control`]: the reconnect channel between xmpp-connect and the session it runs.
+//! - [`session`]: the sans-I/O session core: login, stream management, keepalive, backoff.
 //! - [`password`]: where a password may come from (never argv).
 //! - [`ucspi`]: fds 6/7 plumbing, spawning and exec'ing the next program.
 //! - [`tree`]: the sj/ii-style directory tree, with safe names and no symlink following.
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod exit;
 pub mod flush;
 pub mod jid;

@@ -46,30 +46,49 @@ pub fn take_stream_fds(tool: &str) -> Result<(OwnedFd, OwnedFd)> {
 /// A [`Command`] for `prog` (program and arguments), with `read` and `write`
 /// placed on fds 6 and 7 in the child.
 pub fn command_with_stream(prog: &[OsString], read: &OwnedFd, write: &OwnedFd) -> Result<Command> {
+    command_with_fds(prog, &[(read, READ_FD), (write, WRITE_FD)])
+}
+
+/// The most fds [`command_with_fds`] places.
+pub const MAX_PLACED: usize = 4;
+
+/// A [`Command`] for `prog` with each `(fd, number)` placed on that number
+/// in the child (at most [`MAX_PLACED`]): the stream on 6 and 7, and such
+/// extra channels as [`crate::control`]'s.
+pub fn command_with_fds(prog: &[OsString], fds: &[(&OwnedFd, RawFd)]) -> Result<Command> {
     let (name, args) = prog
         .split_first()
         .ok_or_else(|| Error::usage("no program to run"))?;
+    if fds.len() > MAX_PLACED {
+        return Err(Error::new(Status::Software, "too many fds to place"));
+    }
     let mut command = Command::new(name);
     command.args(args);
-    let (read, write) = (read.as_raw_fd(), write.as_raw_fd());
-    // SAFETY: the closure only calls async-signal-safe functions (fcntl, dup2).
+    let mut pairs = [(-1, -1); MAX_PLACED];
+    for (pair, (fd, target)) in pairs.iter_mut().zip(fds) {
+        *pair = (fd.as_raw_fd(), *target);
+    }
+    let count = fds.len();
+    // SAFETY: the closure only calls async-signal-safe functions (fcntl, dup2)
+    // and allocates nothing.
     unsafe {
-        command.pre_exec(move || place_stream_fds(read, write));
+        command.pre_exec(move || place_fds(&pairs[..count]));
     }
     Ok(command)
 }
 
-/// In a freshly forked child: put `read` on fd 6 and `write` on fd 7, without CLOEXEC.
-fn place_stream_fds(read: RawFd, write: RawFd) -> std::io::Result<()> {
-    // SAFETY: the fds are open (the parent holds them); we move copies above fd 7 first,
-    // so that putting one on 6 cannot clobber the other.
-    let (high_read, high_write) = unsafe {
-        (
-            rustix::io::fcntl_dupfd_cloexec(BorrowedFd::borrow_raw(read), 10)?,
-            rustix::io::fcntl_dupfd_cloexec(BorrowedFd::borrow_raw(write), 10)?,
-        )
-    };
-    for (source, target) in [(&high_read, READ_FD), (&high_write, WRITE_FD)] {
+/// In a freshly forked child: put each source fd on its target number, without CLOEXEC.
+fn place_fds(pairs: &[(RawFd, RawFd)]) -> std::io::Result<()> {
+    // Copies above every target first, so that placing one cannot clobber
+    // the source of another.
+    let mut high: [Option<OwnedFd>; MAX_PLACED] = Default::default();
+    for (slot, &(source, _)) in high.iter_mut().zip(pairs) {
+        // SAFETY: the fds are open (the parent holds them).
+        *slot =
+            Some(unsafe { rustix::io::fcntl_dupfd_cloexec(BorrowedFd::borrow_raw(source), 10)? });
+    }
+    for (slot, &(_, target)) in high.iter().zip(pairs) {
+        let Some(source) = slot else { continue };
         // SAFETY: the target number is ours to replace in the child; forget it so it stays open.
         let mut target = unsafe { OwnedFd::from_raw_fd(target) };
         let placed = rustix::io::dup2(source, &mut target);

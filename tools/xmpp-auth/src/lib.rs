@@ -32,6 +32,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         options::Parsed::Run(options) => *options,
     };
     let (read, write) = xmpp_pipes::ucspi::take_stream_fds("xmpp-auth")?;
+    let control_env = std::env::var(xmpp_pipes::control::ENV_CONTROL).ok();
+    let _control = xmpp_pipes::control::take(control_env.as_deref());
+    std::env::remove_var(xmpp_pipes::control::ENV_CONTROL);
     let password = options
         .password
         .read(&format!("Password for {}: ", options.jid))?;

@@ -23,6 +23,7 @@ use options::{Command, Options};
 use relay::{Local, Server};
 use std::ffi::OsString;
 use std::net::TcpStream;
+use std::os::fd::OwnedFd;
 use std::process::Command as Process;
 use xmpp_pipes::exit::{warn, Error, Result, Status};
 use xmpp_pipes::ucspi;
@@ -66,7 +67,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     if options.prog.is_empty() {
         bridge(server, &options)
     } else {
-        run_prog(server, &options, facts.as_ref(), &socket_info)
+        run_prog(server, &options, tls.as_ref(), facts.as_ref(), &socket_info)
     }
 }
 
@@ -108,34 +109,43 @@ fn establish(
     Ok((Server::tls(socket, conn), Some(facts), info))
 }
 
-/// Give PROG the UCSPI environment: what was connected, and the TLS facts.
-fn set_environment(
-    command: &mut Process,
+/// The UCSPI facts of one connection, by their environment variable names:
+/// what was connected, and the TLS facts. PROG gets the first connection's
+/// in its environment, and each later one's in the control channel's
+/// `connected` message ([`xmpp_pipes::control`]).
+fn connection_facts(
     options: &Options,
     facts: Option<&tls::Facts>,
     socket: &SocketInfo,
-) {
-    command
-        .env("XMPP_DOMAIN", &options.domain)
-        .env("PROTO", "TCP")
-        .env("TCPREMOTEIP", socket.remote.ip().to_string())
-        .env("TCPREMOTEPORT", socket.remote.port().to_string());
+) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
+        ("XMPP_DOMAIN", options.domain.clone()),
+        ("PROTO", "TCP".to_owned()),
+        ("TCPREMOTEIP", socket.remote.ip().to_string()),
+        ("TCPREMOTEPORT", socket.remote.port().to_string()),
+    ];
     if let Some(local) = socket.local {
-        command
-            .env("TCPLOCALIP", local.ip().to_string())
-            .env("TCPLOCALPORT", local.port().to_string());
+        vars.push(("TCPLOCALIP", local.ip().to_string()));
+        vars.push(("TCPLOCALPORT", local.port().to_string()));
     }
+    if let Some(facts) = facts {
+        vars.push(("SSL_PROTOCOL", facts.protocol.clone()));
+        vars.push(("SSL_CIPHER", facts.cipher.clone()));
+        vars.push(("SSL_PEER_CERT_HASH", facts.peer_cert_hash.clone()));
+        if let Some(exporter) = &facts.exporter {
+            vars.push(("XMPP_TLS_EXPORTER", exporter.clone()));
+        }
+    }
+    vars
+}
+
+/// Give PROG the UCSPI environment of its first connection.
+fn set_environment(command: &mut Process, vars: &[(&'static str, String)]) {
     for name in TLS_VARIABLES {
         command.env_remove(name);
     }
-    if let Some(facts) = facts {
-        command
-            .env("SSL_PROTOCOL", &facts.protocol)
-            .env("SSL_CIPHER", &facts.cipher)
-            .env("SSL_PEER_CERT_HASH", &facts.peer_cert_hash);
-        if let Some(exporter) = &facts.exporter {
-            command.env("XMPP_TLS_EXPORTER", exporter);
-        }
+    for (name, value) in vars {
+        command.env(name, value);
     }
 }
 
@@ -151,6 +161,7 @@ fn bridge(mut server: Server, options: &Options) -> Result<u8> {
             prog: None,
         },
         options.timeout,
+        None,
     );
     if let Some(problem) = outcome.problem {
         return Err(problem);
@@ -167,39 +178,109 @@ fn bridge(mut server: Server, options: &Options) -> Result<u8> {
     Ok(0)
 }
 
-/// Run PROG with the stream on its fds 6 and 7, relay, and pass on its exit status.
+/// Run PROG with the stream on its fds 6 and 7 and the control channel on
+/// fd 8 ([`xmpp_pipes::control`]), relay, make a new connection each time
+/// PROG asks, and pass on its exit status.
 fn run_prog(
-    mut server: Server,
+    server: Server,
     options: &Options,
+    tls: Option<&tls::Tls>,
     facts: Option<&tls::Facts>,
     socket: &SocketInfo,
 ) -> Result<u8> {
     use rustix::pipe::{pipe_with, PipeFlags};
+    use std::os::fd::AsFd;
+    use xmpp_pipes::control::{self, Message};
     let pipe = |what| pipe_with(PipeFlags::CLOEXEC).map_err(|e| Error::os(what, e));
     // Server to PROG: PROG reads fd 6. PROG to server: PROG writes fd 7.
     let (prog_reads, we_write) = pipe("pipe for fd 6")?;
     let (we_read, prog_writes) = pipe("pipe for fd 7")?;
-    let mut command = ucspi::command_with_stream(&options.prog, &prog_reads, &prog_writes)?;
-    set_environment(&mut command, options, facts, socket);
+    let (channel, prog_channel) =
+        control::channel().map_err(|e| Error::os("socket pair for the control channel", e))?;
+    let mut command = ucspi::command_with_fds(
+        &options.prog,
+        &[
+            (&prog_reads, ucspi::READ_FD),
+            (&prog_writes, ucspi::WRITE_FD),
+            (&prog_channel, control::CONTROL_FD),
+        ],
+    )?;
+    set_environment(&mut command, &connection_facts(options, facts, socket));
+    command.env(control::ENV_CONTROL, control::CONTROL_FD.to_string());
     let mut child = ucspi::spawn(&mut command)?;
-    drop((prog_reads, prog_writes));
+    drop((prog_reads, prog_writes, prog_channel));
     // Without pidfds (Linux < 5.3) the relay ends when PROG's fds close.
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_child(&child),
         rustix::process::PidfdFlags::empty(),
     )
     .ok();
-    let outcome = relay::relay(
+    let local = |input: OwnedFd, output: OwnedFd| Local {
+        input,
+        output,
+        output_loss_ends: false,
+        prog: pidfd.as_ref().and_then(|fd| fd.try_clone().ok()),
+    };
+    let mut server = server;
+    let mut outcome = relay::relay(
         &mut server,
-        Local {
-            input: we_read,
-            output: we_write,
-            output_loss_ends: false,
-            prog: pidfd,
-        },
+        local(we_read, we_write),
         options.timeout,
+        Some(channel.as_fd()),
     );
     drop(server);
+    let mut channel = Some(channel);
+    // Each time PROG asks, a new connection (until PROG exits or closes the channel).
+    while !outcome.prog_exited {
+        let Some(open) = &channel else { break };
+        match wait_for_request(open, pidfd.as_ref()) {
+            Request::Connect => {}
+            Request::ChannelClosed => {
+                channel = None;
+                break;
+            }
+            Request::ProgExited => break,
+        }
+        let Some(open) = &channel else { break };
+        let (new_server, new_facts, new_socket) =
+            match establish(options, tls, &Deadline::after(options.timeout)) {
+                Ok(established) => established,
+                Err(err) => {
+                    let failed = Message::Failed {
+                        status: err.status(),
+                        message: err.message().to_owned(),
+                    };
+                    if control::send(open.as_fd(), &failed, None).is_err() {
+                        break;
+                    }
+                    outcome = relay::Outcome::default();
+                    continue;
+                }
+            };
+        let (ours, theirs) =
+            control::connection_pair().map_err(|e| Error::os("socket pair for a connection", e))?;
+        let vars = connection_facts(options, new_facts.as_ref(), &new_socket);
+        let connected = Message::Connected(control::Facts(
+            vars.into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        ));
+        if control::send(open.as_fd(), &connected, Some(theirs.as_fd())).is_err() {
+            break;
+        }
+        drop(theirs);
+        let input = ours
+            .try_clone()
+            .map_err(|e| Error::os("dup of a connection socket", e))?;
+        let mut server = new_server;
+        outcome = relay::relay(
+            &mut server,
+            local(input, ours),
+            options.timeout,
+            Some(open.as_fd()),
+        );
+    }
+    drop(channel);
     let status = child
         .wait()
         .map_err(|e| Error::new(Status::OsErr, format!("waiting for PROG: {e}")))?;
@@ -210,4 +291,45 @@ fn run_prog(
         warn(TOOL, problem.message());
     }
     Ok(code)
+}
+
+/// What PROG wants once a connection is over (or abandoned).
+enum Request {
+    /// A new connection.
+    Connect,
+    /// The control channel closed: PROG wants no more connections.
+    ChannelClosed,
+    /// PROG exited.
+    ProgExited,
+}
+
+/// Wait for PROG's next request on the control channel, or for PROG's exit.
+fn wait_for_request(channel: &OwnedFd, pidfd: Option<&OwnedFd>) -> Request {
+    use rustix::event::{poll, PollFd, PollFlags};
+    use std::os::fd::AsFd;
+    use xmpp_pipes::control::{self, Message};
+    loop {
+        let mut fds = vec![PollFd::new(channel, PollFlags::IN)];
+        if let Some(pidfd) = pidfd {
+            fds.push(PollFd::new(pidfd, PollFlags::IN));
+        }
+        match poll(&mut fds, None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return Request::ChannelClosed,
+        }
+        let channel_ready = !fds[0].revents().is_empty();
+        let prog_ready = fds.get(1).is_some_and(|fd| !fd.revents().is_empty());
+        drop(fds);
+        if channel_ready {
+            match control::receive(channel.as_fd()) {
+                Ok(Some((Message::Connect, _))) => return Request::Connect,
+                // Only `connect` goes this way; anything else is ignored.
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return Request::ChannelClosed,
+            }
+        }
+        if prog_ready {
+            return Request::ProgExited;
+        }
+    }
 }

@@ -13,7 +13,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustls::ClientConnection;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 use xmpp_pipes::exit::{Error, Status};
 
@@ -206,11 +206,22 @@ pub struct Outcome {
     pub output_lost: bool,
     /// The server did not end its side within the drain time after ours.
     pub drain_timed_out: bool,
+    /// PROG exited.
+    pub prog_exited: bool,
+    /// The control channel became readable (a request for a new connection,
+    /// or its end): the relay stopped at once, abandoning this connection.
+    pub control_ready: bool,
 }
 
 /// Relay until both directions are done; `drain` bounds the wait for the
-/// server after our side has closed.
-pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
+/// server after our side has closed. With a `control` channel
+/// ([`xmpp_pipes::control`]), the relay also ends as soon as it is readable.
+pub fn relay(
+    server: &mut Server,
+    local: Local,
+    drain: Duration,
+    control: Option<BorrowedFd<'_>>,
+) -> Outcome {
     let Local {
         input,
         output,
@@ -321,6 +332,10 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
         if let Some(pidfd) = prog.as_ref().filter(|_| !prog_exited) {
             fds.push(PollFd::new(pidfd, PollFlags::IN));
         }
+        let control_index = fds.len();
+        if let Some(control) = &control {
+            fds.push(PollFd::new(control, PollFlags::IN));
+        }
         if (socket_flags | input_flags | output_flags).is_empty() && drain_until.is_none() {
             // Nothing can move any more (cannot happen by the checks above,
             // but never wait forever on nothing).
@@ -341,8 +356,21 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
         } else {
             PollFlags::empty()
         };
-        let prog_ready = ready(prog_index);
+        let prog_ready = if prog.is_some() && !prog_exited {
+            ready(prog_index)
+        } else {
+            PollFlags::empty()
+        };
+        let control_ready = if control.is_some() {
+            ready(control_index)
+        } else {
+            PollFlags::empty()
+        };
         drop(fds);
+        if !control_ready.is_empty() {
+            outcome.control_ready = true;
+            break;
+        }
         if !prog_ready.is_empty() && prog.is_some() && !prog_exited {
             prog_exited = true;
             // Whatever the server still sends has no reader now.
@@ -391,6 +419,7 @@ pub fn relay(server: &mut Server, local: Local, drain: Duration) -> Outcome {
     // Let the local side see the end of the server's data.
     drop(output);
     outcome.server_ended = server_ended;
+    outcome.prog_exited = prog_exited;
     if outcome.output_lost && outcome.problem.is_none() && output_loss_ends {
         outcome.problem = Some(Error::new(
             Status::IoErr,
