@@ -79,6 +79,8 @@ impl Setup {
 
     /// Log in honestly, then let the server play `then`; PROG copies what
     /// it receives on fd 6 to a file. Returns the output and that file.
+    /// Without reconnecting (`--no-reconnect`): the hostile server plays
+    /// once, and what is asserted is how the one session ends.
     fn session(&self, then: SessionPlay) -> (Output, String) {
         let server = self.server(SaslPlay::Session {
             password: "correct horse".into(),
@@ -87,7 +89,7 @@ impl Setup {
         let received = self.dir.join("received");
         let _ = std::fs::remove_file(&received);
         let prog = format!("cat <&6 > '{}'", received.display());
-        let (output, _) = self.chain(&server, &[], &prog);
+        let (output, _) = self.chain(&server, &["--no-reconnect"], &prog);
         server.finish();
         let received = std::fs::read_to_string(&received).unwrap_or_default();
         (output, received)

@@ -1,5 +1,6 @@
-//! Nothing lost when the server restarts in the middle of a batch: the
-//! sender's chain says how many stanzas the server acknowledged ("the first
+//! Nothing lost when the server restarts in the middle of a batch, for a
+//! wrapper that resends by itself (`--no-reconnect`; the session's own
+//! reconnection is tested in tests/faults.rs): the sender's chain says how many stanzas the server acknowledged ("the first
 //! K were") and lists the others in `--unacked-file`; sending the batch from
 //! line K+1 again delivers the rest. Every message reaches the receiver at
 //! least once.
@@ -43,6 +44,7 @@ fn a_restart_mid_batch_loses_nothing_once_the_rest_is_sent_again() {
         &alice,
         Transport::StartTls,
         &[
+            "--no-reconnect",
             "--timeout",
             "10",
             "--unacked-file",

@@ -19,8 +19,8 @@ mod go_sendxmpp;
 mod hostile;
 mod pki;
 mod process;
-pub mod proxy;
 mod prosody;
+pub mod proxy;
 mod tempdir;
 mod watch;
 

@@ -5,11 +5,17 @@
 //!
 //! - [`login`]: stream negotiation up to a bound (or resumed) session:
 //!   registration, SASL, bind, stream management enabled or resumed.
+//! - [`muc`]: the rooms of `--join`: joined before downstream speaks, joined again in a new session.
 //! - [`sm`]: XEP-0198 counters and the queue of unacknowledged stanzas.
 //! - [`keepalive`]: when to probe an idle connection and when to declare it dead.
+//! - [`state`]: the [`Session`] itself, which drives all of the above across connections.
 //! - [`backoff`]: when to reconnect: exponential backoff with jitter and a cap.
 
 pub mod backoff;
 pub mod keepalive;
 pub mod login;
+pub mod muc;
 pub mod sm;
+pub mod state;
+
+pub use state::{Action, Origin, Session, Settings, Verdict};

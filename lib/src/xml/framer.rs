@@ -216,6 +216,12 @@ impl<R: BufRead> Framer<R> {
         &self.reader.get_ref().inner
     }
 
+    /// The underlying reader, mutably (for [`super::feed::Feed`], which
+    /// appends the bytes that arrive to it).
+    pub(crate) fn get_mut(&mut self) -> &mut R {
+        &mut self.reader.get_mut().inner
+    }
+
     /// Bytes consumed from the input so far.
     pub fn position(&self) -> u64 {
         self.reader.get_ref().consumed
@@ -711,7 +717,7 @@ fn check_attribute_separation(start: &BytesStart<'_>) -> Result<(), FrameError> 
 }
 
 /// Whether a start tag at stream level is the stream element itself.
-fn is_stream_element(qname: &str, start: &BytesStart<'_>) -> Result<bool, FrameError> {
+pub(crate) fn is_stream_element(qname: &str, start: &BytesStart<'_>) -> Result<bool, FrameError> {
     let Some((prefix, local)) = qname.split_once(':') else {
         return Ok(false);
     };

@@ -14,6 +14,7 @@ pub mod framer;
 
 pub use element::Element;
 pub use escape::{escape_attr, escape_text, is_xml_char};
+pub use feed::Feed;
 pub use framer::{FrameError, Framer, Item, StreamHeader, MAX_DEPTH, MAX_NAMESPACES};
 
 /// The namespace implied on stanza lines.

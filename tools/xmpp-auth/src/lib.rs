@@ -1,22 +1,27 @@
 //! xmpp-auth: stream setup, SASL, resource binding and stream management on
-//! the connection that xmpp-connect leaves on fds 6 and 7.
+//! the connection that xmpp-connect leaves on fds 6 and 7, kept across
+//! connections.
 //!
 //! [`run`] is the whole tool: [`options`] parses the command line (with
-//! [`account`] filling in the configured account), [`login`]
-//! negotiates the stream up to a bound, managed session, and [`session`]
-//! relays stanzas between the server and the next program (or stdin and
-//! stdout in bridge mode) once the rooms of `--join` let it in ([`muc`]),
-//! answering pings and acknowledgement requests
-//! itself and confirming delivery at the end.
+//! [`account`] filling in the configured account and [`muc`] the rooms),
+//! the edge reads the password and the transport facts once, and
+//! [`session`] runs the event loop around [`xmpp_pipes::session::Session`],
+//! which logs in, relays stanzas between the server and the next program
+//! (or stdin and stdout in bridge mode), answers pings and acknowledgement
+//! requests, keeps the connection alive, asks xmpp-connect for a new
+//! connection when one is lost (resuming the session), and confirms
+//! delivery at the end.
 
 pub mod account;
-pub mod login;
 pub mod muc;
 pub mod options;
 pub mod session;
 
 use std::ffi::OsString;
+use std::time::Duration;
 use xmpp_pipes::exit::Result;
+use xmpp_pipes::session::backoff::Policy;
+use xmpp_pipes::session::{login, Session, Settings};
 
 /// Run xmpp-auth with the given arguments (without argv\[0\]); returns the exit status.
 pub fn run(args: Vec<OsString>) -> Result<u8> {
@@ -32,16 +37,65 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         options::Parsed::Run(options) => *options,
     };
     let (read, write) = xmpp_pipes::ucspi::take_stream_fds("xmpp-auth")?;
+    // The edge: the environment is read here, once, and nowhere else.
     let control_env = std::env::var(xmpp_pipes::control::ENV_CONTROL).ok();
-    let _control = xmpp_pipes::control::take(control_env.as_deref());
+    let control = xmpp_pipes::control::take(control_env.as_deref());
     std::env::remove_var(xmpp_pipes::control::ENV_CONTROL);
+    let transport = session::transport(|name| std::env::var(name).ok())?;
     let password = options
         .password
         .read(&format!("Password for {}: ", options.jid))?;
     let room_password = options.rooms.read_password()?;
-    let watchdog = session::Watchdog::start(options.timeout, "logging in");
-    let negotiated = login::login(read, write, &options, &password)?;
-    drop(password);
-    watchdog.cancel();
-    session::run(negotiated, &options, room_password.as_ref())
+    let reconnect = (options.reconnect && control.is_some()).then(|| Policy {
+        initial: Duration::from_secs(1),
+        cap: RECONNECT_CAP,
+        limit: options.reconnect_limit,
+    });
+    let settings = Settings {
+        login: login::Config {
+            jid: options.jid.clone(),
+            resource: options.resource.clone(),
+            password,
+            mechanism: options.mechanism,
+            register: options.register,
+            stream_management: options.stream_management,
+            resume: None,
+        },
+        presence: options.presence,
+        join: options.rooms.join.clone(),
+        create_rooms: options.rooms.create,
+        room_password,
+        timeout: options.timeout,
+        keepalive: options.keepalive,
+        keepalive_timeout: options.keepalive.min(KEEPALIVE_TIMEOUT),
+        reconnect,
+        events: options.session_events,
+        seed: seed(),
+    };
+    let can_reconnect = settings.reconnect.is_some();
+    session::run(session::Setup {
+        session: Session::new(settings, can_reconnect),
+        first: (read, write),
+        transport,
+        control,
+        prog: options.prog,
+        unacked_file: options.unacked_file,
+    })
+}
+
+/// The longest wait between two attempts to reconnect.
+pub const RECONNECT_CAP: Duration = Duration::from_secs(60);
+/// The longest a keepalive probe may go unanswered (at most `--keepalive` itself).
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A seed for the session's jitter and ids.
+fn seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return nanos ^ u64::from(std::process::id());
+    }
+    u64::from_ne_bytes(bytes)
 }

@@ -122,7 +122,18 @@ pub struct Options {
     pub prog: Vec<OsString>,
     /// Group chat: the rooms to join (`--join`, `--room-password-file`, `--create-rooms`).
     pub rooms: crate::muc::RoomOptions,
+    /// Probe the server after this much silence.
+    pub keepalive: Duration,
+    /// Reconnect when the connection is lost (and xmpp-connect can).
+    pub reconnect: bool,
+    /// Give up after this many failed attempts in a row.
+    pub reconnect_limit: Option<u32>,
+    /// Tell downstream when a new session begins.
+    pub session_events: bool,
 }
+
+/// The default of `--keepalive`: below the idle timeouts of NAT boxes and mobile links.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 
 const SPEC: OptionSpec = OptionSpec {
     with_value: &[
@@ -134,6 +145,8 @@ const SPEC: OptionSpec = OptionSpec {
         "--timeout",
         "--config",
         "--unacked-file",
+        "--keepalive",
+        "--reconnect-limit",
         // Group chat (crate::muc).
         "--join",
         "--room-password-file",
@@ -142,6 +155,8 @@ const SPEC: OptionSpec = OptionSpec {
         "--presence",
         "--register",
         "--no-stream-management",
+        "--no-reconnect",
+        "--session-events",
         "--create-rooms",
         "-h",
         "--help",
@@ -195,6 +210,20 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
             Ok::<_, String>(std::path::PathBuf::from(s))
         })
         .map_err(cli::usage_error)?;
+    let keepalive = args
+        .opt_value_from_fn("--keepalive", cli::parse_seconds)
+        .map_err(cli::usage_error)?
+        .unwrap_or(DEFAULT_KEEPALIVE);
+    if keepalive.is_zero() {
+        return Err(Error::usage(
+            "--keepalive 0: a session with no keepalive never notices a dead connection; give SECONDS > 0",
+        ));
+    }
+    let reconnect = !args.contains("--no-reconnect");
+    let reconnect_limit: Option<u32> = args
+        .opt_value_from_str("--reconnect-limit")
+        .map_err(cli::usage_error)?;
+    let session_events = args.contains("--session-events");
     let rooms = crate::muc::RoomOptions::parse(&mut args)?;
     cli::finish(args)?;
 
@@ -224,5 +253,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         timeout: account.timeout,
         prog: operands.collect(),
         rooms,
+        keepalive,
+        reconnect,
+        reconnect_limit,
+        session_events,
     })))
 }

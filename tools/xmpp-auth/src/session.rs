@@ -1,485 +1,636 @@
-//! The logged-in session: stanzas relayed between the server and downstream
-//! (PROG on fds 6/7, or stdin/stdout in bridge mode).
+//! The event loop: one poll(2) over the server connection, downstream (PROG
+//! on fds 6/7, or stdin/stdout in bridge mode), the control channel to
+//! xmpp-connect, PROG's pidfd and the session's timer, around
+//! [`xmpp_pipes::session::Session`], which decides everything.
 //!
-//! Two threads carry the stanzas, one each way; the main thread waits for
-//! what they report. Session-level duties stay here: stream management
-//! acknowledgements (`<r/>`, `<a/>`) and XEP-0199 pings are answered and never
-//! reach downstream. At the end of downstream's input, delivery is confirmed
-//! (an acknowledgement request with stream management, otherwise a ping
-//! round-trip, which proves the server processed everything sent before it),
-//! the stream is closed, and the exit status says whether everything was.
-//!
-//! With `--join`, the rooms are joined first ([`crate::muc`]): the server's
-//! stanzas flow downstream meanwhile, but downstream's are not read until
-//! every room let us in, so that no message goes out before its room is
-//! joined. The rooms are left at the end, before delivery is confirmed.
+//! The loop only moves bytes: what arrives from the server is framed
+//! ([`Feed`]) and given to the session; what the session says to send is
+//! written; a new connection is asked for on the control channel and its
+//! socket taken from there. Downstream's fds are never made non-blocking
+//! (they may be shared with a terminal or a sibling): they are read once
+//! and written at most [`DOWNSTREAM_WRITE`] bytes per readiness, which a
+//! pipe that polls writable always takes.
 
-use crate::login::{Negotiated, MAX_STANZA};
-use crate::muc::{Observed, Rooms};
-use crate::options::Options;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::process::Command;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::process::{Child, Command};
+use std::time::Instant;
+use xmpp_pipes::control::{self, Message};
 use xmpp_pipes::exit::{Error, Result, Status};
-use xmpp_pipes::flush::FlushBeforeRead;
-use xmpp_pipes::password::Password;
-use xmpp_pipes::stream::{self, NS_PING, NS_SM};
-use xmpp_pipes::xml::{Element, Framer, Item, NS_CLIENT};
+use xmpp_pipes::session::login::Transport;
+use xmpp_pipes::session::{Action, Session};
+use xmpp_pipes::stream;
+use xmpp_pipes::xml::feed::Feed;
+use xmpp_pipes::xml::{FrameError, Item};
 
-/// The id of the ping that confirms delivery on servers without stream management.
-const FINAL_PING_ID: &str = "xa-final-ping";
+/// The largest element accepted from the server or downstream (bytes).
+pub const MAX_STANZA: usize = 16 << 20;
+/// Read at most this much at a time.
+const CHUNK: usize = 16 * 1024;
+/// Write at most this much to downstream after poll says it is writable.
+const DOWNSTREAM_WRITE: usize = 4096;
+/// Stop reading one side while this much waits to be written to the other.
+const BUFFER_LIMIT: usize = 256 * 1024;
 
-/// Ends the process with status 75 if not cancelled within the timeout.
-pub struct Watchdog {
-    cancel: Sender<()>,
+/// One connection to the server: its fds, the framer, what waits to be written.
+struct Connection {
+    read: OwnedFd,
+    write: Option<OwnedFd>,
+    feed: Feed,
+    out: Vec<u8>,
 }
 
-impl Watchdog {
-    /// Start a watchdog for `what` (used in the message).
-    pub fn start(timeout: Duration, what: &'static str) -> Watchdog {
-        let (cancel, cancelled) = mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(timeout) {
-                xmpp_pipes::exit::print_line(&format!(
-                    "xmpp-auth: timed out after {} s {what}\n",
-                    timeout.as_secs_f64()
-                ));
-                std::process::exit(Status::TempFail.code().into());
-            }
-        });
-        Watchdog { cancel }
+impl Connection {
+    fn new(read: OwnedFd, write: OwnedFd) -> Connection {
+        for fd in [&read, &write] {
+            let _ = rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK);
+        }
+        Connection {
+            read,
+            write: Some(write),
+            feed: Feed::new(MAX_STANZA),
+            out: Vec::new(),
+        }
     }
 
-    /// Stop the watchdog.
-    pub fn cancel(self) {
-        drop(self.cancel);
-    }
-}
-
-/// What the relay threads report to the main thread.
-enum Event {
-    /// Downstream's input ended.
-    DownstreamEof,
-    /// Downstream wrote something that is not a stanza.
-    DownstreamError(Error),
-    /// The server acknowledged stanzas (stream management) or answered the final ping.
-    Confirmed,
-    /// The server closed the stream (`</stream:stream>`).
-    ServerClosed,
-    /// The connection ended without a closing tag, or the stream failed.
-    ServerFailed(Error),
-    /// PROG exited with this status.
-    ChildExited(u8),
-    /// A room of `--join` let us in.
-    RoomJoined,
-    /// A room of `--join` refused us.
-    RoomRefused(Error),
-}
-
-/// Ask the server for an acknowledgement each time this many stanzas wait for one.
-const ACK_EVERY: usize = 64;
-
-/// State shared by both directions: the writer to the server and the counters.
-struct Shared {
-    writer: BufWriter<File>,
-    stream_management: bool,
-    /// Stanzas sent since stream management was enabled (XEP-0198's count, mod 2^32).
-    sent: u32,
-    /// The last `h` the server acknowledged.
-    acked: u32,
-    /// Sent stanzas not acknowledged yet, oldest first, each marked with
-    /// whether it came from downstream (else xmpp-auth sent it itself).
-    unacked: VecDeque<(String, bool)>,
-    /// Stanzas from downstream sent (what the final report counts).
-    sent_downstream: u64,
-    /// Stanzas received and handled (delivered downstream or answered).
-    handled: u32,
-    /// Whether the final ping was answered (servers without stream management).
-    ping_answered: bool,
-    /// The group chats joined, and those being joined.
-    rooms: Rooms,
-    /// Our closing tag is sent: nothing more may follow it (RFC 6120 §4.4), not even an answer.
-    closed: bool,
-}
-
-impl Shared {
-    fn write(&mut self, xml: &str) -> std::io::Result<()> {
-        self.writer.write_all(xml.as_bytes())
-    }
-
-    /// Send stanzas of our own and flush them.
-    fn send_now(&mut self, lines: &[String], what: &str) -> Result<()> {
-        lines
-            .iter()
-            .try_for_each(|line| self.send_stanza(line))
-            .and_then(|()| self.writer.flush())
-            .map_err(|e| Error::from(e).context(what))
-    }
-
-    /// Send one stanza line, counting it for stream management.
-    fn send_stanza(&mut self, line: &str) -> std::io::Result<()> {
-        self.send_counted(line, false)
-    }
-
-    /// Send a stanza that downstream wrote (the ones the final report counts).
-    fn send_downstream(&mut self, line: &str) -> std::io::Result<()> {
-        self.sent_downstream += 1;
-        self.send_counted(line, true)
-    }
-
-    fn send_counted(&mut self, line: &str, downstream: bool) -> std::io::Result<()> {
-        self.write(line)?;
-        if self.stream_management && is_counted(line) {
-            self.sent = self.sent.wrapping_add(1);
-            self.unacked.push_back((line.to_owned(), downstream));
-            // Ask for an acknowledgement now and then, so that a long session
-            // (a log followed for months) keeps only the last few stanzas.
-            if self.unacked.len().is_multiple_of(ACK_EVERY) {
-                self.write(&format!("<r xmlns='{NS_SM}'/>"))?;
+    /// Write what waits, as far as the connection takes it.
+    fn flush(&mut self) -> std::io::Result<()> {
+        let Some(write) = &self.write else {
+            self.out.clear();
+            return Ok(());
+        };
+        while !self.out.is_empty() {
+            match rustix::io::write(write, &self.out) {
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => return Ok(()),
+                Err(err) => return Err(err.into()),
             }
         }
         Ok(())
     }
+}
 
-    fn acknowledge(&mut self, h: u32) {
-        let newly = h.wrapping_sub(self.acked) as usize;
-        for _ in 0..newly.min(self.unacked.len()) {
-            self.unacked.pop_front();
+/// Downstream: where the server's stanzas go and where ours come from.
+struct Downstream {
+    input: Option<OwnedFd>,
+    output: Option<OwnedFd>,
+    feed: Feed,
+    out: Vec<u8>,
+    /// The byte counts of the lines in `out` (the first one possibly part-written).
+    lines: VecDeque<usize>,
+    /// For messages: "stdin"/"stdout" or "the program".
+    input_name: &'static str,
+    output_name: &'static str,
+}
+
+/// PROG: the command, started once the first login has bound a JID.
+struct Prog {
+    command: Option<Command>,
+    /// Its ends of the pipes, kept until it is started.
+    fds: Option<(OwnedFd, OwnedFd)>,
+    child: Option<Child>,
+    pidfd: Option<OwnedFd>,
+}
+
+/// Everything the loop needs from the command line and the edge.
+pub struct Setup {
+    /// The session itself.
+    pub session: Session,
+    /// The first connection (fds 6 and 7).
+    pub first: (OwnedFd, OwnedFd),
+    /// Its transport facts.
+    pub transport: Transport,
+    /// The control channel to xmpp-connect, if it offers one.
+    pub control: Option<OwnedFd>,
+    /// PROG and its arguments; empty for bridge mode.
+    pub prog: Vec<std::ffi::OsString>,
+    /// `--unacked-file`.
+    pub unacked_file: Option<std::path::PathBuf>,
+}
+
+/// Run the session to its end; the exit status.
+pub fn run(setup: Setup) -> Result<u8> {
+    let Setup {
+        mut session,
+        first,
+        transport,
+        control,
+        prog,
+        unacked_file,
+    } = setup;
+    let (mut downstream, mut prog) = downstream(&prog)?;
+    let mut control = control;
+    let mut connection = Some(Connection::new(first.0, first.1));
+    session.connected(transport, Instant::now());
+    loop {
+        carry_out(
+            &mut session,
+            &mut connection,
+            &mut control,
+            &mut downstream,
+            Instant::now(),
+        );
+        if prog.child.is_none() && prog.command.is_some() {
+            if let Some(jid) = session.jid() {
+                start_prog(&mut prog, &jid.to_string())?;
+            }
         }
-        self.acked = h;
+        if session.is_done() && (downstream.out.is_empty() || downstream.output.is_none()) {
+            break;
+        }
+        wait_and_handle(
+            &mut session,
+            &mut connection,
+            &mut control,
+            &mut downstream,
+            &mut prog,
+        )?;
     }
-
-    fn outstanding(&self) -> usize {
-        self.unacked.len()
+    drop(connection);
+    // PROG sees both its fds close, and its status is part of the verdict.
+    downstream.input = None;
+    downstream.output = None;
+    if let Some(child) = &mut prog.child {
+        let status = child
+            .wait()
+            .map_err(|e| Error::new(Status::OsErr, format!("waiting for PROG: {e}")))?;
+        session.child_exited(xmpp_pipes::ucspi::exit_code(status), Instant::now());
     }
-
-    /// Downstream's stanzas not acknowledged, oldest first.
-    fn unacked_downstream(&self) -> impl Iterator<Item = &str> {
-        self.unacked
-            .iter()
-            .filter(|(_, downstream)| *downstream)
-            .map(|(line, _)| line.as_str())
-    }
+    let verdict = session
+        .finished(|lines| note_unacked(unacked_file.as_deref(), lines))
+        .expect("the session is done");
+    verdict.result
 }
 
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Write `lines` to `--unacked-file` and say so, for the final report.
+fn note_unacked(file: Option<&std::path::Path>, lines: &[String]) -> Option<String> {
+    let path = file?;
+    Some(match write_unacked(path, lines) {
+        Ok(()) => format!("; they are in {}", path.display()),
+        Err(err) => format!("; cannot write {}: {err}", path.display()),
+    })
 }
 
-/// The local name of a stanza line's root element, if it has no prefix.
-fn root_name(line: &str) -> &str {
-    let name = line.strip_prefix('<').unwrap_or_default();
-    let end = name.find([' ', '/', '>']).unwrap_or(name.len());
-    &name[..end]
-}
-
-/// Whether XEP-0198 counts this element (message, presence, iq in jabber:client).
-fn is_counted(line: &str) -> bool {
-    matches!(root_name(line), "message" | "presence" | "iq")
-}
-
-/// Run the session until downstream is done and delivery is confirmed (or not);
-/// `room_password` is the password for the rooms of `--join`.
-pub fn run(
-    negotiated: Negotiated,
-    options: &Options,
-    room_password: Option<&Password>,
-) -> Result<u8> {
-    let Negotiated {
-        framer,
-        writer,
-        jid,
-        stream_management,
-        pending,
-    } = negotiated;
-    let (events, inbox) = mpsc::channel();
-    let (down_in, down_out, source) = if options.prog.is_empty() {
-        (
-            dup(std::io::stdin().as_fd())?,
-            dup(std::io::stdout().as_fd())?,
-            "stdin",
-        )
-    } else {
-        let (to_prog_read, to_prog_write) = pipe()?;
-        let (from_prog_read, from_prog_write) = pipe()?;
-        let mut command: Command =
-            xmpp_pipes::ucspi::command_with_stream(&options.prog, &to_prog_read, &from_prog_write)?;
-        command
-            .env("XMPP_JID", jid.to_string())
-            .env_remove(xmpp_pipes::password::ENV_PASSWORD);
-        let mut child = xmpp_pipes::ucspi::spawn(&mut command)?;
-        drop((to_prog_read, from_prog_write));
-        let child_events = events.clone();
-        std::thread::spawn(move || {
-            let code = child
-                .wait()
-                .map(xmpp_pipes::ucspi::exit_code)
-                .unwrap_or(Status::OsErr.code());
-            let _ = child_events.send(Event::ChildExited(code));
-        });
-        (from_prog_read, to_prog_write, "the program")
+/// Downstream's fds: stdin/stdout in bridge mode, else pipes for PROG (started later).
+fn downstream(prog: &[std::ffi::OsString]) -> Result<(Downstream, Prog)> {
+    let make = |input, output, input_name, output_name| Downstream {
+        input: Some(input),
+        output: Some(output),
+        feed: Feed::new(MAX_STANZA),
+        out: Vec::new(),
+        lines: VecDeque::new(),
+        input_name,
+        output_name,
     };
-    let shared = Arc::new(Mutex::new(Shared {
-        writer: BufWriter::new(writer),
-        stream_management,
-        sent: 0,
-        acked: 0,
-        unacked: VecDeque::new(),
-        sent_downstream: 0,
-        handled: 0,
-        ping_answered: false,
-        rooms: Rooms::new(&options.rooms),
-        closed: false,
-    }));
-    if options.presence {
-        lock(&shared).send_now(&["<presence/>".to_owned()], "sending presence")?;
-    }
-    let mut down_out = BufWriter::new(File::from(down_out));
-    for line in &pending {
-        writeln!(down_out, "{line}").map_err(|e| Error::from(e).context("writing downstream"))?;
-    }
-    down_out
-        .flush()
-        .map_err(|e| Error::from(e).context("writing downstream"))?;
-
-    {
-        let (shared, events) = (Arc::clone(&shared), events.clone());
-        std::thread::spawn(move || server_to_downstream(framer, down_out, &shared, &events));
-    }
-    let mut ending = Ending::default();
-    if !join_rooms(&shared, &inbox, options, room_password, &mut ending)? {
-        // Downstream's input is never read: PROG sees its fd 7 closed.
-        drop(down_in);
-        return finish(&shared, &inbox, options, ending, false);
-    }
-    {
-        let (shared, events) = (Arc::clone(&shared), events.clone());
-        // What downstream wrote goes out when downstream goes quiet.
-        let flusher = Arc::clone(&shared);
-        let input = BufReader::new(FlushBeforeRead::new(File::from(down_in), move || {
-            lock(&flusher).writer.flush()
-        }));
-        std::thread::spawn(move || downstream_to_server(input, source, &shared, &events));
-    }
-    drop(events);
-    finish(&shared, &inbox, options, ending, true)
-}
-
-/// Join the rooms of `--join`, within the timeout; `Ok(true)` once every room
-/// let us in (or there is none), `Ok(false)` when a room refused us, did not
-/// answer, or the session ended meanwhile (`ending` says which).
-fn join_rooms(
-    shared: &Mutex<Shared>,
-    inbox: &Receiver<Event>,
-    options: &Options,
-    password: Option<&Password>,
-    ending: &mut Ending,
-) -> Result<bool> {
-    let joins = {
-        let guard = lock(shared);
-        if !guard.rooms.any() {
-            return Ok(true);
-        }
-        guard.rooms.join_stanzas(password)?
-    };
-    lock(shared).send_now(&joins, "joining the rooms")?;
-    let deadline = Instant::now() + options.timeout;
-    while lock(shared).rooms.waiting() {
-        match recv_until(inbox, deadline) {
-            Some(event) => {
-                if ending.note(event) {
-                    return Ok(false);
-                }
-            }
-            None => {
-                ending.room_error = Some(Error::temp(format!(
-                    "timed out after {} s waiting to join {}: the room did not answer",
-                    options.timeout.as_secs_f64(),
-                    lock(shared).rooms.not_joined()
-                )));
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
-}
-
-/// What the main thread has learnt of how the session ends.
-#[derive(Default)]
-struct Ending {
-    /// PROG's exit status, once it exited.
-    child_status: Option<u8>,
-    /// The server is gone: cleanly (`None`) or with an error.
-    server_gone: Option<Option<Error>>,
-    /// Downstream's input was bad.
-    input_error: Option<Error>,
-    /// A room of `--join` refused us or did not answer.
-    room_error: Option<Error>,
-}
-
-impl Ending {
-    /// Record one event; `true` when it ends downstream's input phase.
-    fn note(&mut self, event: Event) -> bool {
-        match event {
-            Event::DownstreamEof => true,
-            Event::DownstreamError(err) => {
-                self.input_error = Some(err);
-                true
-            }
-            Event::ServerClosed => {
-                self.server_gone = Some(None);
-                true
-            }
-            Event::ServerFailed(err) => {
-                self.server_gone = Some(Some(err));
-                true
-            }
-            Event::ChildExited(code) => {
-                self.child_status = Some(code);
-                false
-            }
-            Event::RoomRefused(err) => {
-                self.room_error.get_or_insert(err);
-                true
-            }
-            Event::Confirmed | Event::RoomJoined => false,
-        }
-    }
-
-    /// Take events until `done` holds, the server goes, or the deadline passes.
-    fn wait_until(&mut self, inbox: &Receiver<Event>, deadline: Instant, done: impl Fn() -> bool) {
-        while !done() && self.server_gone.is_none() {
-            match recv_until(inbox, deadline) {
-                Some(Event::DownstreamEof | Event::DownstreamError(_)) => {}
-                Some(event) => {
-                    self.note(event);
-                }
-                None => break,
-            }
-        }
-    }
-}
-
-/// The main thread's part: wait for the end (when `relaying` downstream's input),
-/// leave the rooms, confirm delivery, close, decide the status.
-fn finish(
-    shared: &Mutex<Shared>,
-    inbox: &Receiver<Event>,
-    options: &Options,
-    mut ending: Ending,
-    relaying: bool,
-) -> Result<u8> {
-    // Phase 1: until downstream's input ends or the server goes away.
-    if relaying {
-        while let Ok(event) = inbox.recv() {
-            if ending.note(event) {
-                break;
-            }
-        }
-    }
-    // Phase 2: leave the rooms, confirm delivery and close, while the server is there.
-    if ending.server_gone.is_none() {
-        let request = {
-            let mut guard = lock(shared);
-            let leave = guard.rooms.leave_stanzas();
-            leave
-                .and_then(|leave| guard.send_now(&leave, "leaving the rooms"))
-                .and_then(|()| {
-                    let request = if guard.stream_management {
-                        format!("<r xmlns='{NS_SM}'/>")
-                    } else {
-                        format!(
-                            "<iq type='get' id='{FINAL_PING_ID}'><ping xmlns='{NS_PING}'/></iq>"
-                        )
-                    };
-                    guard
-                        .write(&request)
-                        .and_then(|()| guard.writer.flush())
-                        .map_err(Error::from)
-                })
+    if prog.is_empty() {
+        let input = dup(std::io::stdin().as_fd())?;
+        let output = dup(std::io::stdout().as_fd())?;
+        let none = Prog {
+            command: None,
+            fds: None,
+            child: None,
+            pidfd: None,
         };
-        if request.is_ok() {
-            let confirmed = || {
-                let s = lock(shared);
-                if s.stream_management {
-                    s.outstanding() == 0
-                } else {
-                    s.ping_answered
+        return Ok((make(input, output, "stdin", "stdout"), none));
+    }
+    let (to_prog_read, to_prog_write) = pipe()?;
+    let (from_prog_read, from_prog_write) = pipe()?;
+    let command = xmpp_pipes::ucspi::command_with_stream(prog, &to_prog_read, &from_prog_write)?;
+    Ok((
+        make(from_prog_read, to_prog_write, "the program", "the program"),
+        Prog {
+            command: Some(command),
+            fds: Some((to_prog_read, from_prog_write)),
+            child: None,
+            pidfd: None,
+        },
+    ))
+}
+
+/// Start PROG with XMPP_JID, once the first login bound it.
+fn start_prog(prog: &mut Prog, jid: &str) -> Result<()> {
+    let Some(mut command) = prog.command.take() else {
+        return Ok(());
+    };
+    command
+        .env("XMPP_JID", jid)
+        .env_remove(xmpp_pipes::password::ENV_PASSWORD);
+    let child = xmpp_pipes::ucspi::spawn(&mut command)?;
+    prog.fds = None;
+    prog.pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ok();
+    prog.child = Some(child);
+    Ok(())
+}
+
+/// Poll everything once and hand what happened to the session.
+fn wait_and_handle(
+    session: &mut Session,
+    connection: &mut Option<Connection>,
+    control: &mut Option<OwnedFd>,
+    downstream: &mut Downstream,
+    prog: &mut Prog,
+) -> Result<()> {
+    let now = Instant::now();
+    let server_flags = if connection.is_some() && downstream.out.len() < BUFFER_LIMIT {
+        PollFlags::IN
+    } else {
+        PollFlags::empty()
+    };
+    let server_out = connection
+        .as_ref()
+        .is_some_and(|c| !c.out.is_empty() && c.write.is_some());
+    let input_wanted = session.wants_downstream()
+        && downstream.input.is_some()
+        && connection
+            .as_ref()
+            .is_some_and(|c| c.out.len() < BUFFER_LIMIT);
+    let output_wanted = !downstream.out.is_empty() && downstream.output.is_some();
+    let timeout = session.next_wake().map(|at| {
+        let left = at.saturating_duration_since(now);
+        Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: 3600,
+            tv_nsec: 0,
+        })
+    });
+
+    // Fixed slots, so that readiness is read back by name.
+    let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(7);
+    fn slot<'a>(
+        fds: &mut Vec<PollFd<'a>>,
+        fd: Option<BorrowedFd<'a>>,
+        flags: PollFlags,
+    ) -> Option<usize> {
+        fd.filter(|_| !flags.is_empty()).map(|fd| {
+            fds.push(PollFd::from_borrowed_fd(fd, flags));
+            fds.len() - 1
+        })
+    }
+    let server_read = slot(
+        &mut fds,
+        connection.as_ref().map(|c| c.read.as_fd()),
+        server_flags,
+    );
+    let server_write = slot(
+        &mut fds,
+        connection
+            .as_ref()
+            .and_then(|c| c.write.as_ref())
+            .map(AsFd::as_fd)
+            .filter(|_| server_out),
+        PollFlags::OUT,
+    );
+    let input = slot(
+        &mut fds,
+        downstream
+            .input
+            .as_ref()
+            .map(AsFd::as_fd)
+            .filter(|_| input_wanted),
+        PollFlags::IN,
+    );
+    let output = slot(
+        &mut fds,
+        downstream
+            .output
+            .as_ref()
+            .map(AsFd::as_fd)
+            .filter(|_| output_wanted),
+        PollFlags::OUT,
+    );
+    let control_slot = slot(&mut fds, control.as_ref().map(AsFd::as_fd), PollFlags::IN);
+    let pid_slot = slot(
+        &mut fds,
+        prog.pidfd.as_ref().map(AsFd::as_fd),
+        PollFlags::IN,
+    );
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(err) => return Err(Error::os("poll", err)),
+    }
+    let ready = |slot: Option<usize>| slot.map_or(PollFlags::empty(), |i| fds[i].revents());
+    let (server_read, server_write, input, output, control_ready, pid_ready) = (
+        ready(server_read),
+        ready(server_write),
+        ready(input),
+        ready(output),
+        ready(control_slot),
+        ready(pid_slot),
+    );
+    drop(fds);
+    let now = Instant::now();
+    if !flags_empty(output) {
+        write_downstream(session, downstream, now);
+    }
+    if !flags_empty(server_write) {
+        flush_connection(session, connection, now);
+    }
+    if !flags_empty(server_read) {
+        read_server(session, connection, now);
+    }
+    if !flags_empty(input) {
+        read_downstream(session, downstream, now);
+    }
+    if !flags_empty(control_ready) {
+        read_control(session, connection, control, now);
+    }
+    if !flags_empty(pid_ready) {
+        if let Some(child) = &mut prog.child {
+            if let Ok(Some(status)) = child.try_wait() {
+                prog.pidfd = None;
+                session.child_exited(xmpp_pipes::ucspi::exit_code(status), now);
+            }
+        }
+    }
+    // Items framed but not yet taken (downstream's wait while offline).
+    take_downstream_items(session, downstream, now);
+    if session.next_wake().is_some_and(|at| Instant::now() >= at) {
+        session.tick(Instant::now());
+    }
+    Ok(())
+}
+
+fn flags_empty(flags: PollFlags) -> bool {
+    flags.is_empty()
+}
+
+/// Carry out the session's actions.
+fn carry_out(
+    session: &mut Session,
+    connection: &mut Option<Connection>,
+    control: &mut Option<OwnedFd>,
+    downstream: &mut Downstream,
+    now: Instant,
+) {
+    loop {
+        let actions = session.actions();
+        if actions.is_empty() {
+            return;
+        }
+        for action in actions {
+            match action {
+                Action::Send(xml) => {
+                    if let Some(c) = connection {
+                        c.out.extend_from_slice(xml.as_bytes());
+                    }
+                }
+                Action::Deliver(line) => {
+                    if downstream.output.is_some() {
+                        downstream.out.extend_from_slice(line.as_bytes());
+                        downstream.out.push(b'\n');
+                        downstream.lines.push_back(line.len() + 1);
+                    }
+                }
+                Action::Drop => *connection = None,
+                Action::Connect => {
+                    *connection = None;
+                    let sent = control
+                        .as_ref()
+                        .map(|fd| control::send(fd.as_fd(), &Message::Connect, None));
+                    if !matches!(sent, Some(Ok(()))) {
+                        *control = None;
+                        session.connector_gone(now);
+                    }
+                }
+                Action::Notice(text) => {
+                    xmpp_pipes::exit::print_line(&format!("xmpp-auth: {text}\n"))
+                }
+            }
+        }
+        flush_connection(session, connection, now);
+    }
+}
+
+/// Write what waits for the server; a failure is the connection's loss.
+fn flush_connection(session: &mut Session, connection: &mut Option<Connection>, now: Instant) {
+    let Some(c) = connection else { return };
+    if let Err(err) = c.flush() {
+        *connection = None;
+        session.connection_lost(Error::temp(format!("sending to the server: {err}")), now);
+    }
+}
+
+/// Read what the server sent and give the session every complete item.
+fn read_server(session: &mut Session, connection: &mut Option<Connection>, now: Instant) {
+    let Some(c) = connection else { return };
+    let mut buf = vec![0u8; CHUNK];
+    let lost = match rustix::io::read(&c.read, &mut buf) {
+        Ok(0) => Some((!c.feed.at_boundary()).then(|| stream::frame_error(FrameError::Truncated))),
+        Ok(n) => {
+            session.heard(now);
+            c.feed
+                .push(&buf[..n])
+                .err()
+                .map(|e| Some(stream::frame_error(e)))
+        }
+        Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => return,
+        Err(err) => Some(Some(Error::temp(format!("reading from the server: {err}")))),
+    };
+    // Every complete item first: what arrived before a loss counts (an
+    // acknowledgement just before a reset, say).
+    loop {
+        let Some(c) = connection.as_mut() else { return };
+        match c.feed.next_item() {
+            Ok(Some(item)) => session.server_item(item, now),
+            Ok(None) => break,
+            Err(err) => {
+                session.connection_lost(stream::frame_error(err), now);
+                return;
+            }
+        }
+    }
+    match lost {
+        Some(Some(err)) => session.connection_lost(err, now),
+        Some(None) => session.connection_ended(now),
+        None => {}
+    }
+}
+
+/// Read what downstream wrote.
+fn read_downstream(session: &mut Session, downstream: &mut Downstream, now: Instant) {
+    let Some(input) = &downstream.input else {
+        return;
+    };
+    let mut buf = vec![0u8; CHUNK];
+    match rustix::io::read(input, &mut buf) {
+        Ok(0) => {
+            downstream.input = None;
+            take_downstream_items(session, downstream, now);
+            let error = (!downstream.feed.at_boundary()).then(|| {
+                Error::data(format!(
+                    "bad input from {}: {}",
+                    downstream.input_name,
+                    FrameError::Truncated
+                ))
+            });
+            session.downstream_ended(error, now);
+        }
+        Ok(n) => {
+            if let Err(err) = downstream.feed.push(&buf[..n]) {
+                downstream.input = None;
+                let name = downstream.input_name;
+                session.downstream_ended(
+                    Some(Error::data(format!("bad input from {name}: {err}"))),
+                    now,
+                );
+            }
+        }
+        Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+        Err(err) => {
+            downstream.input = None;
+            let name = downstream.input_name;
+            session.downstream_ended(
+                Some(Error::new(
+                    Status::IoErr,
+                    format!("reading from {name}: {err}"),
+                )),
+                now,
+            );
+        }
+    }
+}
+
+/// Give the session downstream's complete stanzas, as long as it takes them.
+fn take_downstream_items(session: &mut Session, downstream: &mut Downstream, now: Instant) {
+    while session.wants_downstream() {
+        let name = downstream.input_name;
+        match downstream.feed.next_item() {
+            Ok(Some(Item::Stanza(line))) => session.downstream_stanza(line, now),
+            Ok(Some(Item::Header(_))) => {
+                downstream.input = None;
+                session.downstream_ended(
+                    Some(Error::data(format!(
+                        "{name} sent a stream header: write stanzas only, the stream is already open"
+                    ))),
+                    now,
+                );
+            }
+            Ok(Some(Item::Close)) => {
+                downstream.input = None;
+                session.downstream_ended(None, now);
+            }
+            Ok(None) => return,
+            Err(err) => {
+                downstream.input = None;
+                session.downstream_ended(
+                    Some(Error::data(format!("bad input from {name}: {err}"))),
+                    now,
+                );
+            }
+        }
+    }
+}
+
+/// Write to downstream; count each line written whole as delivered.
+fn write_downstream(session: &mut Session, downstream: &mut Downstream, now: Instant) {
+    let Some(output) = &downstream.output else {
+        return;
+    };
+    let end = downstream.out.len().min(DOWNSTREAM_WRITE);
+    match rustix::io::write(output, &downstream.out[..end]) {
+        Ok(mut n) => {
+            downstream.out.drain(..n);
+            while let Some(first) = downstream.lines.front_mut() {
+                if n < *first {
+                    *first -= n;
+                    break;
+                }
+                n -= *first;
+                downstream.lines.pop_front();
+                session.delivered();
+            }
+        }
+        Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+        Err(err) => {
+            downstream.output = None;
+            let lost = downstream.lines.len();
+            downstream.out.clear();
+            downstream.lines.clear();
+            let name = downstream.output_name;
+            session.downstream_lost(
+                Error::new(
+                    Status::IoErr,
+                    format!(
+                        "cannot write to {name}: {err}: its reader went away \
+                         ({lost} stanzas not delivered are left with the server)"
+                    ),
+                ),
+                now,
+            );
+        }
+    }
+}
+
+/// A message from xmpp-connect.
+fn read_control(
+    session: &mut Session,
+    connection: &mut Option<Connection>,
+    control: &mut Option<OwnedFd>,
+    now: Instant,
+) {
+    let Some(fd) = control.as_ref() else { return };
+    match control::receive(fd.as_fd()) {
+        Ok(Some((Message::Connected(facts), Some(socket)))) => {
+            let transport = match transport(|name| facts.get(name).map(str::to_owned)) {
+                Ok(transport) => transport,
+                Err(err) => {
+                    session.connect_failed(err, now);
+                    return;
                 }
             };
-            ending.wait_until(inbox, Instant::now() + options.timeout, confirmed);
-        }
-        let close = {
-            let mut guard = lock(shared);
-            guard.closed = true;
-            guard
-                .write(stream::CLOSE)
-                .and_then(|()| guard.writer.flush())
-        };
-        if close.is_ok() {
-            ending.wait_until(inbox, Instant::now() + options.timeout, || false);
-        }
-    }
-    // Closing our side of the connection lets xmpp-connect finish TLS.
-    {
-        let mut guard = lock(shared);
-        let _ = guard.writer.flush();
-        let _ = rustix::net::shutdown(guard.writer.get_ref(), rustix::net::Shutdown::Write);
-    }
-    if !options.prog.is_empty() {
-        while ending.child_status.is_none() {
-            match inbox.recv() {
-                Ok(event) => {
-                    ending.note(event);
+            let write = match socket.try_clone() {
+                Ok(write) => write,
+                Err(err) => {
+                    session.connect_failed(Error::os("dup", err), now);
+                    return;
                 }
-                Err(_) => break,
-            }
+            };
+            *connection = Some(Connection::new(socket, write));
+            session.connected(transport, now);
+        }
+        Ok(Some((Message::Failed { status, message }, _))) => {
+            session.connect_failed(Error::new(status, message), now);
+        }
+        Ok(Some(_)) => {}
+        Ok(None) | Err(_) => {
+            *control = None;
+            session.connector_gone(now);
         }
     }
-    verdict(&lock(shared), ending, options.unacked_file.as_deref())
 }
 
-fn recv_until(inbox: &Receiver<Event>, deadline: Instant) -> Option<Event> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    inbox.recv_timeout(left).ok()
+/// The transport facts, by their environment variable names (read once at the edge).
+pub fn transport(lookup: impl Fn(&str) -> Option<String>) -> Result<Transport> {
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine;
+    let exporter = lookup(ENV_EXPORTER)
+        .map(|value| {
+            BASE64
+                .decode(value.as_bytes())
+                .map_err(|_| Error::config(format!("{ENV_EXPORTER} is not valid base64")))
+        })
+        .transpose()?;
+    Ok(Transport {
+        tls: lookup(ENV_TLS).is_some(),
+        exporter,
+    })
 }
 
-/// The exit status: a room's refusal first (PROG may fail because of it), then
-/// PROG's failure, then bad input, then anything unconfirmed.
-/// "N of M stanzas sent were not acknowledged", counting downstream's
-/// stanzas only: they arrived in order, so the first M − N of downstream's
-/// input are confirmed and the rest is what to send again. With
-/// `--unacked-file`, the N lines are written there.
-fn unacknowledged_report(shared: &Shared, unacked_file: Option<&std::path::Path>) -> String {
-    let lines: Vec<&str> = shared.unacked_downstream().collect();
-    let total = shared.sent_downstream;
-    if lines.is_empty() {
-        return "the server did not acknowledge the session's own stanzas (presence, rooms)"
-            .to_owned();
-    }
-    let mut report = format!(
-        "{} of {total} stanzas sent were not acknowledged by the server (the first {} were)",
-        lines.len(),
-        total - lines.len() as u64
-    );
-    if let Some(path) = unacked_file {
-        match write_unacked(path, &lines) {
-            Ok(()) => report.push_str(&format!("; they are in {}", path.display())),
-            Err(err) => report.push_str(&format!("; cannot write {}: {err}", path.display())),
-        }
-    }
-    report
-}
+/// The environment variable that says the transport is TLS (set by xmpp-connect).
+pub const ENV_TLS: &str = "SSL_PROTOCOL";
+/// The environment variable with tls-exporter channel-binding data (base64).
+pub const ENV_EXPORTER: &str = "XMPP_TLS_EXPORTER";
 
 /// Write `lines` to `path` (0600), replacing it atomically.
-fn write_unacked(path: &std::path::Path, lines: &[&str]) -> std::io::Result<()> {
+fn write_unacked(path: &std::path::Path, lines: &[String]) -> std::io::Result<()> {
+    use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
@@ -497,255 +648,10 @@ fn write_unacked(path: &std::path::Path, lines: &[&str]) -> std::io::Result<()> 
     std::fs::rename(&temp, path)
 }
 
-fn verdict(shared: &Shared, ending: Ending, unacked_file: Option<&std::path::Path>) -> Result<u8> {
-    let Ending {
-        child_status: child,
-        server_gone,
-        input_error,
-        room_error,
-    } = ending;
-    let server_error = server_gone.flatten();
-    if let Some(code) = child.filter(|&code| code != 0 && room_error.is_none()) {
-        return Ok(code);
-    }
-    let unconfirmed = if shared.stream_management {
-        (shared.outstanding() > 0).then(|| unacknowledged_report(shared, unacked_file))
-    } else {
-        (!shared.ping_answered)
-            .then(|| "the server did not confirm that it processed what was sent".to_owned())
-    };
-    if let Some(err) = room_error.or(input_error) {
-        return Err(match unconfirmed {
-            Some(lost) => err.context(lost),
-            None => err,
-        });
-    }
-    match (server_error, unconfirmed) {
-        (Some(err), Some(lost)) => Err(Error::new(err.status(), format!("{err}; {lost}"))),
-        (None, Some(lost)) => Err(Error::temp(lost)),
-        (Some(err), None) => Err(err),
-        (None, None) => Ok(child.unwrap_or(0)),
-    }
-}
-
-/// Relay downstream's stanzas to the server.
-fn downstream_to_server(
-    input: impl BufRead,
-    source: &str,
-    shared: &Mutex<Shared>,
-    events: &Sender<Event>,
-) {
-    let mut framer = Framer::new(input, MAX_STANZA);
-    let event = loop {
-        match framer.next_item() {
-            Ok(Some(Item::Stanza(line))) => {
-                let mut guard = lock(shared);
-                // Nothing of a stanza to a room not joined goes out, nor anything after it.
-                if let Err(err) = guard.rooms.check_outgoing(root_name(&line), &line) {
-                    break Event::DownstreamError(err.context(format!("bad input from {source}")));
-                }
-                // Flushed by the input when it next may block (see below).
-                if let Err(err) = guard.send_downstream(&line) {
-                    break Event::ServerFailed(Error::from(err).context("sending to the server"));
-                }
-            }
-            Ok(Some(Item::Header(_))) => {
-                break Event::DownstreamError(Error::data(format!(
-                    "{source} sent a stream header: write stanzas only, the stream is already open"
-                )))
-            }
-            Ok(Some(Item::Close)) | Ok(None) => break Event::DownstreamEof,
-            Err(err) => {
-                break Event::DownstreamError(Error::data(format!(
-                    "bad input from {source}: {err}"
-                )))
-            }
-        }
-    };
-    let _ = lock(shared).writer.flush();
-    let _ = events.send(event);
-}
-
-/// Relay the server's stanzas downstream, answering session-level requests.
-fn server_to_downstream(
-    mut framer: Framer<BufReader<File>>,
-    mut out: BufWriter<File>,
-    shared: &Mutex<Shared>,
-    events: &Sender<Event>,
-) {
-    let event = loop {
-        let line = match framer.next_item() {
-            Ok(Some(Item::Stanza(line))) => line,
-            Ok(Some(Item::Close)) => {
-                let _ = writeln!(out, "{}", stream::CLOSE).and_then(|()| out.flush());
-                break Event::ServerClosed;
-            }
-            Ok(Some(Item::Header(_))) => {
-                break Event::ServerFailed(Error::protocol(
-                    "the server restarted the stream unexpectedly",
-                ))
-            }
-            Ok(None) => {
-                break Event::ServerFailed(Error::temp("the connection to the server was lost"))
-            }
-            Err(err) => break Event::ServerFailed(stream::frame_error(err)),
-        };
-        match handle_session_level(&line, shared, events)
-            .and_then(|consumed| Ok(consumed || observe_rooms(&line, shared, events)?))
-        {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(err) => break Event::ServerFailed(err),
-        }
-        // One write per stanza, flushed at once: a stanza never waits in our
-        // buffer for the next (the framer may block on a keepalive after it),
-        // and what is acknowledged to the server was really delivered.
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-            // Downstream is gone: stop taking stanzas we cannot deliver (they stay unacknowledged).
-            break Event::DownstreamEof;
-        }
-        if is_counted(&line) {
-            let mut guard = lock(shared);
-            guard.handled = guard.handled.wrapping_add(1);
-        }
-        if root_name(&line) == "stream:error" {
-            let error = Element::parse(&line).map(|e| {
-                Error::new(
-                    stream::stream_error_status(&e),
-                    stream::describe_stream_error(&e),
-                )
-            });
-            if let Ok(error) = error {
-                let _ = events.send(Event::ServerFailed(error));
-            }
-        }
-    };
-    let _ = out.flush();
-    drop(out);
-    let _ = events.send(event);
-}
-
-/// Follow the joins of `--join` while they are under way; `Ok(true)` when the
-/// line was consumed (the answer to a new room's configuration, which is ours).
-fn observe_rooms(line: &str, shared: &Mutex<Shared>, events: &Sender<Event>) -> Result<bool> {
-    if !matches!(root_name(line), "presence" | "iq") {
-        return Ok(false);
-    }
-    let mut guard = lock(shared);
-    if !guard.rooms.waiting() {
-        return Ok(false);
-    }
-    let Ok(stanza) = Element::parse(line) else {
-        return Ok(false);
-    };
-    let event = match guard.rooms.observe(&stanza) {
-        Observed::Other => return Ok(false),
-        Observed::Configure(iq) => {
-            guard.send_now(&[iq], "configuring a new room")?;
-            return Ok(false);
-        }
-        Observed::Joined => Event::RoomJoined,
-        Observed::Refused(err) => Event::RoomRefused(err),
-        Observed::Configured(answer) => {
-            guard.handled = guard.handled.wrapping_add(1);
-            let _ = events.send(answer.map_or_else(Event::RoomRefused, |()| Event::RoomJoined));
-            return Ok(true);
-        }
-    };
-    let _ = events.send(event);
-    Ok(false)
-}
-
-/// Answer what the session must answer itself; `Ok(true)` when the line was consumed.
-fn handle_session_level(
-    line: &str,
-    shared: &Mutex<Shared>,
-    events: &Sender<Event>,
-) -> Result<bool> {
-    let name = root_name(line);
-    if !matches!(name, "r" | "a" | "iq") {
-        return Ok(false);
-    }
-    let element = Element::parse(line).map_err(stream::frame_error)?;
-    let mut guard = lock(shared);
-    let write_error = |e: std::io::Error| Error::from(e).context("answering the server");
-    // A server may still ask after our close (Prosody asks for an acknowledgement
-    // of what it sent last): the stream is over, so the request goes unanswered.
-    let request = element.is("r", NS_SM) || element.attr("type") == Some("get");
-    if guard.closed && request {
-        return Ok(true);
-    }
-    if element.is("r", NS_SM) {
-        let h = guard.handled;
-        guard
-            .write(&format!("<a xmlns='{NS_SM}' h='{h}'/>"))
-            .and_then(|()| guard.writer.flush())
-            .map_err(write_error)?;
-        return Ok(true);
-    }
-    if element.is("a", NS_SM) {
-        let h: u32 = element
-            .attr("h")
-            .and_then(|h| h.parse().ok())
-            .ok_or_else(|| {
-                Error::protocol(
-                    "the server sent a stream-management acknowledgement without a valid h",
-                )
-            })?;
-        guard.acknowledge(h);
-        let _ = events.send(Event::Confirmed);
-        return Ok(true);
-    }
-    if !element.is("iq", NS_CLIENT) {
-        return Ok(false);
-    }
-    let kind = element.attr("type").unwrap_or_default();
-    if element.attr("id") == Some(FINAL_PING_ID) && matches!(kind, "result" | "error") {
-        guard.handled = guard.handled.wrapping_add(1);
-        guard.ping_answered = true;
-        let _ = events.send(Event::Confirmed);
-        return Ok(true);
-    }
-    if kind == "get" && element.child("ping", NS_PING).is_some() {
-        let mut pong = Element::new("iq", NS_CLIENT).with_attr("type", "result");
-        if let Some(id) = element.attr("id") {
-            pong = pong.with_attr("id", id);
-        }
-        if let Some(from) = element.attr("from") {
-            pong = pong.with_attr("to", from);
-        }
-        let pong = pong
-            .to_line(NS_CLIENT)
-            .map_err(|e| Error::protocol(e.to_string()))?;
-        guard.handled = guard.handled.wrapping_add(1);
-        guard
-            .send_stanza(&pong)
-            .and_then(|()| guard.writer.flush())
-            .map_err(write_error)?;
-        return Ok(true);
-    }
-    Ok(false)
-}
-
-fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd> {
+fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
     rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|e| Error::os("dup", e))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Error::os("pipe", e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn root_names_and_counting() {
-        assert_eq!(root_name("<message to='a'/>"), "message");
-        assert_eq!(root_name("<iq>"), "iq");
-        assert_eq!(root_name("<r xmlns='urn:xmpp:sm:3'/>"), "r");
-        assert!(is_counted("<presence/>"));
-        assert!(!is_counted("<r xmlns='urn:xmpp:sm:3'/>"));
-        assert!(!is_counted("<stream:error/>"));
-    }
 }

@@ -103,6 +103,30 @@ pub fn targets(
     Ok(srv::order(found, &mut |n| random.up_to(n)))
 }
 
+/// TCP keepalive: after [`TCP_KEEPALIVE_IDLE`] of silence, probes every
+/// [`TCP_KEEPALIVE_INTERVAL`]; [`TCP_KEEPALIVE_PROBES`] unanswered ones end
+/// the connection, and so does data unacknowledged for
+/// [`TCP_USER_TIMEOUT`]. This keeps NAT mappings open and notices a dead
+/// peer even when the session above is idle; xmpp-auth's own keepalive
+/// (`--keepalive`) notices it sooner. Failures to set them are harmless.
+fn tcp_keepalive(socket: &TcpStream) {
+    use rustix::net::sockopt;
+    let _ = sockopt::set_socket_keepalive(socket, true);
+    let _ = sockopt::set_tcp_keepidle(socket, TCP_KEEPALIVE_IDLE);
+    let _ = sockopt::set_tcp_keepintvl(socket, TCP_KEEPALIVE_INTERVAL);
+    let _ = sockopt::set_tcp_keepcnt(socket, TCP_KEEPALIVE_PROBES);
+    let _ = sockopt::set_tcp_user_timeout(socket, TCP_USER_TIMEOUT.as_millis() as u32);
+}
+
+/// Silence before the first TCP keepalive probe.
+pub const TCP_KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Time between TCP keepalive probes.
+pub const TCP_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Unanswered TCP keepalive probes that end the connection.
+pub const TCP_KEEPALIVE_PROBES: u32 = 6;
+/// How long sent data may stay unacknowledged by the peer's TCP before the connection ends.
+pub const TCP_USER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Connect to the first target that answers.
 pub fn connect(
     targets: &[Target],
@@ -125,6 +149,7 @@ pub fn connect(
             match TcpStream::connect_timeout(&address, left) {
                 Ok(socket) => {
                     let _ = socket.set_nodelay(true);
+                    tcp_keepalive(&socket);
                     return Ok(Connection {
                         socket,
                         peer: address,

@@ -229,6 +229,7 @@ pub fn relay(
         prog,
     } = local;
     let mut prog_exited = false;
+    let mut control_closed = false;
     let mut output = Some(output);
     let mut up: Vec<u8> = Vec::new();
     let mut down: Vec<u8> = Vec::new();
@@ -333,7 +334,7 @@ pub fn relay(
             fds.push(PollFd::new(pidfd, PollFlags::IN));
         }
         let control_index = fds.len();
-        if let Some(control) = &control {
+        if let Some(control) = control.as_ref().filter(|_| !control_closed) {
             fds.push(PollFd::new(control, PollFlags::IN));
         }
         if (socket_flags | input_flags | output_flags).is_empty() && drain_until.is_none() {
@@ -361,15 +362,20 @@ pub fn relay(
         } else {
             PollFlags::empty()
         };
-        let control_ready = if control.is_some() {
+        let control_ready = if control.is_some() && !control_closed {
             ready(control_index)
         } else {
             PollFlags::empty()
         };
         drop(fds);
         if !control_ready.is_empty() {
-            outcome.control_ready = true;
-            break;
+            if control.is_some_and(has_message) {
+                outcome.control_ready = true;
+                break;
+            }
+            // The channel's end (PROG exited or closed it): not a request;
+            // this connection goes on to its own end.
+            control_closed = true;
         }
         if !prog_ready.is_empty() && prog.is_some() && !prog_exited {
             prog_exited = true;
@@ -427,6 +433,16 @@ pub fn relay(
         ));
     }
     outcome
+}
+
+/// Whether a message waits on the control channel (not just its end).
+fn has_message(control: BorrowedFd<'_>) -> bool {
+    use rustix::net::{recv, RecvFlags};
+    let mut byte = [0u8; 1];
+    matches!(
+        recv(control, &mut byte, RecvFlags::PEEK | RecvFlags::DONTWAIT),
+        Ok((n, _)) if n > 0
+    )
 }
 
 /// Duplicate stdin and stdout for bridge mode (so dropping them leaves 0 and 1 alone).

@@ -1,0 +1,574 @@
+//! The session's transitions, driven by scripted server items and the time.
+
+use super::*;
+use crate::exit::Status;
+use crate::sasl::Mechanism;
+use crate::xml::{StreamHeader, NS_STREAMS};
+
+const JID: &str = "user@example.org";
+const FULL: &str = "user@example.org/pipes";
+const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+
+fn settings(reconnect: Option<Policy>) -> Settings {
+    Settings {
+        login: login::Config {
+            jid: Jid::parse(JID).unwrap(),
+            resource: Some("pipes".into()),
+            password: Password::new("pencil".into()),
+            mechanism: Some(Mechanism::Plain),
+            register: false,
+            stream_management: true,
+            resume: None,
+        },
+        presence: false,
+        join: Vec::new(),
+        create_rooms: false,
+        room_password: None,
+        timeout: Duration::from_secs(10),
+        keepalive: Duration::from_secs(60),
+        keepalive_timeout: Duration::from_secs(20),
+        reconnect,
+        events: false,
+        seed: 7,
+    }
+}
+
+fn policy(limit: Option<u32>) -> Option<Policy> {
+    Some(Policy {
+        initial: Duration::from_secs(1),
+        cap: Duration::from_secs(8),
+        limit,
+    })
+}
+
+fn tls() -> Transport {
+    Transport {
+        tls: true,
+        exporter: None,
+    }
+}
+
+fn header() -> Item {
+    Item::Header(StreamHeader {
+        qname: "stream:stream".into(),
+        attrs: vec![
+            ("xmlns".into(), NS_CLIENT.into()),
+            ("xmlns:stream".into(), NS_STREAMS.into()),
+            ("id".into(), "s1".into()),
+            ("version".into(), "1.0".into()),
+        ],
+    })
+}
+
+fn line(xml: &str) -> Item {
+    Item::Stanza(xml.to_owned())
+}
+
+fn features(inner: &str) -> Item {
+    line(&format!(
+        "<stream:features xmlns:stream='{NS_STREAMS}'>{inner}</stream:features>"
+    ))
+}
+
+/// What was sent to the server, in order (the rest of the actions dropped).
+fn sent(session: &mut Session) -> Vec<String> {
+    session
+        .actions()
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Send(xml) => Some(xml),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every action, drained.
+fn all(session: &mut Session) -> Vec<Action> {
+    session.actions()
+}
+
+/// Log in with PLAIN up to the restart; the features after it are `after`.
+fn until_features(session: &mut Session, now: Instant, after: &str) {
+    session.connected(tls(), now);
+    session.server_item(header(), now);
+    session.server_item(
+        features(&format!(
+            "<mechanisms xmlns='{NS_SASL}'><mechanism>PLAIN</mechanism></mechanisms>"
+        )),
+        now,
+    );
+    session.server_item(line(&format!("<success xmlns='{NS_SASL}'/>")), now);
+    session.server_item(header(), now);
+    session.server_item(features(after), now);
+}
+
+const BIND_SM: &str = "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/>";
+
+fn bound() -> Item {
+    line(&format!(
+        "<iq type='result' id='xa-bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+         <jid>{FULL}</jid></bind></iq>"
+    ))
+}
+
+/// A fresh login with stream management enabled (resumable as `id`).
+fn log_in(session: &mut Session, now: Instant, id: &str) {
+    until_features(session, now, BIND_SM);
+    session.server_item(bound(), now);
+    session.server_item(
+        line(&format!(
+            "<enabled xmlns='urn:xmpp:sm:3' id='{id}' resume='true'/>"
+        )),
+        now,
+    );
+}
+
+fn message(n: u32) -> String {
+    format!("<message to='bob@example.org' type='chat' id='m{n}'><body>{n}</body></message>")
+}
+
+fn ack(h: u32) -> Item {
+    line(&format!("<a xmlns='urn:xmpp:sm:3' h='{h}'/>"))
+}
+
+fn online(reconnect: Option<Policy>) -> (Session, Instant) {
+    let now = Instant::now();
+    let mut session = Session::new(settings(reconnect.clone()), reconnect.is_some());
+    log_in(&mut session, now, "r1");
+    assert!(session.wants_downstream());
+    assert_eq!(
+        session.jid().map(ToString::to_string).as_deref(),
+        Some(FULL)
+    );
+    session.actions();
+    (session, now)
+}
+
+#[test]
+fn a_whole_session_confirms_and_closes() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(message(1), now);
+    let out = sent(&mut session);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].contains("<origin-id xmlns='urn:xmpp:sid:0' id='xp-"),
+        "{}",
+        out[0]
+    );
+    session.downstream_ended(None, now);
+    assert_eq!(sent(&mut session), ["<r xmlns='urn:xmpp:sm:3'/>"]);
+    assert!(!session.wants_downstream());
+    session.server_item(ack(1), now);
+    assert_eq!(all(&mut session), [Action::Send("</stream:stream>".into())]);
+    session.server_item(Item::Close, now);
+    assert!(session.is_done());
+    let verdict = session.finished(|_| None).unwrap();
+    assert_eq!(verdict.result.unwrap(), 0);
+    assert!(verdict.unacked.is_empty());
+}
+
+#[test]
+fn the_server_s_requests_are_answered_with_what_was_delivered() {
+    let (mut session, now) = online(None);
+    session.server_item(
+        line("<message from='bob@example.org/x'><body>a</body></message>"),
+        now,
+    );
+    session.server_item(
+        line("<message from='bob@example.org/x'><body>b</body></message>"),
+        now,
+    );
+    let delivered: Vec<_> = all(&mut session)
+        .into_iter()
+        .filter(|a| matches!(a, Action::Deliver(_)))
+        .collect();
+    assert_eq!(delivered.len(), 2);
+    // Only what was written whole to downstream counts.
+    session.delivered();
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), now);
+    assert_eq!(sent(&mut session), ["<a xmlns='urn:xmpp:sm:3' h='1'/>"]);
+    session.delivered();
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), now);
+    assert_eq!(sent(&mut session), ["<a xmlns='urn:xmpp:sm:3' h='2'/>"]);
+}
+
+#[test]
+fn pings_are_answered_and_never_reach_downstream() {
+    let (mut session, now) = online(None);
+    session.server_item(
+        line("<iq type='get' id='p1' from='example.org'><ping xmlns='urn:xmpp:ping'/></iq>"),
+        now,
+    );
+    assert_eq!(
+        all(&mut session),
+        [Action::Send(
+            "<iq type='result' id='p1' to='example.org'/>".into()
+        )]
+    );
+}
+
+#[test]
+fn an_ack_for_more_than_was_sent_ends_the_connection() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(message(1), now);
+    session.actions();
+    session.server_item(ack(5), now);
+    assert!(session.is_done());
+    let verdict = session.finished(|_| None).unwrap();
+    assert_eq!(verdict.result.unwrap_err().status(), Status::Protocol);
+}
+
+#[test]
+fn a_lost_connection_without_reconnect_reports_what_was_not_acknowledged() {
+    let (mut session, now) = online(None);
+    for n in 1..=3 {
+        session.downstream_stanza(message(n), now);
+    }
+    session.server_item(ack(1), now);
+    session.actions();
+    session.connection_lost(Error::temp("the connection to the server was lost"), now);
+    assert!(session.is_done());
+    let mut noted = Vec::new();
+    let verdict = session
+        .finished(|lines| {
+            noted = lines.to_vec();
+            Some("; they are in F".into())
+        })
+        .unwrap();
+    let err = verdict.result.unwrap_err();
+    assert_eq!(err.status(), Status::TempFail);
+    assert_eq!(
+        err.message(),
+        "the connection to the server was lost; 2 of 3 stanzas sent were not acknowledged \
+         by the server (the first 1 were); they are in F"
+    );
+    assert_eq!(noted.len(), 2);
+    assert!(noted[0].contains("<body>2</body>"));
+    assert_eq!(verdict.unacked, noted);
+}
+
+#[test]
+fn the_first_login_is_not_retried() {
+    let now = Instant::now();
+    let mut session = Session::new(settings(policy(None)), true);
+    session.connected(tls(), now);
+    session.server_item(header(), now);
+    session.server_item(
+        features(&format!(
+            "<mechanisms xmlns='{NS_SASL}'><mechanism>PLAIN</mechanism></mechanisms>"
+        )),
+        now,
+    );
+    session.server_item(
+        line(&format!(
+            "<failure xmlns='{NS_SASL}'><not-authorized/></failure>"
+        )),
+        now,
+    );
+    assert!(session.is_done());
+    assert!(!all(&mut session).contains(&Action::Connect));
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::NoPerm);
+}
+
+#[test]
+fn a_login_that_takes_too_long_times_out() {
+    let now = Instant::now();
+    let mut session = Session::new(settings(None), false);
+    session.connected(tls(), now);
+    assert_eq!(session.next_wake(), Some(now + Duration::from_secs(10)));
+    session.tick(now + Duration::from_secs(10));
+    assert!(session.is_done());
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::TempFail);
+    assert_eq!(err.message(), "timed out after 10 s logging in");
+}
+
+#[test]
+fn keepalive_probes_then_declares_the_connection_dead_and_reconnects() {
+    let (mut session, now) = online(policy(None));
+    assert_eq!(session.next_wake(), Some(now + Duration::from_secs(60)));
+    let probe_at = now + Duration::from_secs(60);
+    session.tick(probe_at);
+    assert_eq!(sent(&mut session), ["<r xmlns='urn:xmpp:sm:3'/>"]);
+    assert_eq!(
+        session.next_wake(),
+        Some(probe_at + Duration::from_secs(20))
+    );
+    let dead_at = probe_at + Duration::from_secs(20);
+    session.tick(dead_at);
+    let actions = all(&mut session);
+    assert_eq!(actions[0], Action::Drop);
+    let Action::Notice(notice) = &actions[1] else {
+        panic!("a notice: {actions:?}")
+    };
+    assert!(
+        notice.starts_with("the server did not answer for 80 s (keepalive): the connection is dead; connecting again in "),
+        "{notice}"
+    );
+    assert!(!session.wants_downstream());
+    let retry = session.next_wake().unwrap();
+    assert!(retry > dead_at && retry <= dead_at + Duration::from_secs(1));
+    session.tick(retry);
+    assert_eq!(all(&mut session), [Action::Connect]);
+}
+
+#[test]
+fn an_answered_probe_keeps_the_connection() {
+    let (mut session, now) = online(policy(None));
+    let probe_at = now + Duration::from_secs(60);
+    session.tick(probe_at);
+    session.actions();
+    session.server_item(ack(0), probe_at + Duration::from_secs(1));
+    session.tick(probe_at + Duration::from_secs(20));
+    assert!(session.actions().is_empty());
+    assert!(session.wants_downstream());
+}
+
+/// Lose the connection and come back to the login's features.
+fn reconnect_until_features(session: &mut Session, now: Instant) -> Instant {
+    session.connection_lost(Error::temp("the connection to the server was lost"), now);
+    let retry = session.next_wake().unwrap();
+    session.tick(retry);
+    assert!(all(session).contains(&Action::Connect));
+    until_features(session, retry, BIND_SM);
+    retry
+}
+
+#[test]
+fn a_resumed_session_sends_exactly_what_the_server_lacks() {
+    let (mut session, now) = online(policy(None));
+    for n in 1..=3 {
+        session.downstream_stanza(message(n), now);
+    }
+    session.server_item(
+        line("<message from='bob@example.org/x'><body>in</body></message>"),
+        now,
+    );
+    session.delivered();
+    session.actions();
+    let later = reconnect_until_features(&mut session, now);
+    assert_eq!(
+        sent(&mut session).last().unwrap(),
+        "<resume xmlns='urn:xmpp:sm:3' h='1' previd='r1'/>"
+    );
+    // The server had two of our three.
+    session.server_item(
+        line("<resumed xmlns='urn:xmpp:sm:3' h='2' previd='r1'/>"),
+        later,
+    );
+    let actions = all(&mut session);
+    let resent: Vec<&String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(xml) => Some(xml),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent.len(), 1);
+    assert!(resent[0].contains("<body>3</body>"), "{resent:?}");
+    assert!(actions.iter().any(
+        |a| matches!(a, Action::Notice(n) if n == "resumed the session as user@example.org/pipes; 1 stanzas not acknowledged sent again")
+    ), "{actions:?}");
+    assert!(session.wants_downstream());
+    // Nothing twice: the resent stanza is acknowledged as the third.
+    session.server_item(ack(3), later);
+    session.downstream_ended(None, later);
+    session.server_item(ack(3), later);
+    session.server_item(Item::Close, later);
+    assert_eq!(session.finished(|_| None).unwrap().result.unwrap(), 0);
+}
+
+#[test]
+fn a_failed_resumption_logs_in_anew_and_sends_everything_unacknowledged() {
+    let (mut session, now) = online(policy(None));
+    for n in 1..=3 {
+        session.downstream_stanza(message(n), now);
+    }
+    session.actions();
+    let later = reconnect_until_features(&mut session, now);
+    session.actions();
+    session.server_item(
+        line("<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"),
+        later,
+    );
+    session.server_item(bound(), later);
+    session.server_item(
+        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
+        later,
+    );
+    let actions = all(&mut session);
+    let resent: Vec<&String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(xml) if xml.starts_with("<message") => Some(xml),
+            _ => None,
+        })
+        .collect();
+    // The server said it had the first: the other two go again, with the same origin-ids.
+    assert_eq!(resent.len(), 2, "{actions:?}");
+    assert!(resent[0].contains("<body>2</body>") && resent[0].contains("origin-id"));
+    assert!(actions.iter().any(|a| matches!(a, Action::Notice(n)
+        if n == "logged in again as user@example.org/pipes: a new session; 2 stanzas not acknowledged sent again, at least once")),
+        "{actions:?}");
+    // The next loss resumes the new session.
+    let again = reconnect_until_features(&mut session, later);
+    assert!(sent(&mut session).last().unwrap().contains("previd='r2'"));
+    let _ = again;
+}
+
+#[test]
+fn a_new_session_is_announced_to_downstream_when_asked() {
+    let now = Instant::now();
+    let mut s = settings(policy(None));
+    s.events = true;
+    s.presence = true;
+    let mut session = Session::new(s, true);
+    log_in(&mut session, now, "r1");
+    let actions = all(&mut session);
+    assert!(
+        actions.contains(&Action::Deliver(
+            "<session xmlns='urn:xmpp-pipes:session:0' state='new' jid='user@example.org/pipes'/>"
+                .into()
+        )),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&Action::Send("<presence/>".into())));
+    // Downstream's own presence is what a new session sends again.
+    session.downstream_stanza("<presence><show>away</show></presence>".into(), now);
+    session.actions();
+    let later = reconnect_until_features(&mut session, now);
+    session.actions();
+    session.server_item(line("<failed xmlns='urn:xmpp:sm:3'/>"), later);
+    session.server_item(bound(), later);
+    session.server_item(
+        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
+        later,
+    );
+    let sent = sent(&mut session);
+    assert_eq!(
+        sent.iter()
+            .filter(|x| x.as_str() == "<presence><show>away</show></presence>")
+            .count(),
+        2,
+        "sent again as presence, and as an unacknowledged stanza: {sent:?}"
+    );
+    // A forged event from the network is dropped.
+    session.server_item(
+        line("<session xmlns='urn:xmpp-pipes:session:0' state='new'/>"),
+        later,
+    );
+    assert!(!all(&mut session)
+        .iter()
+        .any(|a| matches!(a, Action::Deliver(_))));
+}
+
+#[test]
+fn permanent_failures_are_not_retried() {
+    let (mut session, now) = online(policy(None));
+    session.connection_lost(Error::denied("certificate refused"), now);
+    assert!(session.is_done());
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::NoPerm);
+}
+
+#[test]
+fn the_reconnect_limit_gives_up() {
+    let (mut session, now) = online(policy(Some(2)));
+    session.connection_lost(Error::temp("reset"), now);
+    for _ in 0..2 {
+        let at = session.next_wake().unwrap();
+        session.tick(at);
+        assert!(all(&mut session).contains(&Action::Connect));
+        session.connect_failed(Error::temp("connection refused"), at);
+    }
+    assert!(session.is_done());
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::TempFail);
+    assert!(err.message().contains("gave up after 2 attempts"), "{err}");
+}
+
+#[test]
+fn a_reader_that_goes_away_stops_the_counting_and_closes() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(message(1), now);
+    session.actions();
+    session.server_item(
+        line("<message from='bob@example.org/x'><body>a</body></message>"),
+        now,
+    );
+    session.delivered();
+    session.actions();
+    session.downstream_lost(Error::new(Status::IoErr, "cannot write to stdout"), now);
+    assert_eq!(sent(&mut session), ["<r xmlns='urn:xmpp:sm:3'/>"]);
+    session.server_item(
+        line("<message from='bob@example.org/x'><body>b</body></message>"),
+        now,
+    );
+    assert!(all(&mut session).is_empty(), "nothing more delivered");
+    session.delivered();
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), now);
+    assert_eq!(sent(&mut session), ["<a xmlns='urn:xmpp:sm:3' h='1'/>"]);
+    session.server_item(ack(1), now);
+    assert_eq!(sent(&mut session), ["</stream:stream>"]);
+    session.server_item(Item::Close, now);
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::IoErr);
+}
+
+#[test]
+fn the_closing_is_bounded_even_across_reconnections() {
+    let (mut session, now) = online(policy(None));
+    session.downstream_stanza(message(1), now);
+    session.downstream_ended(None, now);
+    session.connection_lost(Error::temp("reset"), now);
+    session.actions();
+    let deadline = now + Duration::from_secs(10);
+    // Retries come and fail until the deadline.
+    while let Some(at) = session.next_wake().filter(|at| *at < deadline) {
+        session.tick(at);
+        if all(&mut session).contains(&Action::Connect) {
+            session.connect_failed(Error::temp("refused"), at);
+        }
+    }
+    session.tick(deadline);
+    assert!(session.is_done());
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::TempFail);
+    assert!(
+        err.message()
+            .contains("1 of 1 stanzas sent were not acknowledged"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stream_error_is_a_loss_with_its_status() {
+    let (mut session, now) = online(policy(None));
+    session.server_item(
+        line("<stream:error xmlns:stream='http://etherx.jabber.org/streams'><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"),
+        now,
+    );
+    let actions = all(&mut session);
+    assert_eq!(
+        actions[0],
+        Action::Drop,
+        "not passed on: the session goes on"
+    );
+    assert!(actions.iter().any(|a| matches!(a, Action::Notice(n) if n.starts_with("stream error: system-shutdown; connecting again"))), "{actions:?}");
+    assert!(!session.is_done());
+}
+
+#[test]
+fn origin_ids_are_added_once() {
+    assert_eq!(
+        with_origin_id("<message to='a@b'/>", "x"),
+        "<message to='a@b'><origin-id xmlns='urn:xmpp:sid:0' id='x'/></message>"
+    );
+    assert_eq!(
+        with_origin_id("<message to='a@b'><body>hi</body></message>", "x"),
+        "<message to='a@b'><body>hi</body><origin-id xmlns='urn:xmpp:sid:0' id='x'/></message>"
+    );
+    let with = "<message><origin-id xmlns='urn:xmpp:sid:0' id='y'/></message>";
+    assert_eq!(with_origin_id(with, "x"), with);
+}
