@@ -477,6 +477,12 @@ impl Login {
                         Some(h) => Some(counter(h).ok_or_else(|| bad_counter(&element))?),
                         None => None,
                     };
+                    let why = element
+                        .elements()
+                        .find(|e| e.name != "text")
+                        .map_or("no reason given".to_owned(), |e| e.name.clone());
+                    self.warnings
+                        .push(format!("the server could not resume the session ({why})"));
                     self.start_bind(offers, Fresh::AfterFailedResume { h })
                 } else {
                     Err(unexpected(
@@ -1615,19 +1621,19 @@ mod tests {
                 enable(),
                 s("<enabled xmlns='urn:xmpp:sm:3' id='sm-2' resume='true'/>"),
             ]);
-            assert_eq!(
-                run(Login::new(resuming(), tls()), transcript).unwrap(),
-                outcome(
-                    FULL,
-                    Sm::Restarted {
-                        failed_h,
-                        enabled: Some(Enabled {
-                            id: Some("sm-2".into()),
-                            max: None
-                        })
-                    }
-                )
+            let mut expected = outcome(
+                FULL,
+                Sm::Restarted {
+                    failed_h,
+                    enabled: Some(Enabled {
+                        id: Some("sm-2".into()),
+                        max: None,
+                    }),
+                },
             );
+            expected.warnings =
+                vec!["the server could not resume the session (item-not-found)".to_owned()];
+            assert_eq!(run(Login::new(resuming(), tls()), transcript).unwrap(), expected);
         }
         // Refused, and then stream management refused too.
         let mut transcript = plain_until_restart();
@@ -1650,7 +1656,10 @@ mod tests {
         );
         assert_eq!(
             got.warnings,
-            ["the server refused to enable stream management"]
+            [
+                "the server could not resume the session (no reason given)",
+                "the server refused to enable stream management"
+            ]
         );
     }
 

@@ -18,4 +18,4 @@ pub mod muc;
 pub mod sm;
 pub mod state;
 
-pub use state::{Action, Origin, Session, Settings, Verdict};
+pub use state::{Action, Origin, Session, Settings, State, Verdict};

@@ -49,6 +49,7 @@ use crate::jid::Jid;
 use crate::password::Password;
 use crate::stream::{self, NS_PING, NS_SM};
 use crate::xml::{escape_attr, Element, Item, NS_CLIENT};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The id of the ping that confirms delivery on servers without stream management.
@@ -101,6 +102,37 @@ pub enum Action {
     Connect,
     /// Tell the user (a line on stderr): a loss, a retry, a recovery.
     Notice(String),
+    /// The session's state changed (for a state file): online again, or not.
+    State(State),
+}
+
+/// Where the session stands, as a state file shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Logged in for the first time, as this JID.
+    Connected(Jid),
+    /// Resumed after a loss (XEP-0198): nothing lost, nothing twice.
+    Resumed(Jid),
+    /// Logged in again after a loss, in a new session (what was not
+    /// acknowledged sent again, presence and rooms again).
+    NewSession(Jid),
+    /// The connection is lost; attempts to reconnect are under way.
+    Reconnecting,
+    /// The session is over.
+    Closed,
+}
+
+impl State {
+    /// The state's word and detail, as a state file's line has them.
+    pub fn describe(&self) -> (&'static str, String) {
+        match self {
+            State::Connected(jid) => ("connected", jid.to_string()),
+            State::Resumed(jid) => ("resumed", jid.to_string()),
+            State::NewSession(jid) => ("new-session", jid.to_string()),
+            State::Reconnecting => ("reconnecting", String::new()),
+            State::Closed => ("closed", String::new()),
+        }
+    }
 }
 
 /// Where a sent stanza came from.
@@ -179,6 +211,9 @@ pub struct Session {
     /// The full JID bound.
     jid: Option<Jid>,
     rooms: Rooms,
+    /// The lines given to downstream and not yet written, oldest first:
+    /// whether each counts for stream management.
+    to_downstream: VecDeque<bool>,
     keepalive: Option<Keepalive>,
     backoff: Option<Backoff>,
     /// Downstream's last broadcast presence, to send again in a new session.
@@ -223,6 +258,7 @@ impl Session {
             resume: None,
             jid: None,
             rooms,
+            to_downstream: VecDeque::new(),
             keepalive: None,
             backoff,
             last_presence: None,
@@ -298,7 +334,10 @@ impl Session {
             mechanism: self.settings.login.mechanism,
             register: self.settings.login.register && !self.logged_in_once,
             stream_management: self.settings.login.stream_management,
-            resume: self.resume.clone(),
+            resume: self.resume.clone().map(|resume| Resume {
+                handled: self.handled_for_resume(),
+                ..resume
+            }),
         };
         let mut login = Box::new(Login::new(config, transport));
         self.actions.push(Action::Send(login.start()));
@@ -430,13 +469,15 @@ impl Session {
     /// handled (the server keeps it), and the session closes.
     pub fn downstream_lost(&mut self, err: Error, now: Instant) {
         self.downstream_gone = true;
+        self.to_downstream.clear();
         self.ending.output_error.get_or_insert(err);
         self.downstream_is_done(now);
     }
 
-    /// One [`Action::Deliver`]ed line was written whole to downstream.
+    /// One [`Action::Deliver`]ed line was written whole to downstream (in
+    /// the order they were given).
     pub fn delivered(&mut self) {
-        if !self.downstream_gone {
+        if self.to_downstream.pop_front() == Some(true) && !self.downstream_gone {
             self.sm.handled();
         }
     }
@@ -607,6 +648,13 @@ impl Session {
         };
         self.sm_on = enabled;
         self.jid = Some(jid.clone());
+        self.actions.push(Action::State(if resumed {
+            State::Resumed(jid.clone())
+        } else if first {
+            State::Connected(jid.clone())
+        } else {
+            State::NewSession(jid.clone())
+        }));
         if resumed {
             self.actions.push(Action::Notice(format!(
                 "resumed the session as {jid}{}",
@@ -640,7 +688,7 @@ impl Session {
                 .with_attr("state", "new")
                 .with_attr("jid", jid.to_string());
             if let Ok(line) = event.to_line(NS_CLIENT) {
-                self.actions.push(Action::Deliver(line));
+                self.deliver(line);
             }
         }
         let presence = match &self.last_presence {
@@ -680,6 +728,10 @@ impl Session {
     /// A new session: the counters start again; what is to be sent again.
     fn restart_counters(&mut self, failed_h: Option<u32>) -> Vec<Queued<Origin>> {
         let restarted = self.sm.restart(failed_h);
+        // What the old session gave downstream is not the new one's to count.
+        self.to_downstream
+            .iter_mut()
+            .for_each(|counted| *counted = false);
         if let Some(warning) = restarted.warning {
             self.actions
                 .push(Action::Notice(format!("warning: {warning}")));
@@ -772,11 +824,24 @@ impl Session {
         self.after_online(now);
     }
 
-    /// Give a stanza to downstream, unless downstream is gone.
+    /// Give a stanza to downstream, unless downstream is gone; it counts
+    /// as handled once written ([`Session::delivered`]).
     fn deliver(&mut self, line: String) {
         if !self.downstream_gone {
+            self.to_downstream.push_back(sm::is_counted(&line));
             self.actions.push(Action::Deliver(line));
         }
+    }
+
+    /// Inbound stanzas handled, counting those given to downstream and not
+    /// yet written (ours to deliver): the `h` of a resumption.
+    fn handled_for_resume(&self) -> u32 {
+        let waiting = self
+            .to_downstream
+            .iter()
+            .filter(|&&counted| counted)
+            .count();
+        self.sm.inbound().wrapping_add(waiting as u32)
     }
 
     /// Answer what the session answers itself; `true` when consumed.
@@ -935,9 +1000,6 @@ impl Session {
     fn lost(&mut self, err: Error, now: Instant) {
         self.keepalive = None;
         self.closed = false;
-        if let Some(resume) = &mut self.resume {
-            resume.handled = self.sm.inbound();
-        }
         match self.phase {
             Phase::Done => return,
             Phase::Closed { .. } => {
@@ -963,6 +1025,9 @@ impl Session {
             return;
         };
         let attempt = self.backoff.as_ref().map_or(0, Backoff::attempts);
+        if attempt == 1 {
+            self.actions.push(Action::State(State::Reconnecting));
+        }
         self.actions.push(Action::Notice(format!(
             "{err}; connecting again in {:.1} s (attempt {attempt})",
             delay.as_secs_f64()

@@ -199,6 +199,13 @@ impl DirSink {
 
     /// The session is over: every presence file written becomes `unavailable`.
     pub fn finish(&mut self) -> Result<()> {
+        self.clear_presence()
+    }
+
+    /// Presence from before can no longer be trusted (the session is over,
+    /// or a new one began): every presence file written, and
+    /// `DIR/mypresence`, becomes `unavailable`.
+    pub fn clear_presence(&mut self) -> Result<()> {
         for name in std::mem::take(&mut self.presence_files) {
             self.replace(Some(&name), tree::PRESENCE, "unavailable\n")?;
         }

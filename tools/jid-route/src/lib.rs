@@ -39,7 +39,9 @@ Read stanza lines on stdin (one element a line, as stanza-split writes them)
 and route each by kind, type and sender. Rules are tried in order; the first
 that matches decides. Stanzas no rule matches go to the tree (--dir) and the
 terminal (--print); without either they are dropped and counted on stderr.
-Input ends at end of file or at a </stream:stream> line.
+Input ends at end of file or at a </stream:stream> line. A session event
+(xmpp-auth --session-events: a new session began) is not a stanza: no rule
+sees it; presence from before it is forgotten and its files cleared.
 
 Rules (one argument each; options come before the rules):
   [SELECTOR] [from=GLOB]... [ACTION]

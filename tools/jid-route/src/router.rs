@@ -12,6 +12,7 @@ use crate::rules::Rule;
 use crate::stanza::{one_line, Kind, Stanza};
 use xmpp_pipes::exit::{warn, Error, Result};
 use xmpp_pipes::jid::Jid;
+use xmpp_pipes::session::state::NS_EVENTS;
 use xmpp_pipes::stream::describe_stream_error;
 use xmpp_pipes::xml::{NS_CLIENT, NS_STREAMS};
 
@@ -79,6 +80,10 @@ impl Router {
         }
         let stanza = Stanza::parse(line)
             .map_err(|e| Error::data(format!("line {number}: not a stanza line: {e}")))?;
+        if stanza.element.is("session", NS_EVENTS) && stanza.element.attr("from").is_none() {
+            self.session_event(&stanza)?;
+            return Ok(Flow::Continue);
+        }
         if let Kind::Other(name) = &stanza.kind {
             if stanza.element.ns == NS_CLIENT {
                 return Err(Error::data(format!(
@@ -118,6 +123,45 @@ impl Router {
         }
         self.show(number, &stanza, sender)?;
         Ok(Flow::Continue)
+    }
+
+    /// A session event of `xmpp-auth --session-events` (DESIGN.md, "What
+    /// downstream sees"): not a stanza, so no rule sees it and it never goes
+    /// to stdout. A new session means that presence learnt before it can
+    /// no longer be trusted: every presence is forgotten, the tree's
+    /// presence files are cleared, and `--print` says so. (An element that
+    /// has a `from` is not xmpp-auth's: it is left to the rules as before.)
+    fn session_event(&mut self, event: &Stanza) -> Result<()> {
+        match event.element.attr("state") {
+            Some("new") => {}
+            state => {
+                warn(
+                    TOOL,
+                    format!(
+                        "ignoring a session event with state {:?}",
+                        state.map(one_line).unwrap_or_default()
+                    ),
+                );
+                return Ok(());
+            }
+        }
+        self.presences = Presences::default();
+        if let Some(dir) = &mut self.config.dir {
+            dir.clear_presence()?;
+        }
+        if self.config.print {
+            let jid = event
+                .element
+                .attr("jid")
+                .map(|jid| format!(" as {}", one_line(jid)))
+                .unwrap_or_default();
+            let line = format!(
+                "{} -!- a new session{jid}: presence from before is forgotten\n",
+                print::clock()
+            );
+            write_stdout(line.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// A top-level element that is not a stanza, no rule wanted.

@@ -993,3 +993,99 @@ fn a_reply_pipe_whose_reader_comes_and_goes_costs_only_the_replies_meanwhile() {
     assert_eq!(rest, "", "only the one warning");
     assert!(read(dir.join("b@localhost/out")).ends_with("<b@localhost> still here\n"));
 }
+
+/// xmpp-auth's line for a new session (`--session-events`).
+const NEW_SESSION: &str =
+    "<session xmlns='urn:xmpp-pipes:session:0' state='new' jid='me@localhost/pipes'/>";
+
+#[test]
+fn a_new_session_clears_the_presence_files_and_forgets_presence() {
+    let root = scratch("session-event");
+    let dir = root.join("tree");
+    let snapshot = root.join("snapshot");
+    // A headline is the checkpoint: its command runs in turn (jid-route
+    // waits for it) and copies the presence files as they are then.
+    let checkpoint = format!(
+        "message:headline ! cat {d}/bob@localhost/presence {d}/carol@localhost/presence {d}/mypresence >> {s}",
+        d = dir.display(),
+        s = snapshot.display()
+    );
+    let away =
+        "<presence from='bob@localhost/pc'><show>away</show><status>at lunch</status></presence>";
+    let input = lines(&[
+        NEW_SESSION,
+        away,
+        "<presence from='carol@localhost/x'/>",
+        "<presence from='me@localhost/pipes'><show>dnd</show></presence>",
+        "<message type='headline'/>",
+        NEW_SESSION,
+        "<message type='headline'/>",
+        // The same presence as before the new session: written again.
+        away,
+        "<message type='headline'/>",
+    ]);
+    let output = route(
+        &[
+            "--dir",
+            dir.to_str().unwrap(),
+            "--me",
+            "me@localhost/pipes",
+            "--reply",
+            "/dev/null",
+            &checkpoint,
+        ],
+        &input,
+    );
+    ok(&output);
+    assert_eq!(text(&output.stdout), "");
+    assert_eq!(text(&output.stderr), "", "no warning about the event");
+    assert_eq!(
+        read(&snapshot),
+        "away at lunch\navailable\ndnd\n\
+         unavailable\nunavailable\nunavailable\n\
+         away at lunch\nunavailable\nunavailable\n"
+    );
+    // Nothing of it in the tree but the presence files.
+    assert!(!dir.join("unrouted").exists());
+    assert_eq!(read(dir.join("bob@localhost/presence")), "unavailable\n");
+}
+
+#[test]
+fn a_session_event_is_no_stanza_for_the_rules_nor_for_stdout() {
+    // A catch-all rule does not see it; stdout gets the stanzas only.
+    let output = route(
+        &["-"],
+        &lines(&[NEW_SESSION, "<presence from='bob@localhost/pc'/>"]),
+    );
+    ok(&output);
+    assert_eq!(
+        text(&output.stdout),
+        "<presence from='bob@localhost/pc'/>\n"
+    );
+    assert_eq!(text(&output.stderr), "");
+
+    // --print says what happened.
+    let output = route(&["--print"], &lines(&[NEW_SESSION]));
+    ok(&output);
+    let shown = text(&output.stdout);
+    assert!(
+        timed(
+            &format!("0000-00-00 {shown}"),
+            "-!- a new session as me@localhost/pipes: presence from before is forgotten\n"
+        ),
+        "{shown:?}"
+    );
+
+    // A state this version does not know is a warning, and nothing else.
+    let output = route(
+        &["--print"],
+        &lines(&["<session xmlns='urn:xmpp-pipes:session:0' state='later'/>"]),
+    );
+    ok(&output);
+    assert_eq!(text(&output.stdout), "");
+    assert!(
+        text(&output.stderr).contains("ignoring a session event with state \"later\""),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -80,6 +80,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         control,
         prog: options.prog,
         unacked_file: options.unacked_file,
+        state_file: options.state_file,
     })
 }
 

@@ -130,6 +130,8 @@ pub struct Options {
     pub reconnect_limit: Option<u32>,
     /// Tell downstream when a new session begins.
     pub session_events: bool,
+    /// `--state-file`: where the session's state is kept.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 /// The default of `--keepalive`: below the idle timeouts of NAT boxes and mobile links.
@@ -147,6 +149,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--unacked-file",
         "--keepalive",
         "--reconnect-limit",
+        "--state-file",
         // Group chat (crate::muc).
         "--join",
         "--room-password-file",
@@ -224,6 +227,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .opt_value_from_str("--reconnect-limit")
         .map_err(cli::usage_error)?;
     let session_events = args.contains("--session-events");
+    let state_file = args
+        .opt_value_from_os_str("--state-file", |s| {
+            Ok::<_, String>(std::path::PathBuf::from(s))
+        })
+        .map_err(cli::usage_error)?;
     let rooms = crate::muc::RoomOptions::parse(&mut args)?;
     cli::finish(args)?;
 
@@ -257,5 +265,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         reconnect,
         reconnect_limit,
         session_events,
+        state_file,
     })))
 }

@@ -19,7 +19,7 @@ use std::time::Instant;
 use xmpp_pipes::control::{self, Message};
 use xmpp_pipes::exit::{Error, Result, Status};
 use xmpp_pipes::session::login::Transport;
-use xmpp_pipes::session::{Action, Session};
+use xmpp_pipes::session::{Action, Session, State};
 use xmpp_pipes::stream;
 use xmpp_pipes::xml::feed::Feed;
 use xmpp_pipes::xml::{FrameError, Item};
@@ -110,6 +110,8 @@ pub struct Setup {
     pub prog: Vec<std::ffi::OsString>,
     /// `--unacked-file`.
     pub unacked_file: Option<std::path::PathBuf>,
+    /// `--state-file`.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 /// Run the session to its end; the exit status.
@@ -121,6 +123,7 @@ pub fn run(setup: Setup) -> Result<u8> {
         control,
         prog,
         unacked_file,
+        state_file,
     } = setup;
     let (mut downstream, mut prog) = downstream(&prog)?;
     let mut control = control;
@@ -132,6 +135,7 @@ pub fn run(setup: Setup) -> Result<u8> {
             &mut connection,
             &mut control,
             &mut downstream,
+            state_file.as_deref(),
             Instant::now(),
         );
         if prog.child.is_none() && prog.command.is_some() {
@@ -163,6 +167,7 @@ pub fn run(setup: Setup) -> Result<u8> {
     let verdict = session
         .finished(|lines| note_unacked(unacked_file.as_deref(), lines))
         .expect("the session is done");
+    write_state(state_file.as_deref(), &State::Closed);
     verdict.result
 }
 
@@ -367,6 +372,7 @@ fn carry_out(
     connection: &mut Option<Connection>,
     control: &mut Option<OwnedFd>,
     downstream: &mut Downstream,
+    state_file: Option<&std::path::Path>,
     now: Instant,
 ) {
     loop {
@@ -399,6 +405,7 @@ fn carry_out(
                         session.connector_gone(now);
                     }
                 }
+                Action::State(state) => write_state(state_file, &state),
                 Action::Notice(text) => {
                     xmpp_pipes::exit::print_line(&format!("xmpp-auth: {text}\n"))
                 }
@@ -628,8 +635,30 @@ pub const ENV_TLS: &str = "SSL_PROTOCOL";
 /// The environment variable with tls-exporter channel-binding data (base64).
 pub const ENV_EXPORTER: &str = "XMPP_TLS_EXPORTER";
 
-/// Write `lines` to `path` (0600), replacing it atomically.
-fn write_unacked(path: &std::path::Path, lines: &[String]) -> std::io::Result<()> {
+/// Replace the state file (if any) with one line: `STATE SINCE [DETAIL]`,
+/// SINCE in UTC (RFC 3339). A failure to write it is a warning, not the
+/// session's end.
+fn write_state(path: Option<&std::path::Path>, state: &State) {
+    let Some(path) = path else { return };
+    let (word, detail) = state.describe();
+    let since = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    let line = if detail.is_empty() {
+        format!("{word} {since}\n")
+    } else {
+        format!("{word} {since} {detail}\n")
+    };
+    if let Err(err) = replace_file(path, line.as_bytes()) {
+        xmpp_pipes::exit::warn(
+            "xmpp-auth",
+            format_args!("cannot write {}: {err}", path.display()),
+        );
+    }
+}
+
+/// Write `data` to `path` (0600, never through a symlink), replacing it atomically.
+fn replace_file(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut temp = path.as_os_str().to_owned();
@@ -641,11 +670,19 @@ fn write_unacked(path: &std::path::Path, lines: &[String]) -> std::io::Result<()
         .mode(0o600)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&temp)?;
-    for line in lines {
-        writeln!(file, "{line}")?;
-    }
-    file.sync_all()?;
+    file.write_all(data)?;
     std::fs::rename(&temp, path)
+}
+
+/// Write `lines` to `path` (0600), replacing it atomically, synced.
+fn write_unacked(path: &std::path::Path, lines: &[String]) -> std::io::Result<()> {
+    let mut data = String::new();
+    for line in lines {
+        data.push_str(line);
+        data.push('\n');
+    }
+    replace_file(path, data.as_bytes())?;
+    std::fs::File::open(path)?.sync_all()
 }
 
 fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {

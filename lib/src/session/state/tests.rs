@@ -299,7 +299,8 @@ fn keepalive_probes_then_declares_the_connection_dead_and_reconnects() {
     session.tick(dead_at);
     let actions = all(&mut session);
     assert_eq!(actions[0], Action::Drop);
-    let Action::Notice(notice) = &actions[1] else {
+    assert_eq!(actions[1], Action::State(State::Reconnecting));
+    let Action::Notice(notice) = &actions[2] else {
         panic!("a notice: {actions:?}")
     };
     assert!(
@@ -571,4 +572,39 @@ fn origin_ids_are_added_once() {
     );
     let with = "<message><origin-id xmlns='urn:xmpp:sid:0' id='y'/></message>";
     assert_eq!(with_origin_id(with, "x"), with);
+}
+
+#[test]
+fn what_downstream_has_not_taken_yet_counts_for_the_resumption() {
+    let (mut session, now) = online(policy(None));
+    for body in ["a", "b"] {
+        session.server_item(
+            line(&format!(
+                "<message from='bob@example.org/x'><body>{body}</body></message>"
+            )),
+            now,
+        );
+    }
+    session.actions();
+    // One written whole; the other still in our buffer when the connection goes.
+    session.delivered();
+    session.connection_lost(Error::temp("reset"), now);
+    let retry = session.next_wake().unwrap();
+    session.tick(retry);
+    session.actions();
+    until_features(&mut session, retry, BIND_SM);
+    assert_eq!(
+        sent(&mut session).last().unwrap(),
+        "<resume xmlns='urn:xmpp:sm:3' h='2' previd='r1'/>",
+        "the server must not send again what we hold"
+    );
+    // Written later: it is not counted twice.
+    session.delivered();
+    session.server_item(
+        line("<resumed xmlns='urn:xmpp:sm:3' h='0' previd='r1'/>"),
+        retry,
+    );
+    session.actions();
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), retry);
+    assert_eq!(sent(&mut session), ["<a xmlns='urn:xmpp:sm:3' h='2'/>"]);
 }
