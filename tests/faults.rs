@@ -426,3 +426,50 @@ fn a_soak_of_twenty_faults_loses_nothing_and_doubles_nothing() {
     );
     assert!(!stderr.contains("a new session"), "{stderr}");
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_session_with_74_naming_stdout() {
+    let prosody = Prosody::shared();
+    let alice = prosody.new_account("alice");
+    let temp = TempDir::new("faults-reader");
+    let out = temp.join("first");
+    // `head -n 1` reads the echoed presence and exits: nobody reads any more.
+    let chain = harness::login(
+        prosody,
+        &alice,
+        harness::Transport::StartTls,
+        &["--presence"],
+    );
+    let words: Vec<String> = std::iter::once(chain.get_program())
+        .chain(chain.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let mut command = Command::new("/bin/bash");
+    command.arg("-c").arg(format!(
+        "{} | head -n 1 > '{}'; exit ${{PIPESTATUS[0]}}",
+        words.join(" "),
+        out.display()
+    ));
+    for (key, value) in chain.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let mut session = Spawned::start(command);
+    // Something for the dead reader: a message to herself.
+    session.write(chat(&alice.jid, "nobody reads this").as_bytes());
+    let status = session
+        .wait_timeout(LIMIT)
+        .expect("the chain ends by itself");
+    let stderr = session.stderr();
+    assert_eq!(status.code(), Some(74), "{stderr}");
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+    assert!(
+        !stderr.contains("not acknowledged by the server"),
+        "{stderr}"
+    );
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .starts_with("<presence"));
+}

@@ -758,8 +758,9 @@ impl Session {
         let name = root_name(&line);
         if matches!(
             name,
-            "r" | "a" | "iq" | "presence" | "stream:error" | "session"
-        ) {
+            "r" | "a" | "iq" | "presence" | "stream:error" | "session" | "acked"
+        ) || line.contains(NS_EVENTS)
+        {
             let Ok(element) = Element::parse(&line) else {
                 // Not ours to judge: downstream sees it as it came.
                 self.deliver(line);
@@ -780,8 +781,8 @@ impl Session {
                 self.drop_connection(err, now);
                 return;
             }
-            if element.is("session", NS_EVENTS) {
-                // Only we may say that a session began: a forged one is dropped.
+            if element.ns == NS_EVENTS {
+                // Only we may speak in this namespace: a forged event is dropped.
                 self.sm.handled();
                 return;
             }
@@ -866,7 +867,10 @@ impl Session {
                 return true;
             };
             match self.sm.acknowledge(h) {
-                Ok(_) => self.confirmed_yet(now),
+                Ok(acked) => {
+                    self.report_acked(acked);
+                    self.confirmed_yet(now);
+                }
                 Err(err) => self.drop_connection(err, now),
             }
             return true;
@@ -911,6 +915,27 @@ impl Session {
             return true;
         }
         false
+    }
+
+    /// With session events: tell downstream which of its messages the server
+    /// acknowledged (`<acked>` around each), so that a tree shows a line as
+    /// said only once it is.
+    fn report_acked(&mut self, acked: Vec<Queued<Origin>>) {
+        if !self.settings.events {
+            return;
+        }
+        for Queued { line, tag } in acked {
+            if tag != Origin::Downstream || root_name(&line) != "message" {
+                continue;
+            }
+            let Ok(message) = Element::parse(&line) else {
+                continue;
+            };
+            let event = Element::new("acked", NS_EVENTS).with_child(message);
+            if let Ok(event) = event.to_line(NS_CLIENT) {
+                self.deliver(event);
+            }
+        }
     }
 
     /// Whether `jid` is our account (bare or with any resource).
@@ -1132,6 +1157,8 @@ fn decide(ending: Ending, lost: Option<String>) -> Result<u8, Error> {
     if let Some(code) = child_status.filter(|&code| code != 0 && room_error.is_none()) {
         return Ok(code);
     }
+    // PROG's exit closes its fd 6 too: that is no lost reader.
+    let output_error = output_error.filter(|_| child_status.is_none());
     if let Some(err) = room_error.or(input_error).or(output_error) {
         return Err(match lost {
             Some(lost) => err.context(lost),

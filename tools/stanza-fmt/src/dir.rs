@@ -285,6 +285,9 @@ impl Server<'_> {
                     }
                 ))
             })?;
+            if self.options.no_out {
+                continue;
+            }
             let lines = tree::out_lines(
                 jiff::Timestamp::now(),
                 self.options.time_format,

@@ -40,6 +40,9 @@ Options:
                         XMPP_JID, else self)
       --epoch           time in DIR/<jid>/out as epoch seconds (default: local
                         YYYY-MM-DD HH:MM)
+      --no-out          with --dir, do not append what is sent to DIR/<jid>/out:
+                        jid-route --dir does, once the server acknowledged it
+                        (xmpp-auth --session-events)
   -h, --help            print this help
   -V, --version         print the version
 
@@ -152,6 +155,8 @@ pub struct Options {
     pub me: String,
     /// The time format of `out` files.
     pub time_format: TimeFormat,
+    /// `--no-out`: sent lines are not appended to `out` (jid-route does, once acknowledged).
+    pub no_out: bool,
 }
 
 const SPEC: OptionSpec = OptionSpec {
@@ -171,6 +176,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--keep-going",
         "--lossy",
         "--epoch",
+        "--no-out",
         "-h",
         "--help",
         "-V",
@@ -275,6 +281,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         return Err(Error::usage("--me: the name is empty"));
     }
     let epoch = args.contains("--epoch");
+    let no_out = args.contains("--no-out");
     let whole = args.contains("--whole");
     let commands = args.contains("--commands");
     let keep_going = args.contains("--keep-going");
@@ -328,6 +335,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         } else {
             TimeFormat::Local
         },
+        no_out,
     })))
 }
 

@@ -301,14 +301,16 @@ fn wait_and_handle(
             .filter(|_| input_wanted),
         PollFlags::IN,
     );
+    // Watched even with nothing to write: a pipe whose reader went away
+    // says so (POLLERR), and the session must not stay up for nobody.
     let output = slot(
         &mut fds,
-        downstream
-            .output
-            .as_ref()
-            .map(AsFd::as_fd)
-            .filter(|_| output_wanted),
-        PollFlags::OUT,
+        downstream.output.as_ref().map(AsFd::as_fd),
+        if output_wanted {
+            PollFlags::OUT
+        } else {
+            PollFlags::ERR
+        },
     );
     let control_slot = slot(&mut fds, control.as_ref().map(AsFd::as_fd), PollFlags::IN);
     let pid_slot = slot(
@@ -331,8 +333,21 @@ fn wait_and_handle(
     );
     drop(fds);
     let now = Instant::now();
-    if !flags_empty(output) {
+    if output_wanted && !flags_empty(output) {
         write_downstream(session, downstream, now);
+    } else if output.intersects(PollFlags::ERR | PollFlags::HUP) && downstream.output.is_some() {
+        downstream.output = None;
+        let name = downstream.output_name;
+        session.downstream_lost(
+            Error::new(
+                Status::IoErr,
+                format!(
+                    "cannot write to {name}: its reader went away \
+                     (what the server sends now is left with it)"
+                ),
+            ),
+            now,
+        );
     }
     if !flags_empty(server_write) {
         flush_connection(session, connection, now);

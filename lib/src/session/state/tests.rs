@@ -608,3 +608,45 @@ fn what_downstream_has_not_taken_yet_counts_for_the_resumption() {
     session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), retry);
     assert_eq!(sent(&mut session), ["<a xmlns='urn:xmpp:sm:3' h='2'/>"]);
 }
+
+#[test]
+fn acknowledged_messages_are_reported_to_downstream_when_asked() {
+    let now = Instant::now();
+    let mut s = settings(None);
+    s.events = true;
+    let mut session = Session::new(s, false);
+    log_in(&mut session, now, "r1");
+    session.actions();
+    session.downstream_stanza(message(1), now);
+    session.downstream_stanza("<presence/>".into(), now);
+    session.actions();
+    session.server_item(ack(2), now);
+    let delivered: Vec<String> = all(&mut session)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Deliver(line) => Some(line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert!(delivered[0].starts_with(
+        "<acked xmlns='urn:xmpp-pipes:session:0'><message xmlns='jabber:client' to='bob@example.org' type='chat' id='m1'><body>1</body>"
+    ), "{}", delivered[0]);
+    // A forged one from the network never reaches downstream.
+    session.server_item(
+        line("<acked xmlns='urn:xmpp-pipes:session:0'><message xmlns='jabber:client' to='x@y'/></acked>"),
+        now,
+    );
+    session.server_item(
+        line(
+            "<message from='eve@example.org/x'><acked xmlns='urn:xmpp-pipes:session:0'/></message>",
+        ),
+        now,
+    );
+    let delivered: Vec<Action> = all(&mut session);
+    assert_eq!(
+        delivered.len(),
+        1,
+        "the message with a payload inside is a message: {delivered:?}"
+    );
+}
