@@ -185,13 +185,13 @@ fn two_way(
     (tally(&bob_lines, &tag), tally(&alice_lines, &tag), stderr)
 }
 
-#[test]
-fn a_reset_connection_is_resumed_and_nothing_is_lost_or_doubled() {
+/// Reset or cut in the middle of the traffic: resumed, every message exactly once.
+fn resumed_after(fault: fn(&FaultProxy)) {
     let prosody = Prosody::shared();
     let (from_alice, to_alice, stderr) = two_way(
         prosody,
         |proxy, alice| {
-            proxy.reset();
+            fault(proxy);
             alice.wait_for("resumed the session", 1);
         },
         200,
@@ -199,22 +199,17 @@ fn a_reset_connection_is_resumed_and_nothing_is_lost_or_doubled() {
     assert_exactly_once(&from_alice, 200, "alice to bob");
     assert_exactly_once(&to_alice, 200, "bob to alice");
     assert!(stderr.contains("connecting again in"), "{stderr}");
+    assert!(!stderr.contains("a new session"), "{stderr}");
+}
+
+#[test]
+fn a_reset_connection_is_resumed_and_nothing_is_lost_or_doubled() {
+    resumed_after(FaultProxy::reset);
 }
 
 #[test]
 fn a_cut_connection_is_resumed_and_nothing_is_lost_or_doubled() {
-    let prosody = Prosody::shared();
-    let (from_alice, to_alice, stderr) = two_way(
-        prosody,
-        |proxy, alice| {
-            proxy.cut();
-            alice.wait_for("resumed the session", 1);
-        },
-        200,
-    );
-    assert_exactly_once(&from_alice, 200, "alice to bob");
-    assert_exactly_once(&to_alice, 200, "bob to alice");
-    assert!(stderr.contains("resumed the session"), "{stderr}");
+    resumed_after(FaultProxy::cut);
 }
 
 #[test]

@@ -37,6 +37,26 @@ pub const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 /// `jabber:x:data`: data forms (XEP-0004).
 pub const NS_DATA: &str = "jabber:x:data";
 
+/// Parse a line from the server during negotiation; a stream error is an [`Error`].
+pub fn parse_server_element(line: &str) -> Result<Element> {
+    let element = Element::parse(line).map_err(frame_error)?;
+    if element.is("error", NS_STREAMS) {
+        return Err(Error::new(
+            stream_error_status(&element),
+            describe_stream_error(&element),
+        ));
+    }
+    Ok(element)
+}
+
+/// An error saying what arrived from the server instead of what was expected.
+pub fn unexpected(got: &Element, wanted: &str) -> Error {
+    Error::protocol(format!(
+        "expected {wanted} from the server, got <{}/> ({})",
+        got.name, got.ns
+    ))
+}
+
 /// The opening of a client stream to `domain` (with the XML declaration).
 pub fn client_header(domain: &str, from: Option<&str>) -> String {
     let domain = escape_attr(domain).unwrap_or_default();
@@ -208,22 +228,12 @@ impl<R: BufRead, W: Write> Stream<R, W> {
     }
 
     fn parse(&self, line: &str) -> Result<Element> {
-        let element = Element::parse(line).map_err(frame_error)?;
-        if element.is("error", NS_STREAMS) {
-            return Err(Error::new(
-                stream_error_status(&element),
-                describe_stream_error(&element),
-            ));
-        }
-        Ok(element)
+        parse_server_element(line)
     }
 
     /// An error saying what arrived instead of what was expected.
     pub fn unexpected(&self, got: &Element, wanted: &str) -> Error {
-        Error::protocol(format!(
-            "expected {wanted} from the server, got <{}/> ({})",
-            got.name, got.ns
-        ))
+        unexpected(got, wanted)
     }
 
     /// Split into the framer and the writer, e.g. to relay stanzas afterwards.

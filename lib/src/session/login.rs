@@ -53,8 +53,8 @@ use crate::jid::Jid;
 use crate::password::Password;
 use crate::sasl::{self, ChannelBinding, ChooseContext, Mechanism, SaslError};
 use crate::stream::{
-    client_header, describe_stanza_error, describe_stream_error, frame_error, stream_error_status,
-    NS_BIND, NS_REGISTER, NS_SASL, NS_SESSION, NS_SM, NS_TLS,
+    client_header, describe_stanza_error, parse_server_element as parse, unexpected, NS_BIND,
+    NS_REGISTER, NS_SASL, NS_SESSION, NS_SM, NS_TLS,
 };
 use crate::xml::element::Node;
 use crate::xml::{Element, Item, StreamHeader, NS_CLIENT, NS_STREAMS};
@@ -693,26 +693,6 @@ fn check_version(header: &StreamHeader) -> Result<()> {
 
 fn closed_during_negotiation() -> Error {
     Error::temp("the server closed the stream during negotiation")
-}
-
-/// Parse a line from the server; a stream error is an [`Error`].
-fn parse(line: &str) -> Result<Element> {
-    let element = Element::parse(line).map_err(frame_error)?;
-    if element.is("error", NS_STREAMS) {
-        return Err(Error::new(
-            stream_error_status(&element),
-            describe_stream_error(&element),
-        ));
-    }
-    Ok(element)
-}
-
-/// An error saying what arrived instead of what was expected.
-fn unexpected(got: &Element, wanted: &str) -> Error {
-    Error::protocol(format!(
-        "expected {wanted} from the server, got <{}/> ({})",
-        got.name, got.ns
-    ))
 }
 
 /// An element of ours as a line.

@@ -160,7 +160,7 @@ impl<T> StreamManagement<T> {
     /// the count goes on from `h`. The inbound count is kept.
     ///
     /// Returns the stanzas acknowledged now and those to send again.
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity)] // the pair the callers destructure
     pub fn resumed(&mut self, h: u32) -> Result<(Vec<Queued<T>>, Vec<Queued<T>>), Error> {
         let acked = self.acknowledge(h)?;
         let resend = self.unacked.drain(..).collect();
