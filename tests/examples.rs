@@ -1,13 +1,29 @@
 //! The examples a newcomer runs, against a real Prosody: the demo
 //! (`./demo`, `cargo run --example demo`) delivers its message and cleans
 //! up, and `examples/echo-bot` answers a chat message with its text, however
-//! hostile that text is.
+//! hostile that text is. `examples/ii-client` keeps one session a tree, says
+//! where it stands in `DIR/state`, stamps `DIR/log`, never lets `say` hang,
+//! and, like echo-bot, comes back by itself after a server restart;
+//! `examples/watch-log` posts what was appended while it was down.
 
-use harness::{assert_out_line, chat, example, online, repo_root, Prosody, Spawned, TempDir};
-use std::time::Duration;
+use harness::{
+    assert_out_line, chat, example, isolate, online, repo_root, wait_for_file, Account, Prosody,
+    Signal, Spawned, TempDir,
+};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 use xmpp_pipes::xml::{escape_text, Element, NS_CLIENT};
 
 const LIMIT: Duration = Duration::from_secs(30);
+
+/// How long a reconnection may take after a restart: the backoff doubles
+/// from 1 s while the server is down.
+const RECONNECT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long `say`, `cmd` or `stop` may take to fail when no session runs
+/// (they give up after 1 s at most; the rest is slack for a loaded machine).
+const PROMPT: Duration = Duration::from_secs(5);
 
 #[test]
 fn the_demo_shows_the_message_delivered_and_cleans_up() {
@@ -150,4 +166,445 @@ fn echo_bot_answers_with_the_text_and_runs_none_of_it() {
         .filter(|name| name.to_string_lossy().starts_with("echo-bot."))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `examples/ii-client ARGS...`.
+fn ii_client(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
+    let mut command = example("ii-client");
+    for arg in args {
+        command.arg(arg);
+    }
+    command
+}
+
+/// `ii-client run DIR JID PASSWORD_FILE --host ... --cafile ...`, with
+/// `auth_args` for xmpp-auth (II_CLIENT_AUTH_ARGS).
+fn ii_run(prosody: &Prosody, account: &Account, dir: &Path, auth_args: &str) -> Command {
+    let mut command = ii_client(&[&"run", &dir, &account.jid, &account.password_file]);
+    command
+        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
+        .arg("--cafile")
+        .arg(prosody.ca_pem())
+        .env("II_CLIENT_AUTH_ARGS", auth_args);
+    command
+}
+
+/// Wait until DIR/state says `state`; returns the line.
+fn wait_state(dir: &Path, state: &str, timeout: Duration) -> String {
+    let prefix = format!("{state} ");
+    let text = wait_for_file(&dir.join("state"), timeout, |text| {
+        text.starts_with(&prefix) && text.ends_with('\n')
+    });
+    text.trim_end().to_owned()
+}
+
+/// Asserts that `line` is `STATE SINCE [JID]` as xmpp-auth writes DIR/state:
+/// SINCE a UTC time `YYYY-MM-DDTHH:MM:SSZ`, the JID a full JID of `bare`.
+#[track_caller]
+fn assert_state_line(line: &str, state: &str, bare: Option<&str>) {
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[0], state, "{line}");
+    assert_utc(fields.get(1).copied().unwrap_or_default(), line);
+    match bare {
+        Some(bare) => {
+            assert_eq!(fields.len(), 3, "{line}");
+            assert!(fields[2].starts_with(&format!("{bare}/")), "{line}");
+        }
+        None => assert_eq!(fields.len(), 2, "{line}"),
+    }
+}
+
+/// Asserts that `stamp` is `YYYY-MM-DDTHH:MM:SSZ`.
+#[track_caller]
+fn assert_utc(stamp: &str, context: &str) {
+    let shape: String = stamp
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99T99:99:99Z", "{context}");
+}
+
+/// Asserts that every line of DIR/log starts with its UTC time; the lines
+/// without it.
+#[track_caller]
+fn assert_log_stamped(log: &str) {
+    for line in log.lines() {
+        let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
+        assert_utc(stamp, &format!("{line:?} in DIR/log:\n{log}"));
+        assert!(!rest.is_empty(), "{line:?} in DIR/log:\n{log}");
+    }
+}
+
+/// `ii-client stop DIR`, then `run` ends with 0 and DIR/state says `closed`.
+#[track_caller]
+fn stop_ii_client(dir: &Path, session: &mut Spawned) {
+    let stop = harness::run(ii_client(&[&"stop", &dir]), b"", LIMIT);
+    assert_eq!(stop.code(), Some(0), "{stop}");
+    let status = session.wait_timeout(LIMIT);
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "log:\n{log}");
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    assert_state_line(state.trim_end(), "closed", None);
+    // Stamped, and nothing the tools did not understand (the session
+    // events are jid-route's too).
+    assert_log_stamped(&log);
+    assert!(!log.contains("ignoring"), "{log}");
+}
+
+/// Make a named pipe.
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
+}
+
+#[test]
+fn a_second_ii_client_run_on_the_same_dir_is_refused() {
+    let prosody = Prosody::shared();
+    let alice = prosody.new_account("alice");
+    let temp = TempDir::new("ii-twice");
+    let dir = temp.join("xmpp");
+    let mut first = Spawned::start(ii_run(prosody, &alice, &dir, ""));
+    let state = wait_state(&dir, "connected", LIMIT);
+
+    let started = Instant::now();
+    let second = harness::run(ii_run(prosody, &alice, &dir, ""), b"", LIMIT);
+    assert_eq!(second.code(), Some(75), "{second}");
+    assert!(
+        second
+            .stderr_str()
+            .contains(&format!("a session already runs in {}", dir.display())),
+        "{second}"
+    );
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+    // The first one is untouched: its state, and it still runs.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("state"))
+            .unwrap()
+            .trim_end(),
+        state
+    );
+    assert!(first.wait_timeout(Duration::ZERO).is_none(), "run ended");
+    stop_ii_client(&dir, &mut first);
+
+    // Once it ended, the tree is free for the next run.
+    let mut again = Spawned::start(ii_run(prosody, &alice, &dir, ""));
+    wait_state(&dir, "connected", LIMIT);
+    stop_ii_client(&dir, &mut again);
+}
+
+#[test]
+fn ii_client_say_cmd_and_stop_without_a_session_fail_at_once_with_69() {
+    let temp = TempDir::new("ii-none");
+    // No tree at all, then a tree left behind by a session that is over
+    // (its named pipes and lock still there, nobody reading).
+    let dir = temp.join("xmpp");
+    for made in [false, true] {
+        if made {
+            std::fs::create_dir_all(dir.join("bob@localhost")).unwrap();
+            mkfifo(&dir.join("in"));
+            mkfifo(&dir.join("bob@localhost/in"));
+            std::fs::write(dir.join(".lock"), "").unwrap();
+        }
+        for args in [
+            &[
+                &"say" as &dyn AsRef<std::ffi::OsStr>,
+                &dir,
+                &"bob@localhost",
+                &"hello",
+            ][..],
+            &[&"cmd", &dir, &"/roster"],
+            &[&"stop", &dir],
+        ] {
+            let started = Instant::now();
+            let output = harness::run(ii_client(args), b"", LIMIT);
+            let took = started.elapsed();
+            assert_eq!(output.code(), Some(69), "{output}");
+            assert_eq!(
+                output.stderr_str(),
+                format!(
+                    "ii-client: no session runs in {}: start one with ii-client run\n",
+                    dir.display()
+                ),
+                "{output}"
+            );
+            assert!(took < PROMPT, "took {took:?}: {output}");
+        }
+    }
+    assert!(!dir.join("log").exists());
+}
+
+#[test]
+fn ii_client_say_gives_up_on_a_pipe_nobody_reads() {
+    // A session that holds the lock but does not read its pipes (stuck):
+    // say fails after a second instead of hanging.
+    let temp = TempDir::new("ii-stuck");
+    let dir = temp.join("xmpp");
+    std::fs::create_dir_all(dir.join("bob@localhost")).unwrap();
+    mkfifo(&dir.join("bob@localhost/in"));
+    let mut lock = Command::new(harness::find_program("flock"));
+    lock.arg(dir.join(".lock"))
+        .args(["sh", "-c", "echo locked; exec cat"]);
+    let mut holder = Spawned::start(lock);
+    holder.expect_line(LIMIT, |line| line == "locked");
+
+    let started = Instant::now();
+    let output = harness::run(
+        ii_client(&[&"say", &dir, &"bob@localhost", &"hello"]),
+        b"",
+        LIMIT,
+    );
+    let took = started.elapsed();
+    assert_eq!(output.code(), Some(75), "{output}");
+    assert!(
+        output.stderr_str().contains("was not read within 1 s"),
+        "{output}"
+    );
+    assert!(took >= Duration::from_millis(900), "took {took:?}");
+    assert!(took < PROMPT, "took {took:?}: {output}");
+    holder.close_stdin();
+    assert!(holder.wait_timeout(LIMIT).is_some());
+}
+
+#[test]
+fn ii_client_run_keeps_its_state_in_dir_state_and_stamps_dir_log() {
+    let prosody = Prosody::shared();
+    let alice = prosody.new_account("alice");
+    let temp = TempDir::new("ii-state");
+    let dir = temp.join("xmpp");
+    // A contact whose `in` is no named pipe: stanza-fmt says so in DIR/log.
+    std::fs::create_dir_all(dir.join("carol@localhost")).unwrap();
+    std::fs::write(dir.join("carol@localhost/in"), "").unwrap();
+
+    let mut session = Spawned::start(ii_run(prosody, &alice, &dir, ""));
+    let state = wait_state(&dir, "connected", LIMIT);
+    assert_state_line(&state, "connected", Some(&alice.jid));
+    let log = wait_for_file(&dir.join("log"), LIMIT, |log| {
+        log.contains("carol@localhost/in") && log.ends_with('\n')
+    });
+    assert_log_stamped(&log);
+    let line = log
+        .lines()
+        .find(|line| line.contains("carol@localhost/in"))
+        .unwrap();
+    assert!(line.contains(" stanza-fmt: "), "{line}");
+    assert_eq!(log.lines().count(), 1, "one line per event:\n{log}");
+
+    stop_ii_client(&dir, &mut session);
+    assert_log_stamped(&std::fs::read_to_string(dir.join("log")).unwrap());
+}
+
+#[test]
+fn ii_client_comes_back_by_itself_after_a_server_restart() {
+    let prosody = Prosody::start();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("ii-restart");
+    let dir = temp.join("xmpp");
+    let mut session = Spawned::start(ii_run(&prosody, &alice, &dir, "--keepalive 2"));
+    wait_state(&dir, "connected", LIMIT);
+
+    // Prosody 0.12 forgets its sessions when it restarts: resumption fails
+    // and xmpp-auth logs in anew.
+    prosody.restart();
+    let state = wait_state(&dir, "new-session", RECONNECT_LIMIT);
+    assert_state_line(&state, "new-session", Some(&alice.jid));
+    assert!(session.wait_timeout(Duration::ZERO).is_none(), "run ended");
+
+    // A line said afterwards reaches bob.
+    let mut receiver = online(&prosody, &bob);
+    let tag = harness::random_string(8);
+    let text = format!("after the restart {tag}");
+    let said = harness::run(ii_client(&[&"say", &dir, &bob.jid, &text]), b"", LIMIT);
+    assert_eq!(said.code(), Some(0), "{said}");
+    let got = receiver.expect_line(LIMIT, |line| line.contains(&tag));
+    let got = Element::parse(&got).unwrap();
+    assert!(
+        got.attr("from")
+            .is_some_and(|from| from.starts_with(&format!("{}/", alice.jid))),
+        "{got:?}"
+    );
+    assert_eq!(got.child("body", NS_CLIENT).map(Element::text), Some(text));
+
+    // DIR/log tells the story, one stamped line per loss, retry and recovery.
+    let log = wait_for_file(&dir.join("log"), LIMIT, |log| {
+        log.contains("logged in again") && log.ends_with('\n')
+    });
+    assert_log_stamped(&log);
+    assert!(log.contains("xmpp-auth: "), "{log}");
+    assert!(log.contains("connecting again"), "{log}");
+
+    stop_ii_client(&dir, &mut session);
+}
+
+#[test]
+fn echo_bot_answers_again_after_a_server_restart() {
+    let prosody = Prosody::start();
+    let (bot, alice) = (prosody.new_account("bot"), prosody.new_account("alice"));
+    let temp = TempDir::new("echo-restart");
+    let mut command = example("echo-bot");
+    command
+        .arg(&bot.jid)
+        .arg(&bot.password_file)
+        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
+        .arg("--cafile")
+        .arg(prosody.ca_pem())
+        .env("TMPDIR", temp.path());
+    let mut running = Spawned::start(command);
+    let online_line = |line: &str| line.starts_with("echo-bot: online as ");
+    running.expect_line(LIMIT, online_line);
+
+    prosody.restart();
+    // A new session: the server reflects the bot's presence again.
+    running.expect_line(RECONNECT_LIMIT, online_line);
+
+    let mut session = online(&prosody, &alice);
+    let tag = harness::random_string(8);
+    session.write(chat(&bot.jid, &format!("still there? {tag}")).as_bytes());
+    let answer = session.expect_line(LIMIT, |line| {
+        line.contains(&format!("echo: still there? {tag}"))
+    });
+    let answer = Element::parse(&answer).unwrap();
+    assert!(
+        answer
+            .attr("from")
+            .is_some_and(|from| from.starts_with(&format!("{}/", bot.jid))),
+        "{answer:?}"
+    );
+    assert!(
+        running.stderr().contains("xmpp-auth: "),
+        "no line about the loss: {}",
+        running.stderr()
+    );
+
+    running.signal(Signal::TERM);
+    assert!(
+        running.wait_timeout(LIMIT).is_some(),
+        "echo-bot did not stop: {}",
+        running.stderr()
+    );
+}
+
+/// `examples/watch-log --nick tail --position POSITION LOG ROOM` for
+/// `account` on `prosody`, configured in its own home.
+fn watch_log(
+    prosody: &Prosody,
+    account: &Account,
+    home: &Path,
+    args: &[&Path],
+    room: &str,
+) -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    let config = home.join(".config/xmpp-pipes/config");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "jid = {}\npassword-file = {}\nhost = 127.0.0.1:{}\ncafile = {}\n",
+            account.jid,
+            account.password_file.display(),
+            prosody.starttls_port(),
+            prosody.ca_pem().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut command = example("watch-log");
+    isolate(&mut command, home);
+    command.args(["--nick", "tail", "--position"]);
+    command.args(args).arg(room);
+    command
+}
+
+/// Append `lines` to `path`.
+fn append(path: &Path, lines: &[&str]) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
+#[test]
+fn watch_log_posts_what_was_appended_while_it_was_down() {
+    let prosody = Prosody::shared();
+    let (inside_account, watcher) = (
+        prosody.new_account("inside"),
+        prosody.new_account("watcher"),
+    );
+    let room = format!(
+        "{}@{}",
+        harness::unique("resume").to_lowercase(),
+        prosody.muc_domain()
+    );
+    let mut inside = Spawned::start(harness::login(
+        prosody,
+        &inside_account,
+        harness::Transport::StartTls,
+        &["--join", &format!("{room}/inside"), "--create-rooms"],
+    ));
+    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    let from_tail = format!("from='{room}/tail'");
+
+    let temp = TempDir::new("watch-resume");
+    let home = temp.join("home");
+    let log: PathBuf = temp.join("app.log");
+    let position = temp.join("position");
+    std::fs::write(&log, "before the first start, not posted\n").unwrap();
+    let tag = harness::random_string(8);
+    let (first, second, third) = (
+        format!("first {tag}"),
+        format!("second {tag}"),
+        format!("third {tag}"),
+    );
+
+    // Each run: joined, then the lines in order, then stopped cleanly.
+    let mut watch_until = |expected: &[&str], appended: &[&str]| {
+        let mut watch = Spawned::start(watch_log(
+            prosody,
+            &watcher,
+            &home,
+            &[&position, &log],
+            &room,
+        ));
+        inside.expect_line(LIMIT, |line| {
+            line.starts_with("<presence")
+                && line.contains(&from_tail)
+                && !line.contains("unavailable")
+        });
+        append(&log, appended);
+        for want in expected {
+            let line = inside.expect_line(LIMIT, |line| {
+                line.contains(&tag) || line.contains("not posted")
+            });
+            assert!(line.contains(&from_tail), "{line}");
+            assert!(line.contains(want), "{want:?} expected, got {line}");
+        }
+        watch.signal(Signal::TERM);
+        let status = watch.wait_timeout(LIMIT).expect("watch-log ended");
+        assert_eq!(status.code(), Some(0), "{}", watch.stderr());
+        inside.expect_line(LIMIT, |line| {
+            line.contains(&from_tail) && line.contains("type='unavailable'")
+        });
+    };
+    // The first time it starts at the end of the file.
+    watch_until(&[&first], &[&first]);
+    // Down: two lines come. Started again, they are posted, and the first
+    // one is not posted again.
+    append(&log, &[&second, &third]);
+    watch_until(&[&second, &third], &[]);
+
+    // The position file: the inode and the offset at the end of the file.
+    let saved = std::fs::read_to_string(&position).unwrap();
+    let size = std::fs::metadata(&log).unwrap().len();
+    let offset: u64 = saved
+        .split(' ')
+        .nth(1)
+        .and_then(|o| o.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{saved:?}"));
+    assert_eq!(offset, size, "{saved:?}");
 }

@@ -170,7 +170,10 @@ fn two_way(
         alice_chain.chain.write(to_bob(n).as_bytes());
         bob_chain.write(to_alice(n).as_bytes());
     }
+    let struck = Instant::now();
     fault(&proxy, &alice_chain);
+    // For the record (`--nocapture`), not asserted: how long the recovery took.
+    eprintln!("faults: recovered {:?} after the fault", struck.elapsed());
     // Written during and after the fault: they wait in the pipe or the queue.
     for n in half..count {
         alice_chain.chain.write(to_bob(n).as_bytes());
@@ -223,6 +226,7 @@ fn a_silent_network_is_detected_by_the_keepalive_and_the_session_resumed() {
             proxy.black_hole();
             alice.wait_for("(keepalive): the connection is dead", 1);
             detected_in = start.elapsed();
+            eprintln!("faults: black hole detected after {detected_in:?}");
             // The network stays silent through a failed attempt or two.
             alice.wait_for("connecting again in", 2);
             proxy.restore();
@@ -260,8 +264,13 @@ fn a_server_restart_means_a_new_session_and_everything_unacknowledged_again() {
             .chain
             .write(chat(&bob.jid, &format!("{tag}{n}")).as_bytes());
     }
+    let struck = Instant::now();
     prosody.restart();
     alice_chain.wait_for("a new session", 1);
+    eprintln!(
+        "faults: new session {:?} after the restart began",
+        struck.elapsed()
+    );
     for n in count / 2..count {
         alice_chain
             .chain
@@ -313,10 +322,17 @@ fn a_frozen_server_is_detected_and_the_session_comes_back() {
         .unwrap();
     let proxy = FaultProxy::start(target).expect("proxy");
     let mut alice_chain = Faulted::start(&prosody, &proxy, &alice, &temp);
+    let struck = Instant::now();
     prosody.signal(rustix::process::Signal::STOP);
     alice_chain.wait_for("(keepalive): the connection is dead", 1);
+    eprintln!(
+        "faults: frozen server detected after {:?}",
+        struck.elapsed()
+    );
+    let thawed = Instant::now();
     prosody.signal(rustix::process::Signal::CONT);
     alice_chain.wait_for("resumed the session", 1);
+    eprintln!("faults: resumed {:?} after SIGCONT", thawed.elapsed());
     // Alive: a message to herself comes back.
     alice_chain
         .chain

@@ -205,6 +205,8 @@ pub struct Session {
     logged_in_once: bool,
     /// Stream management is on for the current stream.
     sm_on: bool,
+    /// Stanzas went out since the last acknowledgement request.
+    unrequested: bool,
     sm: StreamManagement<Origin>,
     /// The session to resume on the next connection.
     resume: Option<Resume>,
@@ -254,6 +256,7 @@ impl Session {
             connected: false,
             logged_in_once: false,
             sm_on: false,
+            unrequested: false,
             sm: StreamManagement::new(),
             resume: None,
             jid: None,
@@ -457,6 +460,16 @@ impl Session {
         self.send_stanza(line, Origin::Downstream);
     }
 
+    /// Downstream has nothing more for now (what it wrote so far is taken):
+    /// ask for an acknowledgement of what went out since the last request,
+    /// so that a line is confirmed (and shown as said) soon after it is sent,
+    /// not 64 stanzas later.
+    pub fn downstream_quiet(&mut self) {
+        if self.sm_on && self.unrequested && self.wants_downstream() {
+            self.request_ack();
+        }
+    }
+
     /// Downstream's input ended (`error`: it was bad): the session closes.
     pub fn downstream_ended(&mut self, error: Option<Error>, now: Instant) {
         if let Some(err) = error {
@@ -578,6 +591,12 @@ impl Session {
 
     // ---- inside ----
 
+    /// Ask the server to acknowledge what was sent.
+    fn request_ack(&mut self) {
+        self.unrequested = false;
+        self.actions.push(Action::Send(sm::request()));
+    }
+
     /// Send a stanza line, counting it for stream management.
     fn send_stanza(&mut self, line: String, origin: Origin) {
         self.actions.push(Action::Send(line.clone()));
@@ -586,7 +605,9 @@ impl Session {
         }
         if self.sm_on {
             if self.sm.sent(line, origin) {
-                self.actions.push(Action::Send(sm::request()));
+                self.request_ack();
+            } else {
+                self.unrequested = true;
             }
         } else if origin == Origin::Downstream {
             self.unconfirmed_without_sm += 1;
@@ -979,7 +1000,7 @@ impl Session {
             }
         }
         if self.sm_on {
-            self.actions.push(Action::Send(sm::request()));
+            self.request_ack();
         } else {
             self.final_ping_answered = false;
             let ping = ping(FINAL_PING_ID, self.settings.login.jid.domain());

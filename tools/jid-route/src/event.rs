@@ -5,6 +5,7 @@ use crate::presence::State;
 use crate::stanza::{one_line, printable, Kind, Stanza};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::stream::describe_stanza_error;
+use xmpp_pipes::xml::Element;
 
 /// The namespace of MUC occupant information (XEP-0045).
 pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
@@ -244,4 +245,24 @@ mod tests {
                 .is_empty()
         );
     }
+}
+
+/// Our own message, acknowledged by the server (`xmpp-auth --session-events`
+/// reports it in an `<acked/>`): the line said in the conversation with its
+/// recipient, by `me`. Group chat is left out: the room sends it back, and
+/// that copy is the one shown.
+pub fn own_message(message: &Element, me: &Jid) -> Option<Event> {
+    if message.attr("type") == Some("groupchat") {
+        return None;
+    }
+    let to = Jid::parse(message.attr("to")?).ok()?.to_bare();
+    let body = message
+        .child("body", xmpp_pipes::xml::NS_CLIENT)
+        .map(Element::text)
+        .filter(|body| !body.is_empty())?;
+    Some(Event::Message {
+        contact: to,
+        author: me.to_bare().to_string(),
+        text: printable(&body),
+    })
 }

@@ -39,9 +39,10 @@ Read stanza lines on stdin (one element a line, as stanza-split writes them)
 and route each by kind, type and sender. Rules are tried in order; the first
 that matches decides. Stanzas no rule matches go to the tree (--dir) and the
 terminal (--print); without either they are dropped and counted on stderr.
-Input ends at end of file or at a </stream:stream> line. A session event
-(xmpp-auth --session-events: a new session began) is not a stanza: no rule
-sees it; presence from before it is forgotten and its files cleared.
+Input ends at end of file or at a </stream:stream> line. xmpp-auth's
+<session xmlns='urn:xmpp-pipes:session:0' state='new'/> line (a new session
+began) is not a stanza: no rule sees it, nothing of it goes to stdout, and
+presence from before it is forgotten (the tree's presence files cleared).
 
 Rules (one argument each; options come before the rules):
   [SELECTOR] [from=GLOB]... [ACTION]

@@ -4,7 +4,7 @@
 use crate::actions::{write_stdout, Actions};
 use crate::answer;
 use crate::dir::DirSink;
-use crate::event::{interpret, Event};
+use crate::event::{interpret, own_message, Event};
 use crate::presence::Presences;
 use crate::print;
 use crate::reply::{Handlers, ReplyPath};
@@ -80,8 +80,16 @@ impl Router {
         }
         let stanza = Stanza::parse(line)
             .map_err(|e| Error::data(format!("line {number}: not a stanza line: {e}")))?;
-        if stanza.element.is("session", NS_EVENTS) && stanza.element.attr("from").is_none() {
-            self.session_event(&stanza)?;
+        if stanza.element.ns == NS_EVENTS && stanza.element.attr("from").is_none() {
+            match stanza.element.name.as_str() {
+                "session" => self.session_event(&stanza)?,
+                // A message of ours the server acknowledged: now it is said.
+                "acked" => self.acked(&stanza)?,
+                other => warn(
+                    TOOL,
+                    format!("ignoring a session event <{}>", one_line(other)),
+                ),
+            }
             return Ok(Flow::Continue);
         }
         if let Kind::Other(name) = &stanza.kind {
@@ -131,6 +139,40 @@ impl Router {
     /// no longer be trusted: every presence is forgotten, the tree's
     /// presence files are cleared, and `--print` says so. (An element that
     /// has a `from` is not xmpp-auth's: it is left to the rules as before.)
+    /// An `<acked/>` event: our own message, which the server acknowledged,
+    /// goes in the conversation as said (`stanza-fmt --dir --no-out` left it
+    /// to us, so that `out` never shows what did not arrive).
+    fn acked(&mut self, event: &Stanza) -> Result<()> {
+        let Some(me) = self.config.me.clone() else {
+            return Ok(());
+        };
+        let Some(Event::Message {
+            contact,
+            author,
+            text,
+        }) = event
+            .element
+            .child("message", NS_CLIENT)
+            .and_then(|message| own_message(message, &me))
+        else {
+            return Ok(());
+        };
+        let shown = Event::Message {
+            contact,
+            author,
+            text,
+        };
+        if let Some(dir) = &mut self.config.dir {
+            if let Err(why) = dir.show(&shown, None, &event.line)? {
+                warn(TOOL, format!("our own line not shown in the tree: {why}"));
+            }
+        }
+        if self.config.print {
+            write_stdout(print::lines(&shown, None, Some(&me)).as_bytes())?;
+        }
+        Ok(())
+    }
+
     fn session_event(&mut self, event: &Stanza) -> Result<()> {
         match event.element.attr("state") {
             Some("new") => {}

@@ -1076,6 +1076,15 @@ fn a_session_event_is_no_stanza_for_the_rules_nor_for_stdout() {
         "{shown:?}"
     );
 
+    // An acknowledged message of ours changes nothing, and says nothing.
+    let output = route(
+        &["-"],
+        &lines(&["<acked xmlns='urn:xmpp-pipes:session:0'><message xmlns='jabber:client' to='bob@localhost' type='chat'><body>hi</body></message></acked>"]),
+    );
+    ok(&output);
+    assert_eq!(text(&output.stdout), "");
+    assert_eq!(text(&output.stderr), "");
+
     // A state this version does not know is a warning, and nothing else.
     let output = route(
         &["--print"],

@@ -538,7 +538,10 @@ fn take_downstream_items(session: &mut Session, downstream: &mut Downstream, now
                 downstream.input = None;
                 session.downstream_ended(None, now);
             }
-            Ok(None) => return,
+            Ok(None) => {
+                session.downstream_quiet();
+                return;
+            }
             Err(err) => {
                 downstream.input = None;
                 session.downstream_ended(

@@ -650,3 +650,17 @@ fn acknowledged_messages_are_reported_to_downstream_when_asked() {
         "the message with a payload inside is a message: {delivered:?}"
     );
 }
+
+#[test]
+fn a_quiet_downstream_gets_its_lines_acknowledged_soon() {
+    let (mut session, now) = online(None);
+    session.downstream_quiet();
+    assert!(sent(&mut session).is_empty(), "nothing sent, nothing asked");
+    session.downstream_stanza(message(1), now);
+    session.downstream_stanza(message(2), now);
+    session.actions();
+    session.downstream_quiet();
+    assert_eq!(sent(&mut session), ["<r xmlns='urn:xmpp:sm:3'/>"]);
+    session.downstream_quiet();
+    assert!(sent(&mut session).is_empty(), "asked once");
+}
