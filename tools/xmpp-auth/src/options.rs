@@ -21,6 +21,17 @@ stream on its fds 6 and 7, or without PROG bridge it to stdin and stdout.
 Options end at JID; everything after it belongs to PROG. JID @ is the
 configured account (XMPP_JID, else jid in the config file).
 
+Under xmpp-connect (its control channel on fd 8, XMPP_CONNECT_CONTROL), a
+lost, reset or silent connection does not end the session: after a backoff
+(1 s doubling to 60 s, half of it random) xmpp-auth connects again and
+resumes the session (XEP-0198): what the server lacks is sent again,
+nothing lost, nothing twice. Where resumption fails, a new session:
+presence and rooms again, everything not acknowledged sent again (at least
+once; messages carry XEP-0359 origin-ids). Never retried: the first login
+of a run, and statuses 64, 65, 69, 77, 78. One line on stderr for each
+loss, retry and recovery. When the reader of stdout goes away or PROG
+exits, nothing more is acknowledged to the server and the session closes.
+
 Options:
       --password-file FILE     read the password from FILE (must not be readable by others)
       --password-fd N          read the password from file descriptor N
@@ -32,8 +43,21 @@ Options:
       --no-stream-management   do not enable stream management (XEP-0198)
       --unacked-file FILE      when stanzas go unacknowledged, write those that came from
                                downstream to FILE (mode 0600), to be sent again
-      --timeout SECONDS        bound login, the wait for the rooms of --join, and the wait
-                               for acknowledgements at the end (default 30)
+      --timeout SECONDS        bound each login (the first and each on a reconnection), the
+                               wait for the rooms of --join, and, once downstream is done, the
+                               wait for acknowledgements, reconnections included (default 30)
+      --keepalive SECONDS      after SECONDS of silence from the server send <r/> (a ping
+                               without stream management); nothing within min(SECONDS, 30)
+                               after it and the connection is dead (default 60; not 0)
+      --no-reconnect           a lost connection ends the session, with the report of what
+                               was not acknowledged (for wrappers that resend, --unacked-file)
+      --reconnect-limit N      give up after N failed attempts in a row (default: never)
+      --session-events         give downstream a line when a new session begins (the first,
+                               and each after a failed resumption): <session
+                               xmlns='urn:xmpp-pipes:session:0' state='new' jid='FULL-JID'/>
+      --state-file FILE        keep one line `STATE SINCE [JID]` in FILE (mode 0600, replaced
+                               atomically); STATE: connected, resumed, new-session,
+                               reconnecting, closed; SINCE in UTC (RFC 3339)
       --join ROOM@SERVICE/NICK join this group chat (XEP-0045) as NICK before any stanza from
                                downstream goes out, and leave it at the end (repeatable)
       --room-password-file FILE
@@ -66,6 +90,8 @@ Environment:
   XDG_CONFIG_HOME, HOME  where the config file is
   SSL_PROTOCOL         set by xmpp-connect when the stream is TLS; PLAIN is refused without it
   XMPP_TLS_EXPORTER    tls-exporter channel-binding data from xmpp-connect (for SCRAM-*-PLUS)
+  XMPP_CONNECT_CONTROL set by xmpp-connect: fd 8 is its control channel (read, and removed
+                       before PROG runs; PROG gets no fd 8)
   XMPP_JID             set for PROG: the full JID the server bound
 
 Exit status:
@@ -75,7 +101,10 @@ Exit status:
        not joined)
   69   the server offers no way to log in that is safe; no such room or group-chat service
        (item-not-found, remote-server-not-found, or a new room without --create-rooms)
-  75   temporary failure: timeout, connection lost, stanzas unacknowledged; a room that
+  74   the reader of stdout or PROG's fd 6 went away (what it did not take stays with
+       the server); reading stdin or PROG's fd 7 failed
+  75   temporary failure: timeout, connection lost and not retried (--no-reconnect,
+       --reconnect-limit, no control channel), stanzas unacknowledged; a room that
        does not answer, is full (service-unavailable), or has our nick (conflict)
   76   protocol error: the server broke the protocol or sent a stream error; a room's
        other error conditions

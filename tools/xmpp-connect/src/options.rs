@@ -23,8 +23,10 @@ Usage: xmpp-connect [OPTIONS] DOMAIN|@ [PROG [ARG...]]
 
 Connect to the XMPP server of DOMAIN and secure the connection with TLS,
 the certificate checked for DOMAIN. Then run PROG with the decrypted stream
-on its fd 6 (read) and fd 7 (write), or without PROG bridge it to stdin and
-stdout. No XML stream is open yet: PROG (normally xmpp-auth) opens it.
+on its fd 6 (read) and fd 7 (write) and the control channel on fd 8
+(XMPP_CONNECT_CONTROL=8), or without PROG bridge it to stdin and stdout
+(no control channel). No XML stream is open yet: PROG (normally xmpp-auth)
+opens it.
 Options end at DOMAIN; everything after it belongs to PROG. DOMAIN @ is
 the domain of the configured account (XMPP_JID, else jid in the config file).
 
@@ -32,13 +34,22 @@ Without --host, DNS SRV records say where to connect: _xmpps-client._tcp
 (direct TLS) and _xmpp-client._tcp (STARTTLS), tried by priority and weight;
 without records, DOMAIN port 5222 with STARTTLS.
 
+The control channel (a SOCK_SEQPACKET socket, one message a packet) gives
+PROG a new connection each time it asks: PROG sends `connect`; xmpp-connect
+drops the current connection, makes a new one with its own options and
+--timeout, and answers `connected` with the new facts as NAME=VALUE lines
+and the connection as one socket (SCM_RIGHTS), or `failed STATUS MESSAGE`
+(STATUS as the exit status below). It never reconnects by itself, and exits
+with PROG's status. Every connection has TCP keepalive (60 s idle, 6 probes
+10 s apart) and TCP_USER_TIMEOUT 120 s.
+
 Options:
       --host HOST[:PORT]   connect here instead of asking DNS (port 5222, 5223 with --direct-tls)
       --direct-tls         TLS from the first byte (XEP-0368), not STARTTLS; needs --host
       --cafile FILE        trust only the CA certificates in this PEM file
       --pin sha256:BASE64  accept exactly the certificate with this public key (self-signed servers)
       --resolver IP[:PORT] ask this DNS server (default: those of /etc/resolv.conf)
-      --timeout SECONDS    bound connecting and the TLS handshake (default 30)
+      --timeout SECONDS    bound connecting and the TLS handshake, of each connection (default 30)
       --plaintext          no TLS at all (a warning is printed; only for tests and local servers)
       --config FILE        read the settings from FILE (mode 0600) instead of ~/.config/xmpp-pipes/config
   -h, --help               print this help
@@ -69,6 +80,7 @@ Environment:
   SSL_CIPHER           the cipher suite
   SSL_PEER_CERT_HASH   SHA-256 of the server's certificate, hex
   XMPP_TLS_EXPORTER    RFC 9266 tls-exporter channel binding, base64 (TLS 1.3)
+  XMPP_CONNECT_CONTROL 8: fd 8 is the control channel
 
 Exit status:
   PROG's status when PROG ran; otherwise
