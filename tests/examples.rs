@@ -608,3 +608,115 @@ fn watch_log_posts_what_was_appended_while_it_was_down() {
         .unwrap_or_else(|| panic!("{saved:?}"));
     assert_eq!(offset, size, "{saved:?}");
 }
+
+/// The acceptance run, as a new user would see it (ignored: it
+/// takes about five minutes; run with `cargo test --test examples -- --ignored`):
+/// ii-client with its defaults (`--keepalive 60`) as alice, through a proxy
+/// whose network goes silent for three minutes while lines are said;
+/// afterwards every line reaches bob exactly once, alice's `out` shows each
+/// once it was acknowledged, and DIR/log says what happened, with times.
+#[test]
+#[ignore]
+fn three_minutes_of_silent_network_under_ii_client() {
+    use harness::proxy::FaultProxy;
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("ii-silence");
+    let dir = temp.join("xmpp");
+    let target = format!("127.0.0.1:{}", prosody.starttls_port())
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(target).expect("proxy");
+    let mut command = ii_client(&[&"run", &dir, &alice.jid, &alice.password_file]);
+    command
+        .args(["--host", &proxy.addr().to_string()])
+        .arg("--cafile")
+        .arg(prosody.ca_pem());
+    let mut session = Spawned::start(command);
+    wait_state(&dir, "connected", LIMIT);
+    let mut receiver = online(prosody, &bob);
+    let tag = harness::random_string(8);
+    let say = |n: usize| {
+        let text = format!("silence {tag} {n}");
+        let said = harness::run(ii_client(&[&"say", &dir, &bob.jid, &text]), b"", LIMIT);
+        assert_eq!(said.code(), Some(0), "{said}");
+    };
+    say(0);
+    receiver.expect_line(LIMIT, |line| line.contains(&format!("{tag} 0<")));
+    let start = std::time::Instant::now();
+    proxy.black_hole();
+    for n in 1..=5 {
+        say(n);
+    }
+    let three_minutes = Duration::from_secs(180);
+    wait_for_file(&dir.join("log"), three_minutes, |log| {
+        log.contains("(keepalive): the connection is dead")
+    });
+    let detected = start.elapsed();
+    eprintln!("acceptance: silence detected after {detected:?}");
+    // The rest of the three minutes, measured by the clock the test
+    // bounds anyway: the session keeps trying into the silence.
+    while start.elapsed() < three_minutes {
+        let left = three_minutes - start.elapsed();
+        if receiver
+            .read_line_timeout(left)
+            .is_some_and(|l| l.contains(&tag))
+        {
+            panic!("a line crossed the silent network");
+        }
+    }
+    proxy.restore();
+    let back = std::time::Instant::now();
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < 5 {
+        let line = receiver
+            .read_line_timeout(Duration::from_secs(180))
+            .expect("every line said during the silence arrives");
+        if let Some(n) = line
+            .split(&format!("silence {tag} "))
+            .nth(1)
+            .and_then(|r| r.split('<').next())
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            *seen.entry(n).or_insert(0) += 1;
+        }
+    }
+    eprintln!(
+        "acceptance: lines arrived {:?} after the network came back",
+        back.elapsed()
+    );
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    eprintln!("acceptance: state {state}");
+    let out = wait_for_file(&dir.join(&bob.jid).join("out"), LIMIT, |out| {
+        (0..=5).all(|n| out.contains(&format!("silence {tag} {n}\n")))
+    });
+    for n in 0..=5 {
+        assert_eq!(
+            out.matches(&format!("silence {tag} {n}\n")).count(),
+            1,
+            "line {n} once in out:\n{out}"
+        );
+    }
+    stop_ii_client(&dir, &mut session);
+    let rest = finish_receiver(receiver);
+    for (n, count) in &mut seen {
+        *count += rest
+            .iter()
+            .filter(|l| l.contains(&format!("silence {tag} {n}<")))
+            .count();
+    }
+    assert!(seen.values().all(|&c| c == 1), "exactly once: {seen:?}");
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    eprintln!("acceptance: DIR/log:\n{log}");
+    assert_log_stamped(&log);
+}
+
+/// End a receiving session and return what it still printed.
+fn finish_receiver(mut receiver: Spawned) -> Vec<String> {
+    receiver.close_stdin();
+    let mut lines = Vec::new();
+    while let Some(line) = receiver.read_line_timeout(LIMIT) {
+        lines.push(line);
+    }
+    lines
+}

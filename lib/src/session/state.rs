@@ -631,6 +631,11 @@ impl Session {
         if let Some(backoff) = &mut self.backoff {
             backoff.succeeded();
         }
+        // What came during the login came before stream management counted
+        // (a new session's counters start below, and forget these).
+        for line in pending {
+            self.inbound(line, now);
+        }
         let (enabled, resend, resumed) = match sm {
             Sm::Resumed { h } => match self.sm.resumed(h) {
                 Ok((_, resend)) => (true, resend, true),
@@ -694,9 +699,6 @@ impl Session {
                 "logged in again as {jid}: a new session{}{lost_note}",
                 resent_note(resend.len(), ", at least once")
             )));
-        }
-        for line in pending {
-            self.inbound(line, now);
         }
         if resumed {
             self.phase = Phase::Online;

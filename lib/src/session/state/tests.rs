@@ -664,3 +664,26 @@ fn a_quiet_downstream_gets_its_lines_acknowledged_soon() {
     session.downstream_quiet();
     assert!(sent(&mut session).is_empty(), "asked once");
 }
+
+#[test]
+fn what_came_before_stream_management_was_enabled_is_not_counted() {
+    let now = Instant::now();
+    let mut session = Session::new(settings(None), false);
+    until_features(&mut session, now, BIND_SM);
+    // Offline messages, say, between bind and <enabled/>.
+    session.server_item(bound(), now);
+    session.server_item(
+        line("<message from='bob@example.org/x'><body>early</body></message>"),
+        now,
+    );
+    session.server_item(
+        line("<enabled xmlns='urn:xmpp:sm:3' id='r1' resume='true'/>"),
+        now,
+    );
+    assert!(all(&mut session)
+        .iter()
+        .any(|a| matches!(a, Action::Deliver(l) if l.contains("early"))));
+    session.delivered();
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), now);
+    assert_eq!(sent(&mut session), ["<a xmlns='urn:xmpp:sm:3' h='0'/>"]);
+}
