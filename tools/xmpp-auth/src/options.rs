@@ -28,9 +28,10 @@ resumes the session (XEP-0198): what the server lacks is sent again,
 nothing lost, nothing twice. Where resumption fails, a new session:
 presence and rooms again, everything not acknowledged sent again (at least
 once; messages carry XEP-0359 origin-ids). Never retried: the first login
-of a run, and statuses 64, 65, 69, 77, 78. One line on stderr for each
-loss, retry and recovery. When the reader of stdout goes away or PROG
-exits, nothing more is acknowledged to the server and the session closes.
+of a run, and statuses 64, 65, 69, 77, 78 (and 66, 70, 73, which a retry
+would repeat). One line on stderr for each loss, retry and recovery. When
+the reader of stdout goes away or PROG exits, nothing more is acknowledged
+to the server and the session closes.
 
 Options:
       --password-file FILE     read the password from FILE (must not be readable by others)
@@ -54,7 +55,9 @@ Options:
       --reconnect-limit N      give up after N failed attempts in a row (default: never)
       --session-events         give downstream a line when a new session begins (the first,
                                and each after a failed resumption): <session
-                               xmlns='urn:xmpp-pipes:session:0' state='new' jid='FULL-JID'/>
+                               xmlns='urn:xmpp-pipes:session:0' state='new' jid='FULL-JID'/>;
+                               and each message of its own the server acknowledged, inside
+                               an <acked xmlns='urn:xmpp-pipes:session:0'>
       --state-file FILE        keep one line `STATE SINCE [JID]` in FILE (mode 0600, replaced
                                atomically); STATE: connected, resumed, new-session,
                                reconnecting, closed; SINCE in UTC (RFC 3339)
