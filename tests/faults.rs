@@ -18,6 +18,14 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// `--keepalive` for alice: a silent connection is dead within 2 + 2 s.
 const KEEPALIVE: &str = "2";
 
+/// A fault proxy in front of `prosody`'s STARTTLS port.
+fn proxy_to(prosody: &Prosody) -> FaultProxy {
+    let target = format!("127.0.0.1:{}", prosody.starttls_port())
+        .parse()
+        .unwrap();
+    FaultProxy::start(target).expect("proxy")
+}
+
 /// Alice's chain through the proxy, in bridge mode, stderr appended to a file.
 struct Faulted {
     chain: Spawned,
@@ -156,10 +164,7 @@ fn two_way(
 ) -> (HashMap<usize, usize>, HashMap<usize, usize>, String) {
     let temp = TempDir::new("faults");
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
-    let target = format!("127.0.0.1:{}", prosody.starttls_port())
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(target).expect("proxy");
+    let proxy = proxy_to(prosody);
     let mut alice_chain = Faulted::start(prosody, &proxy, &alice, &temp);
     let mut bob_chain = online(prosody, &bob);
     let tag = format!("fault {} ", harness::random_string(6));
@@ -250,10 +255,7 @@ fn a_server_restart_means_a_new_session_and_everything_unacknowledged_again() {
     let prosody = Prosody::start();
     let temp = TempDir::new("faults-restart");
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
-    let target = format!("127.0.0.1:{}", prosody.starttls_port())
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(target).expect("proxy");
+    let proxy = proxy_to(&prosody);
     let mut alice_chain = Faulted::start(&prosody, &proxy, &alice, &temp);
     let tag = format!("restart {} ", harness::random_string(6));
     let count = 300;
@@ -317,10 +319,7 @@ fn a_frozen_server_is_detected_and_the_session_comes_back() {
     let prosody = Prosody::start();
     let temp = TempDir::new("faults-stop");
     let alice = prosody.new_account("alice");
-    let target = format!("127.0.0.1:{}", prosody.starttls_port())
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(target).expect("proxy");
+    let proxy = proxy_to(&prosody);
     let mut alice_chain = Faulted::start(&prosody, &proxy, &alice, &temp);
     let struck = Instant::now();
     prosody.signal(rustix::process::Signal::STOP);
@@ -358,10 +357,7 @@ fn a_soak_of_twenty_faults_loses_nothing_and_doubles_nothing() {
     let prosody = Prosody::shared();
     let temp = TempDir::new("faults-soak");
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
-    let target = format!("127.0.0.1:{}", prosody.starttls_port())
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(target).expect("proxy");
+    let proxy = proxy_to(prosody);
     let mut alice_chain = Faulted::start(prosody, &proxy, &alice, &temp);
     let mut bob_chain = online(prosody, &bob);
     let tag = format!("soak {} ", harness::random_string(6));

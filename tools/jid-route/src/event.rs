@@ -161,6 +161,26 @@ fn presence(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
     vec![notice(&bare, text)]
 }
 
+/// Our own message, acknowledged by the server (`xmpp-auth --session-events`
+/// reports it in an `<acked/>`): the line said in the conversation with its
+/// recipient, by `me`. Group chat is left out: the room sends it back, and
+/// that copy is the one shown.
+pub fn own_message(message: &Element, me: &Jid) -> Option<Event> {
+    if message.attr("type") == Some("groupchat") {
+        return None;
+    }
+    let to = Jid::parse(message.attr("to")?).ok()?.to_bare();
+    let body = message
+        .child("body", xmpp_pipes::xml::NS_CLIENT)
+        .map(Element::text)
+        .filter(|body| !body.is_empty())?;
+    Some(Event::Message {
+        contact: to,
+        author: me.to_bare().to_string(),
+        text: printable(&body),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,24 +265,4 @@ mod tests {
                 .is_empty()
         );
     }
-}
-
-/// Our own message, acknowledged by the server (`xmpp-auth --session-events`
-/// reports it in an `<acked/>`): the line said in the conversation with its
-/// recipient, by `me`. Group chat is left out: the room sends it back, and
-/// that copy is the one shown.
-pub fn own_message(message: &Element, me: &Jid) -> Option<Event> {
-    if message.attr("type") == Some("groupchat") {
-        return None;
-    }
-    let to = Jid::parse(message.attr("to")?).ok()?.to_bare();
-    let body = message
-        .child("body", xmpp_pipes::xml::NS_CLIENT)
-        .map(Element::text)
-        .filter(|body| !body.is_empty())?;
-    Some(Event::Message {
-        contact: to,
-        author: me.to_bare().to_string(),
-        text: printable(&body),
-    })
 }
