@@ -354,7 +354,23 @@ fn a_frozen_server_is_detected_and_the_session_comes_back() {
 #[test]
 #[ignore]
 fn a_soak_of_twenty_faults_loses_nothing_and_doubles_nothing() {
-    let prosody = Prosody::shared();
+    // A server of its own, whose debug log says what it refused on a failure.
+    let prosody = Prosody::start();
+    let log = prosody.log_path().to_owned();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| soak(&prosody)));
+    if result.is_err() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("not-well-formed") || line.contains("parse") || line.contains("XML") {
+                eprintln!("PROSODY {n}: {line}");
+            }
+        }
+        panic!("soak failed");
+    }
+}
+
+/// The soak itself: see the test above.
+fn soak(prosody: &Prosody) {
     let temp = TempDir::new("faults-soak");
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
     let proxy = proxy_to(prosody);
