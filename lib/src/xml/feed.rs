@@ -203,11 +203,7 @@ impl Buffer {
 
 impl Read for Buffer {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(out.len());
-        out[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
+        super::framer::read_buffered(self, out)
     }
 }
 

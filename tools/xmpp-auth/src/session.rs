@@ -333,7 +333,7 @@ fn wait_and_handle(
     );
     drop(fds);
     let now = Instant::now();
-    if output_wanted && !flags_empty(output) {
+    if output_wanted && !output.is_empty() {
         write_downstream(session, downstream, now);
     } else if output.intersects(PollFlags::ERR | PollFlags::HUP) && downstream.output.is_some() {
         downstream.output = None;
@@ -349,19 +349,19 @@ fn wait_and_handle(
             now,
         );
     }
-    if !flags_empty(server_write) {
+    if !server_write.is_empty() {
         flush_connection(session, connection, now);
     }
-    if !flags_empty(server_read) {
+    if !server_read.is_empty() {
         read_server(session, connection, now);
     }
-    if !flags_empty(input) {
+    if !input.is_empty() {
         read_downstream(session, downstream, now);
     }
-    if !flags_empty(control_ready) {
+    if !control_ready.is_empty() {
         read_control(session, connection, control, now);
     }
-    if !flags_empty(pid_ready) {
+    if !pid_ready.is_empty() {
         if let Some(child) = &mut prog.child {
             if let Ok(Some(status)) = child.try_wait() {
                 prog.pidfd = None;
@@ -375,10 +375,6 @@ fn wait_and_handle(
         session.tick(Instant::now());
     }
     Ok(())
-}
-
-fn flags_empty(flags: PollFlags) -> bool {
-    flags.is_empty()
 }
 
 /// Carry out the session's actions.
@@ -667,7 +663,7 @@ fn write_state(path: Option<&std::path::Path>, state: &State) {
     } else {
         format!("{word} {since} {detail}\n")
     };
-    if let Err(err) = replace_file(path, line.as_bytes()) {
+    if let Err(err) = replace_file(path, line.as_bytes(), false) {
         xmpp_pipes::exit::warn(
             "xmpp-auth",
             format_args!("cannot write {}: {err}", path.display()),
@@ -675,8 +671,9 @@ fn write_state(path: Option<&std::path::Path>, state: &State) {
     }
 }
 
-/// Write `data` to `path` (0600, never through a symlink), replacing it atomically.
-fn replace_file(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+/// Write `data` to `path` (0600, never through a symlink), replacing it
+/// atomically; with `sync`, on disk before it replaces the old one.
+fn replace_file(path: &std::path::Path, data: &[u8], sync: bool) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut temp = path.as_os_str().to_owned();
@@ -689,6 +686,9 @@ fn replace_file(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&temp)?;
     file.write_all(data)?;
+    if sync {
+        file.sync_all()?;
+    }
     std::fs::rename(&temp, path)
 }
 
@@ -699,8 +699,7 @@ fn write_unacked(path: &std::path::Path, lines: &[String]) -> std::io::Result<()
         data.push_str(line);
         data.push('\n');
     }
-    replace_file(path, data.as_bytes())?;
-    std::fs::File::open(path)?.sync_all()
+    replace_file(path, data.as_bytes(), true)
 }
 
 fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
