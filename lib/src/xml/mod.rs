@@ -6,7 +6,9 @@
 //!   and yields one top-level element at a time as a standalone stanza line,
 //!   with bounded memory.
 //! - [`element`]: parses one stanza line into a tree for inspection.
+//! - [`boundary`]: where elements end in the bytes a client sends, so TLS records end there.
 
+pub mod boundary;
 pub mod element;
 pub mod escape;
 pub mod feed;

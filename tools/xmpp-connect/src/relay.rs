@@ -8,6 +8,18 @@
 //! and the relay waits, at most the drain time, for the server to finish; the
 //! end of the server's data closes the local output once everything was
 //! written.
+//!
+//! Towards the server, every TLS record ends on an element boundary
+//! ([`xmpp_pipes::xml::boundary`]): Prosody 0.12 resumes an XEP-0198 session
+//! with the dead connection's XML parser, so a stanza that connection had
+//! delivered in part would corrupt the resumed stream, and Prosody's parser
+//! only ever gets whole records. So rustls is handed bytes only when it has
+//! nothing left to write, and then all the bytes up to the last boundary in
+//! one write, which makes the last record end there. Bytes are never held
+//! forever: at the end of the local input everything goes, and so does a
+//! full buffer without a boundary (one element larger than the buffer; an
+//! element larger than a record, 16 KiB, is cut by the records anyway). The
+//! same rule holds without TLS, where it is harmless.
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustls::ClientConnection;
@@ -16,11 +28,18 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 use xmpp_pipes::exit::{Error, Status};
+use xmpp_pipes::xml::boundary::Boundaries;
 
 /// Read at most this much at a time, from either side.
 const CHUNK: usize = 16 * 1024;
 /// Stop reading a side once this much waits for the other side.
 const BUFFER_LIMIT: usize = 64 * 1024;
+/// The most that waits to be sent to the server: input is read (CHUNK at a
+/// time) only while less than BUFFER_LIMIT waits, and handed on only once the
+/// previous bytes are out, all of it at most. As rustls's buffer limit it
+/// bounds the records it keeps, and never makes it take less than offered
+/// (which would end a record away from a boundary).
+const SEND_LIMIT: usize = BUFFER_LIMIT + CHUNK;
 /// Write at most this much to the local side after poll says it is writable:
 /// a pipe with room for one page takes this without blocking.
 const LOCAL_WRITE: usize = 4096;
@@ -29,7 +48,7 @@ const LOCAL_WRITE: usize = 4096;
 pub struct Server {
     socket: TcpStream,
     tls: Option<ClientConnection>,
-    /// Plaintext mode: bytes accepted but not yet written.
+    /// Plaintext mode: bytes accepted but not yet written (at most SEND_LIMIT).
     pending: Vec<u8>,
     closing: bool,
     write_shut: bool,
@@ -38,7 +57,7 @@ pub struct Server {
 impl Server {
     /// A TLS connection (the handshake done).
     pub fn tls(socket: TcpStream, mut conn: ClientConnection) -> Server {
-        conn.set_buffer_limit(Some(BUFFER_LIMIT));
+        conn.set_buffer_limit(Some(SEND_LIMIT));
         Server::new(socket, Some(conn))
     }
 
@@ -64,20 +83,35 @@ impl Server {
         }
     }
 
-    /// Take as much of `up` as there is room for.
-    fn accept(&mut self, up: &mut Vec<u8>) -> io::Result<()> {
+    /// Once everything before is written, take what of `up` may go (see
+    /// [`Upstream::sendable`]), all in one write; how much was taken.
+    fn accept(&mut self, up: &mut Upstream, all: bool) -> io::Result<usize> {
+        let offered = up.sendable(all);
+        if offered == 0 || self.wants_write() {
+            return Ok(0);
+        }
+        let bytes = &up.bytes[..offered];
         let taken = match &mut self.tls {
-            Some(conn) => conn.writer().write(up)?,
+            Some(conn) => {
+                // With nothing buffered and at most SEND_LIMIT offered, rustls
+                // takes it all at once; it returns less only to send a TLS 1.3
+                // key update first, and the rest then follows at once.
+                let mut taken = 0;
+                while taken < offered {
+                    match conn.writer().write(&bytes[taken..])? {
+                        0 => break,
+                        n => taken += n,
+                    }
+                }
+                taken
+            }
             None => {
-                let room = BUFFER_LIMIT
-                    .saturating_sub(self.pending.len())
-                    .min(up.len());
-                self.pending.extend_from_slice(&up[..room]);
-                room
+                self.pending.extend_from_slice(bytes);
+                offered
             }
         };
-        up.drain(..taken);
-        Ok(())
+        up.drain(taken);
+        Ok(taken)
     }
 
     /// Write what is queued, as far as the socket takes it.
@@ -137,6 +171,49 @@ impl Server {
     }
 }
 
+/// The bytes from the local side not yet handed to the server, and where
+/// their element boundaries are.
+#[derive(Default)]
+struct Upstream {
+    bytes: Vec<u8>,
+    boundaries: Boundaries,
+}
+
+impl Upstream {
+    fn extend(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+        self.boundaries.push(data);
+    }
+
+    /// How many bytes may go to the server now: those up to the last element
+    /// boundary; all of them at the end of the input (`all`) or when the
+    /// buffer is full without a boundary.
+    fn sendable(&self, all: bool) -> usize {
+        match self.boundaries.complete() {
+            _ if all => self.bytes.len(),
+            0 if self.bytes.len() >= BUFFER_LIMIT => self.bytes.len(),
+            complete => complete,
+        }
+    }
+
+    fn drain(&mut self, n: usize) {
+        self.bytes.drain(..n);
+        self.boundaries.take(n);
+    }
+
+    fn clear(&mut self) {
+        self.drain(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// Sending to the server failed (a reset, say): stop taking input, but go
 /// on delivering what the server sent before, for at most `drain` more, so
 /// that every stanza that arrived whole reaches the local side. The first
@@ -145,7 +222,7 @@ fn give_up_sending(
     outcome: &mut Outcome,
     err: Error,
     server: &mut Server,
-    (up, local_ended): (&mut Vec<u8>, &mut bool),
+    (up, local_ended): (&mut Upstream, &mut bool),
     (drain_until, drain): (&mut Option<Instant>, Duration),
 ) {
     outcome.problem.get_or_insert(err);
@@ -231,7 +308,7 @@ pub fn relay(
     let mut prog_exited = false;
     let mut control_closed = false;
     let mut output = Some(output);
-    let mut up: Vec<u8> = Vec::new();
+    let mut up = Upstream::default();
     let mut down: Vec<u8> = Vec::new();
     let mut local_ended = false;
     let mut server_ended = false;
@@ -250,22 +327,32 @@ pub fn relay(
     }
 
     loop {
-        // Move data along and advance the closing handshake.
-        if !up.is_empty() && !server.closing {
-            if let Err(err) = server.accept(&mut up) {
-                let err = Error::temp(format!("sending to the server: {err}"));
-                let local = (&mut up, &mut local_ended);
-                give_up_sending(&mut outcome, err, server, local, (&mut drain_until, drain));
+        // Move data along and advance the closing handshake: write what is
+        // queued, and once it is all out queue more, as long as that moves.
+        loop {
+            if server.wants_write() && !server.write_shut {
+                if let Err(err) = server.flush().map_or_else(would_block, Ok) {
+                    let err = err.context("sending to the server");
+                    let local = (&mut up, &mut local_ended);
+                    give_up_sending(&mut outcome, err, server, local, (&mut drain_until, drain));
+                }
             }
-        }
-        if local_ended && up.is_empty() && !server.closing {
-            server.close();
-        }
-        if server.wants_write() && !server.write_shut {
-            if let Err(err) = server.flush().map_or_else(would_block, Ok) {
-                let err = err.context("sending to the server");
-                let local = (&mut up, &mut local_ended);
-                give_up_sending(&mut outcome, err, server, local, (&mut drain_until, drain));
+            let mut moved = false;
+            if !up.is_empty() && !server.closing {
+                let accepted = server.accept(&mut up, local_ended);
+                moved = accepted.as_ref().is_ok_and(|&taken| taken > 0);
+                if let Err(err) = accepted {
+                    let err = Error::temp(format!("sending to the server: {err}"));
+                    let local = (&mut up, &mut local_ended);
+                    give_up_sending(&mut outcome, err, server, local, (&mut drain_until, drain));
+                }
+            }
+            if local_ended && up.is_empty() && !server.closing {
+                server.close();
+                moved = true;
+            }
+            if !moved {
+                break;
             }
         }
         if server.closing && !server.wants_write() && !server.write_shut {
@@ -399,7 +486,7 @@ pub fn relay(
             let mut buf = [0u8; CHUNK];
             match rustix::io::read(&input, &mut buf) {
                 Ok(0) => local_ended = true,
-                Ok(n) => up.extend_from_slice(&buf[..n]),
+                Ok(n) => up.extend(&buf[..n]),
                 Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
                 Err(_) => local_ended = true,
             }
