@@ -11,6 +11,8 @@
 //! one write (so the relay reads them together); once the server's `<a/>`
 //! shows that `<r/>` went out, the connection is killed; a second connection
 //! resumes the session and asks again, and must be answered, not refused.
+//! And the other side of the rule: an element larger than the relay's buffer,
+//! with no boundary for a long while, still goes out whole.
 
 use base64::Engine;
 use harness::{isolate, tool, Prosody};
@@ -169,5 +171,26 @@ fn a_connection_killed_mid_element_leaves_nothing_of_it_and_the_session_resumes(
     let before = second.until("<a ");
     let rest = second.until("/>");
     let answer = format!("{before}{rest}");
+    assert_eq!(attr(&answer, "a", "h"), "1", "{answer}");
+}
+
+#[test]
+fn an_element_larger_than_the_relay_buffer_goes_out_whole() {
+    // 150 KB: past the relay's 64 KiB, within Prosody's stanza limit. The
+    // relay must send it although no boundary comes for a long while.
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut raw = Raw::log_in(prosody, &alice.user, &alice.password);
+    raw.send("<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    raw.until("</iq>");
+    raw.send(&format!("<enable xmlns='{SM}'/>"));
+    raw.until("<enabled");
+    let body = "x".repeat(150_000);
+    raw.send(&format!(
+        "<message to='{}' type='chat'><body>{body}</body></message><r xmlns='{SM}'/>",
+        bob.jid
+    ));
+    let before = raw.until("<a ");
+    let answer = format!("{before}{}", raw.until("/>"));
     assert_eq!(attr(&answer, "a", "h"), "1", "{answer}");
 }
