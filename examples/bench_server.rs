@@ -32,7 +32,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let prosody = Prosody::start_with(ProsodyOptions { log_level: "warn" });
+    let prosody = Prosody::start_with(ProsodyOptions {
+        log_level: "warn",
+        ..ProsodyOptions::default()
+    });
     let dir = prosody.scratch_dir().to_path_buf();
     let (alice, bob) = (prosody.account("alice"), prosody.account("bob"));
     let carol = prosody.account("carol");

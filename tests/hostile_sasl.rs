@@ -286,7 +286,7 @@ fn a_reset_in_the_middle_of_sasl_is_75() {
 const STREAM_ERRORS: &[(&str, i32)] = &[
     ("bad-format", 76),
     ("bad-namespace-prefix", 76),
-    ("conflict", 76),
+    ("conflict", 75),
     ("connection-timeout", 75),
     ("host-gone", 76),
     ("host-unknown", 77),

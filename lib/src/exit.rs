@@ -19,6 +19,12 @@ pub enum Status {
     DataErr = 65,
     /// 66: an input file did not exist or was not readable.
     NoInput = 66,
+    /// 67: the addressee is unknown or unavailable (a message bounced:
+    /// item-not-found, service-unavailable, ...).
+    NoUser = 67,
+    /// 68: the addressee's host is unknown or unreachable (a message bounced:
+    /// remote-server-not-found, remote-server-timeout).
+    NoHost = 68,
     /// 69: the service is unavailable (no address, connection refused, no SRV service).
     Unavailable = 69,
     /// 70: an internal error (a bug: please report it).
@@ -57,6 +63,8 @@ impl Status {
             Usage,
             DataErr,
             NoInput,
+            NoUser,
+            NoHost,
             Unavailable,
             Software,
             OsErr,

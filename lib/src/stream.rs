@@ -89,6 +89,12 @@ pub fn describe_stream_error(error: &Element) -> String {
     if condition.0 == "see-other-host" && !condition.1.trim().is_empty() {
         line.push_str(&format!(": the server sends us to {}", condition.1.trim()));
     }
+    if condition.0 == "conflict" {
+        line.push_str(
+            ": another session took this resource (sessions that may run at the same \
+             time need no fixed resource: drop --resource, or resource = in the config)",
+        );
+    }
     line
 }
 
@@ -100,6 +106,7 @@ pub fn stream_error_status(error: &Element) -> Status {
         }
         Some(
             "system-shutdown"
+            | "conflict"
             | "connection-timeout"
             | "reset"
             | "resource-constraint"

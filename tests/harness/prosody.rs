@@ -50,11 +50,18 @@ pub struct Options {
     /// `"warn"` or `"error"`. The benchmarks use `"warn"`, so that logging
     /// each stanza does not count as the server's CPU time.
     pub log_level: &'static str,
+    /// Let the server open connections to other servers (mod_s2s; it still
+    /// listens for none), so that a message to a remote domain is tried and
+    /// bounces for real. Off: such a message bounces at once (`not-allowed`).
+    pub s2s_out: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { log_level: "debug" }
+        Options {
+            log_level: "debug",
+            s2s_out: false,
+        }
     }
 }
 
@@ -253,7 +260,7 @@ modules_enabled = {{
 	"smacks"; "carbons"; "version"; "uptime"; "time"; "blocklist";
 	"posix";
 }}
-modules_disabled = {{ "s2s"; "dialback"; }}
+modules_disabled = {{ {disabled} }}
 
 c2s_require_encryption = true
 allow_registration = true
@@ -285,6 +292,11 @@ Component "conference.localhost" "muc"
             certs = lua_path(&certs),
             log = lua_path(log_path),
             log_level = lua_str(self.options.log_level),
+            disabled = if self.options.s2s_out {
+                ""
+            } else {
+                r#""s2s"; "dialback";"#
+            },
         );
         write_file(&self.config, config_text.as_bytes(), 0o644);
         if let Some((uid, gid)) = self.run_as {

@@ -127,6 +127,8 @@ pub fn is_permanent(status: Status) -> bool {
         | Status::Usage
         | Status::DataErr
         | Status::NoInput
+        | Status::NoUser
+        | Status::NoHost
         | Status::Unavailable
         | Status::Software
         | Status::CantCreat

@@ -10,8 +10,10 @@
 //! - [`keepalive`]: when to probe an idle connection and when to declare it dead.
 //! - [`state`]: the [`Session`] itself, which drives all of the above across connections.
 //! - [`backoff`]: when to reconnect: exponential backoff with jitter and a cap.
+//! - [`bounce`]: error replies to downstream's messages, which make the session fail.
 
 pub mod backoff;
+pub mod bounce;
 pub mod keepalive;
 pub mod login;
 pub mod muc;

@@ -40,6 +40,7 @@
 //! them.
 
 use super::backoff::{self, Backoff, Policy};
+use super::bounce::Bounces;
 use super::keepalive::{Due, Keepalive};
 use super::login::{self, Login, Outcome, Resume, Sm, Step, Transport};
 use super::muc::{Observed, Rooms};
@@ -84,6 +85,10 @@ pub struct Settings {
     pub reconnect: Option<Policy>,
     /// Tell downstream when a new session begins (a `<session/>` line in [`NS_EVENTS`]).
     pub events: bool,
+    /// How long after the acknowledgement a message may still bounce
+    /// ([`super::bounce`]); at the end the session waits that long for
+    /// messages to other domains than ours (within `timeout`).
+    pub linger: Duration,
     /// Seed of the jitter and origin-id generator (from the caller's randomness).
     pub seed: u64,
 }
@@ -181,6 +186,8 @@ struct Ending {
     output_error: Option<Error>,
     /// A room of `--join` refused us or did not answer.
     room_error: Option<Error>,
+    /// A message of downstream's bounced (the first one).
+    bounce: Option<Error>,
 }
 
 /// The end of a session: its status, and the stanzas not acknowledged.
@@ -235,6 +242,10 @@ pub struct Session {
     final_ping_answered: bool,
     /// Our closing tag is sent on the current stream.
     closed: bool,
+    /// Downstream's messages that may still bounce.
+    bounces: Bounces,
+    /// Everything is confirmed: waiting until then for late bounces.
+    linger_until: Option<Instant>,
     ending: Ending,
     actions: Vec<Action>,
     rng: u64,
@@ -249,6 +260,7 @@ impl Session {
         let rooms = Rooms::new(&settings.join, settings.create_rooms);
         let backoff = settings.reconnect.clone().map(Backoff::new);
         let rng = settings.seed | 1;
+        let bounces = Bounces::new(settings.linger);
         Session {
             settings,
             phase: Phase::Offline { retry_at: None },
@@ -272,6 +284,8 @@ impl Session {
             closing_deadline: None,
             final_ping_answered: false,
             closed: false,
+            bounces,
+            linger_until: None,
             ending: Ending::default(),
             actions: Vec::new(),
             rng,
@@ -316,7 +330,10 @@ impl Session {
             }
             _ => None,
         };
-        [phase, keepalive, self.closing_deadline]
+        let linger = self
+            .linger_until
+            .filter(|_| matches!(self.phase, Phase::Confirming));
+        [phase, keepalive, self.closing_deadline, linger]
             .into_iter()
             .flatten()
             .min()
@@ -449,7 +466,9 @@ impl Session {
         }
         let line = if name == "message" {
             let id = self.random_id();
-            with_origin_id(&line, &id)
+            let line = with_id(&with_origin_id(&line, &id), &id);
+            self.watch_for_bounce(&line);
+            line
         } else {
             line
         };
@@ -537,6 +556,11 @@ impl Session {
                 ));
                 self.ending.room_error.get_or_insert(err);
                 self.downstream_is_done(now);
+                return;
+            }
+            Phase::Confirming if self.linger_until.is_some_and(|until| now >= until) => {
+                self.linger_until = None;
+                self.confirmed_yet(now);
                 return;
             }
             Phase::Closed { deadline } if now >= *deadline => {
@@ -638,7 +662,11 @@ impl Session {
         }
         let (enabled, resend, resumed) = match sm {
             Sm::Resumed { h } => match self.sm.resumed(h) {
-                Ok((_, resend)) => (true, resend, true),
+                Ok((acked, resend)) => {
+                    // What the server had before the loss, its answer says.
+                    self.report_acked(acked, now);
+                    (true, resend, true)
+                }
                 Err(err) => {
                     self.phase = Phase::Online;
                     self.drop_connection(err, now);
@@ -646,7 +674,7 @@ impl Session {
                 }
             },
             Sm::Enabled(enabled) => {
-                let resend = self.restart_counters(None);
+                let resend = self.restart_counters(None, now);
                 self.resume = enabled.id.map(|id| Resume {
                     id,
                     handled: 0,
@@ -655,7 +683,7 @@ impl Session {
                 (true, resend, false)
             }
             Sm::Restarted { failed_h, enabled } => {
-                let resend = self.restart_counters(failed_h);
+                let resend = self.restart_counters(failed_h, now);
                 self.resume = enabled
                     .as_ref()
                     .and_then(|e| e.id.clone())
@@ -667,7 +695,7 @@ impl Session {
                 (enabled.is_some(), resend, false)
             }
             Sm::Off => {
-                let resend = self.restart_counters(None);
+                let resend = self.restart_counters(None, now);
                 self.resume = None;
                 (false, resend, false)
             }
@@ -749,8 +777,9 @@ impl Session {
     }
 
     /// A new session: the counters start again; what is to be sent again.
-    fn restart_counters(&mut self, failed_h: Option<u32>) -> Vec<Queued<Origin>> {
+    fn restart_counters(&mut self, failed_h: Option<u32>, now: Instant) -> Vec<Queued<Origin>> {
         let restarted = self.sm.restart(failed_h);
+        self.report_acked(restarted.acked, now);
         // What the old session gave downstream is not the new one's to count.
         self.to_downstream
             .iter_mut()
@@ -779,6 +808,9 @@ impl Session {
     /// A stanza line from the server, logged in.
     fn inbound(&mut self, line: String, now: Instant) {
         let name = root_name(&line);
+        if name == "message" && line.contains("error") {
+            self.check_bounce(&line, now);
+        }
         if matches!(
             name,
             "r" | "a" | "iq" | "presence" | "stream:error" | "session" | "acked"
@@ -797,6 +829,14 @@ impl Session {
                     stream::stream_error_status(&element),
                     stream::describe_stream_error(&element),
                 );
+                // Another session took our resource: coming back would only
+                // take it back, and so on. The session ends (75: a one-shot
+                // job may be run again), as for any error not retried.
+                if element.child("conflict", stream::NS_STREAM_ERRORS).is_some() {
+                    self.deliver(line);
+                    self.give_up(Some(err), now);
+                    return;
+                }
                 // Downstream sees it only when the session ends with it.
                 if !self.will_retry(&err) {
                     self.deliver(line);
@@ -891,7 +931,7 @@ impl Session {
             };
             match self.sm.acknowledge(h) {
                 Ok(acked) => {
-                    self.report_acked(acked);
+                    self.report_acked(acked, now);
                     self.confirmed_yet(now);
                 }
                 Err(err) => self.drop_connection(err, now),
@@ -943,10 +983,7 @@ impl Session {
     /// With session events: tell downstream which of its messages the server
     /// acknowledged (`<acked>` around each), so that a tree shows a line as
     /// said only once it is.
-    fn report_acked(&mut self, acked: Vec<Queued<Origin>>) {
-        if !self.settings.events {
-            return;
-        }
+    fn report_acked(&mut self, acked: Vec<Queued<Origin>>, now: Instant) {
         for Queued { line, tag } in acked {
             if tag != Origin::Downstream || root_name(&line) != "message" {
                 continue;
@@ -954,6 +991,12 @@ impl Session {
             let Ok(message) = Element::parse(&line) else {
                 continue;
             };
+            if let Some(id) = message.attr("id") {
+                self.bounces.acked(id, now);
+            }
+            if !self.settings.events {
+                continue;
+            }
             let event = Element::new("acked", NS_EVENTS).with_child(message);
             if let Ok(event) = event.to_line(NS_CLIENT) {
                 self.deliver(event);
@@ -1021,8 +1064,50 @@ impl Session {
         } else {
             self.final_ping_answered
         };
-        if confirmed {
-            self.close(now);
+        if !confirmed {
+            return;
+        }
+        if !self.sm_on {
+            // The final ping's answer confirms everything sent before it.
+            self.bounces.acked_all(now);
+        }
+        self.bounces.expire(now);
+        match self.bounces.lingering_until(self.settings.login.jid.domain()) {
+            Some(until) if now < until => self.linger_until = Some(until),
+            _ => self.close(now),
+        }
+    }
+
+    /// Remember downstream's message `line` (with its id) until it can no
+    /// longer bounce.
+    fn watch_for_bounce(&mut self, line: &str) {
+        let Ok(message) = Element::parse(line) else {
+            return;
+        };
+        let (Some(id), Some(to)) = (message.attr("id"), message.attr("to")) else {
+            return;
+        };
+        if let Ok(to) = Jid::parse(to) {
+            self.bounces.sent(id, to);
+        }
+    }
+
+    /// An error message from the server: if it is a bounce of downstream's,
+    /// say so, and the session will end with its status.
+    fn check_bounce(&mut self, line: &str, now: Instant) {
+        let Ok(message) = Element::parse(line) else {
+            return;
+        };
+        if let Some(bounce) = self.bounces.bounced(&message) {
+            // Told at once (the final status does not say it again).
+            self.actions.push(Action::Notice(bounce.to_string()));
+            self.ending
+                .bounce
+                .get_or_insert(Error::new(bounce.status, bounce.to_string()));
+            if self.linger_until.take().is_some() {
+                // Lingering for this one, perhaps: wait only for the others.
+                self.confirmed_yet(now);
+            }
         }
     }
 
@@ -1176,6 +1261,7 @@ fn decide(ending: Ending, lost: Option<String>) -> Result<u8, Error> {
         input_error,
         output_error,
         room_error,
+        bounce,
     } = ending;
     if let Some(code) = child_status.filter(|&code| code != 0 && room_error.is_none()) {
         return Ok(code);
@@ -1187,6 +1273,15 @@ fn decide(ending: Ending, lost: Option<String>) -> Result<u8, Error> {
             Some(lost) => err.context(lost),
             None => err,
         });
+    }
+    if let Some(err) = bounce {
+        // The bounce was told when it came: the status alone, unless there
+        // is more to say.
+        return match (server_error, lost) {
+            (_, Some(more)) => Err(Error::new(err.status(), format!("{err}; {more}"))),
+            (Some(more), None) => Err(Error::new(err.status(), format!("{err}; {more}"))),
+            (None, None) => Ok(err.status().code()),
+        };
     }
     match (server_error, lost) {
         (Some(err), Some(lost)) => Err(Error::new(err.status(), format!("{err}; {lost}"))),
@@ -1222,6 +1317,23 @@ fn is_broadcast_presence(line: &str) -> bool {
     Element::parse(line).is_ok_and(|presence| {
         presence.attr("to").is_none() && matches!(presence.attr("type"), None | Some("unavailable"))
     })
+}
+
+/// A message line with an `id` attribute (`id`), unless it has one: a bounce
+/// names the id of the message it returns.
+pub fn with_id(line: &str, id: &str) -> String {
+    let Ok(message) = Element::parse(line) else {
+        return line.to_owned();
+    };
+    if message.attr("id").is_some() {
+        return line.to_owned();
+    }
+    // After the element name: `<message` is followed by white space, `/` or `>`.
+    let at = "<message".len();
+    if !line.starts_with("<message") {
+        return line.to_owned();
+    }
+    format!("{} id='{id}'{}", &line[..at], &line[at..])
 }
 
 /// A message line with an XEP-0359 origin-id, unless it has one: a receiver

@@ -67,6 +67,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         room_password,
         timeout: options.timeout,
         keepalive: options.keepalive,
+        linger: options.linger,
         keepalive_timeout: options.keepalive.min(KEEPALIVE_TIMEOUT),
         reconnect,
         events: options.session_events,

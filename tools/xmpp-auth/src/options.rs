@@ -50,6 +50,11 @@ Options:
       --keepalive SECONDS      after SECONDS of silence from the server send <r/> (a ping
                                without stream management); nothing within min(SECONDS, 30)
                                after it and the connection is dead (default 60; not 0)
+      --linger SECONDS         once everything is acknowledged, wait SECONDS more for the
+                               bounces of messages to remote domains (default 5; within
+                               --timeout). A bounce (an error reply to a message from
+                               downstream) ends the session with 67 (unknown recipient), 68
+                               (unknown or unreachable domain), 77 (refused) or 75/69
       --no-reconnect           a lost connection ends the session, with the report of what
                                was not acknowledged (for wrappers that resend, --unacked-file)
       --reconnect-limit N      give up after N failed attempts in a row (default: never)
@@ -156,6 +161,8 @@ pub struct Options {
     pub rooms: crate::muc::RoomOptions,
     /// Probe the server after this much silence.
     pub keepalive: Duration,
+    /// `--linger`: how long after its acknowledgement a message may still bounce.
+    pub linger: Duration,
     /// Reconnect when the connection is lost (and xmpp-connect can).
     pub reconnect: bool,
     /// Give up after this many failed attempts in a row.
@@ -169,6 +176,10 @@ pub struct Options {
 /// The default of `--keepalive`: below the idle timeouts of NAT boxes and mobile links.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// The default of `--linger`: a remote server that does not exist or does
+/// not answer is usually reported by the own server within this.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+
 const SPEC: OptionSpec = OptionSpec {
     with_value: &[
         "--password-file",
@@ -180,6 +191,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--config",
         "--unacked-file",
         "--keepalive",
+        "--linger",
         "--reconnect-limit",
         "--state-file",
         // Group chat (crate::muc).
@@ -254,6 +266,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
             "--keepalive 0: a session with no keepalive never notices a dead connection; give SECONDS > 0",
         ));
     }
+    let linger = args
+        .opt_value_from_fn("--linger", cli::parse_seconds)
+        .map_err(cli::usage_error)?
+        .unwrap_or(DEFAULT_LINGER);
     let reconnect = !args.contains("--no-reconnect");
     let reconnect_limit: Option<u32> = args
         .opt_value_from_str("--reconnect-limit")
@@ -294,6 +310,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         prog: operands.collect(),
         rooms,
         keepalive,
+        linger,
         reconnect,
         reconnect_limit,
         session_events,

@@ -8,6 +8,7 @@ use crate::xml::{StreamHeader, NS_STREAMS};
 const JID: &str = "user@example.org";
 const FULL: &str = "user@example.org/pipes";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const LINGER: Duration = Duration::from_secs(5);
 
 fn settings(reconnect: Option<Policy>) -> Settings {
     Settings {
@@ -29,6 +30,7 @@ fn settings(reconnect: Option<Policy>) -> Settings {
         keepalive_timeout: Duration::from_secs(20),
         reconnect,
         events: false,
+        linger: LINGER,
         seed: 7,
     }
 }
@@ -686,4 +688,180 @@ fn what_came_before_stream_management_was_enabled_is_not_counted() {
     session.delivered();
     session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), now);
     assert_eq!(sent(&mut session), ["<a xmlns='urn:xmpp:sm:3' h='0'/>"]);
+}
+
+/// The error reply to our message `id`, from `from`.
+fn bounce(from: &str, id: &str, condition: &str) -> Item {
+    line(&format!(
+        "<message type='error' id='{id}' from='{from}'><error type='cancel'>\
+         <{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    ))
+}
+
+fn notices(actions: &[Action]) -> Vec<&str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notice(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_bounce_ends_the_session_with_its_status_and_the_recipient() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(
+        "<message to='nobody@example.org' type='chat' id='m1'><body>x</body></message>".into(),
+        now,
+    );
+    session.actions();
+    session.server_item(bounce("nobody@example.org", "m1", "service-unavailable"), now);
+    let actions = all(&mut session);
+    assert_eq!(
+        notices(&actions),
+        ["the message to nobody@example.org bounced: service-unavailable"]
+    );
+    // Downstream sees the error too.
+    assert!(actions.iter().any(|a| matches!(a, Action::Deliver(l) if l.contains("type='error'"))));
+    session.delivered();
+    session.downstream_ended(None, now);
+    session.server_item(ack(1), now);
+    session.server_item(Item::Close, now);
+    // Told once, when it came: the status says the rest.
+    let status = session.finished(|_| None).unwrap().result.unwrap();
+    assert_eq!(status, Status::NoUser.code());
+}
+
+#[test]
+fn an_error_from_someone_else_is_no_bounce() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(message(1), now);
+    session.actions();
+    session.server_item(bounce("mallory@example.org", "m1", "item-not-found"), now);
+    assert!(notices(&all(&mut session)).is_empty());
+    session.delivered();
+    session.downstream_ended(None, now);
+    session.server_item(ack(1), now);
+    session.server_item(Item::Close, now);
+    assert_eq!(session.finished(|_| None).unwrap().result.unwrap(), 0);
+}
+
+#[test]
+fn a_message_to_another_domain_waits_linger_for_a_late_bounce() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(
+        "<message to='bob@far.example' type='chat' id='m1'><body>x</body></message>".into(),
+        now,
+    );
+    session.downstream_ended(None, now);
+    session.actions();
+    session.server_item(ack(1), now);
+    assert!(sent(&mut session).is_empty(), "no closing yet: lingering");
+    assert_eq!(session.next_wake(), Some(now + LINGER));
+    let later = now + Duration::from_secs(2);
+    session.tick(later);
+    assert!(sent(&mut session).is_empty());
+    session.server_item(bounce("far.example", "m1", "remote-server-not-found"), later);
+    // Nothing else could bounce: the closing follows at once.
+    let actions = all(&mut session);
+    assert_eq!(notices(&actions).len(), 1, "{actions:?}");
+    assert!(actions.contains(&Action::Send("</stream:stream>".into())), "{actions:?}");
+    session.delivered();
+    session.server_item(Item::Close, later);
+    let status = session.finished(|_| None).unwrap().result.unwrap();
+    assert_eq!(status, Status::NoHost.code());
+}
+
+#[test]
+fn without_a_bounce_the_linger_ends_in_success_and_own_domains_do_not_linger() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(
+        "<message to='bob@far.example' type='chat' id='m1'><body>x</body></message>".into(),
+        now,
+    );
+    session.downstream_ended(None, now);
+    session.actions();
+    session.server_item(ack(1), now);
+    session.tick(now + LINGER);
+    assert_eq!(sent(&mut session), ["</stream:stream>"]);
+    session.server_item(Item::Close, now + LINGER);
+    assert_eq!(session.finished(|_| None).unwrap().result.unwrap(), 0);
+    // To our own domain: closed at the acknowledgement.
+    let (mut session, now) = online(None);
+    session.downstream_stanza(message(1), now);
+    session.downstream_ended(None, now);
+    session.actions();
+    session.server_item(ack(1), now);
+    assert_eq!(sent(&mut session), ["</stream:stream>"]);
+}
+
+#[test]
+fn a_message_without_an_id_gets_one_so_that_its_bounce_is_known() {
+    let (mut session, now) = online(None);
+    session.downstream_stanza(
+        "<message to='nobody@example.org'><body>x</body></message>".into(),
+        now,
+    );
+    let out = sent(&mut session);
+    let id = out[0]
+        .split(" id='")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("xp-"), "{}", out[0]);
+    assert!(out[0].starts_with("<message id='xp-"), "{}", out[0]);
+    session.server_item(bounce("nobody@example.org", &id, "item-not-found"), now);
+    assert_eq!(notices(&all(&mut session)).len(), 1);
+}
+
+#[test]
+fn what_a_resumption_acknowledges_is_reported_to_downstream() {
+    let now = Instant::now();
+    let mut s = settings(policy(None));
+    s.events = true;
+    let mut session = Session::new(s, true);
+    log_in(&mut session, now, "r1");
+    session.actions();
+    for n in 1..=3 {
+        session.downstream_stanza(message(n), now);
+    }
+    session.actions();
+    let later = reconnect_until_features(&mut session, now);
+    session.actions();
+    session.server_item(
+        line("<resumed xmlns='urn:xmpp:sm:3' h='2' previd='r1'/>"),
+        later,
+    );
+    let acked: Vec<String> = all(&mut session)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Deliver(line) if line.starts_with("<acked") => Some(line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acked.len(), 2, "{acked:?}");
+    assert!(acked[0].contains("<body>1</body>") && acked[1].contains("<body>2</body>"));
+}
+
+#[test]
+fn a_resource_taken_by_another_session_ends_the_session_with_75_and_no_retry() {
+    let (mut session, now) = online(policy(None));
+    session.server_item(
+        line("<stream:error xmlns:stream='http://etherx.jabber.org/streams'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"),
+        now,
+    );
+    let actions = all(&mut session);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Connect | Action::Notice(_))),
+        "not retried (it would take the resource back): {actions:?}"
+    );
+    assert!(session.is_done());
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::TempFail);
+    assert!(
+        err.message().starts_with("stream error: conflict: another session took this resource"),
+        "{err}"
+    );
 }
