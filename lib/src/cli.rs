@@ -54,11 +54,101 @@ pub fn split_options(args: Vec<OsString>, spec: &OptionSpec) -> Result<Split> {
         } else if spec.switches.contains(&name.as_str()) {
             split.options.push(arg);
         } else {
-            return Err(Error::usage(format!("unknown option {name} (see --help)")));
+            return Err(unknown_option(&name, spec));
         }
     }
     split.operands.extend(iter);
     Ok(split)
+}
+
+/// The error for an unknown option: what to use for a password given on the
+/// command line, else the nearest known option, if one is near.
+fn unknown_option(name: &str, spec: &OptionSpec) -> Error {
+    if matches!(name, "-p" | "--password" | "--pass" | "--passwd" | "-P") {
+        return Error::usage(format!(
+            "{name}: a password is never taken from the command line (other users \
+             can read it with ps): use --password-file FILE, --password-fd N, \
+             --password-command CMD or the config file (see --help)"
+        ));
+    }
+    let known = spec.with_value.iter().chain(spec.switches).copied();
+    let nearest = known
+        .filter(|option| option.starts_with("--"))
+        .map(|option| (edit_distance(name, option), option))
+        .filter(|&(distance, option)| distance <= 2 || option.starts_with(name) && name.len() > 3)
+        .min();
+    match nearest {
+        Some((_, option)) => Error::usage(format!(
+            "unknown option {name}: did you mean {option}? (see --help)"
+        )),
+        None => Error::usage(format!("unknown option {name} (see --help)")),
+    }
+}
+
+/// Levenshtein distance (bytes), for suggestions among a few dozen options.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(x != y));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// For tools of the form `TOOL [OPTIONS] OPERAND PROG...`: refuse a command
+/// line whose options went after the operand (`DOMAIN --cafile F PROG`: PROG
+/// would be `--cafile`), or whose operand is a program's name where the
+/// `what` (DOMAIN, JID) belongs (`xmpp-connect xmpp-auth @`, the first `@`
+/// forgotten). `path` is `$PATH`, read at the edge.
+pub fn check_operands(
+    operands: &[OsString],
+    spec: &OptionSpec,
+    what: &str,
+    path: Option<&std::ffi::OsStr>,
+) -> Result<()> {
+    let Some(operand) = operands.first().map(|o| o.to_string_lossy()) else {
+        return Ok(());
+    };
+    if let Some(next) = operands.get(1).map(|o| o.to_string_lossy()) {
+        let name = next.split('=').next().unwrap_or_default();
+        if spec.with_value.contains(&name) || spec.switches.contains(&name) {
+            return Err(Error::usage(format!(
+                "{next} after {what} {operand}: options go before {what} \
+                 (everything after it is the program to run and its arguments)"
+            )));
+        }
+    }
+    if operand != "@" && looks_like_program(&operand, path) {
+        return Err(Error::usage(format!(
+            "{operand:?} is a program, not a {what}: the {what} goes first \
+             (@ for the configured account's), then the program"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `word` names a program: a path, or a name without a dot that an
+/// executable on `path` has (`localhost` and other one-label domains have no
+/// program of their name, as a rule).
+fn looks_like_program(word: &str, path: Option<&std::ffi::OsStr>) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if word.contains('/') {
+        return true;
+    }
+    if word.contains('.') || word.contains('@') || word.is_empty() || word == "localhost" {
+        return false;
+    }
+    let Some(path) = path else { return false };
+    std::env::split_paths(path).any(|dir| {
+        std::fs::metadata(dir.join(word))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// The value of `--opt=value` (everything after the first `=`), bytes kept as they are.
@@ -172,6 +262,53 @@ mod tests {
         assert!(err.message().contains("--hots"));
         let err = split_options(args(&["--host"]), &SPEC).unwrap_err();
         assert!(err.message().contains("needs a value"));
+    }
+
+    #[test]
+    fn unknown_options_suggest_the_nearest_and_passwords_say_where_they_go() {
+        let err = |a: &[&str]| split_options(args(a), &SPEC).unwrap_err().to_string();
+        assert_eq!(
+            err(&["--hots", "x"]),
+            "unknown option --hots: did you mean --host? (see --help)"
+        );
+        assert_eq!(
+            err(&["--direct"]),
+            "unknown option --direct: did you mean --direct-tls? (see --help)"
+        );
+        assert_eq!(err(&["--zzzzzz"]), "unknown option --zzzzzz (see --help)");
+        assert!(err(&["-p", "secret"]).contains("never taken from the command line"));
+        assert!(err(&["--password=secret"]).contains("--password-file FILE"));
+    }
+
+    #[test]
+    fn options_after_the_operand_and_programs_in_its_place_are_refused() {
+        let check = |a: &[&str], path: Option<&str>| {
+            check_operands(&args(a), &SPEC, "DOMAIN", path.map(std::ffi::OsStr::new))
+        };
+        let err = check(&["example.org", "--host", "h", "prog"], None).unwrap_err();
+        assert_eq!(err.status(), crate::exit::Status::Usage);
+        assert!(
+            err.to_string().starts_with("--host after DOMAIN example.org: options go before DOMAIN"),
+            "{err}"
+        );
+        assert!(check(&["example.org", "--timeout=3"], None).is_err());
+        assert!(check(&["example.org", "prog", "--host", "h"], None).is_ok(), "PROG's own");
+        assert!(check(&["example.org"], None).is_ok());
+        let bin = std::env::temp_dir().join(format!("xp-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&bin).unwrap();
+        let prog = bin.join("some-tool");
+        std::fs::write(&prog, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = bin.to_str().unwrap();
+        let err = check(&["some-tool", "@"], Some(path)).unwrap_err();
+        assert!(err.to_string().contains("is a program, not a DOMAIN"), "{err}");
+        assert!(check(&["./some-tool"], None).is_err());
+        assert!(check(&["localhost", "prog"], Some(path)).is_ok());
+        assert!(check(&["example.org", "prog"], Some(path)).is_ok());
+        assert!(check(&["@", "some-tool"], Some(path)).is_ok());
+        assert!(check(&["other-name", "prog"], Some(path)).is_ok());
+        std::fs::remove_dir_all(&bin).unwrap();
     }
 
     #[test]

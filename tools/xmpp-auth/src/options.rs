@@ -18,7 +18,8 @@ Log in to an XMPP server on the stream that xmpp-connect left on fds 6
 (read) and 7 (write): open the stream, authenticate with SASL, bind a
 resource and enable stream management. Then run PROG with the logged-in
 stream on its fds 6 and 7, or without PROG bridge it to stdin and stdout.
-Options end at JID; everything after it belongs to PROG. JID @ is the
+Options end at JID; everything after it belongs to PROG (an option of
+ours right after JID is refused: it belongs before). JID @ is the
 configured account (XMPP_JID, else jid in the config file).
 
 Under xmpp-connect (its control channel on fd 8, XMPP_CONNECT_CONTROL), a
@@ -215,6 +216,12 @@ const SPEC: OptionSpec = OptionSpec {
 /// Parse the arguments (without argv\[0\]).
 pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let split = cli::split_options(args, &SPEC)?;
+    cli::check_operands(
+        &split.operands,
+        &SPEC,
+        "JID",
+        std::env::var_os("PATH").as_deref(),
+    )?;
     let mut args = pico_args::Arguments::from_vec(split.options);
     if args.contains(["-h", "--help"]) {
         return Ok(Parsed::Help);
