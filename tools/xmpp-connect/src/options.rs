@@ -1,7 +1,7 @@
 //! The command line: options, DOMAIN and PROG, and the `HOST[:PORT]` syntax.
 
 use crate::configured::{self, Flags};
-use crate::tls::Pin;
+use crate::tls::{Pin, SystemStore};
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ with PROG's status. Every connection has TCP keepalive (60 s idle, 6 probes
 Options:
       --host HOST[:PORT]   connect here instead of asking DNS (port 5222, 5223 with --direct-tls)
       --direct-tls         TLS from the first byte (XEP-0368), not STARTTLS; needs --host
-      --cafile FILE        trust only the CA certificates in this PEM file
+      --cafile FILE        trust only the CA certificates in this PEM file, not the system's
       --pin sha256:BASE64  accept exactly the certificate with this public key (self-signed servers)
       --resolver IP[:PORT] ask this DNS server (default: those of /etc/resolv.conf)
       --timeout SECONDS    bound connecting and the TLS handshake, of each connection (default 30)
@@ -55,9 +55,14 @@ Options:
   -h, --help               print this help
   -V, --version            print the version
 
-There is no switch to skip certificate checks: use --cafile for a private
-CA, or --pin for a certificate you have checked. A server that does not
-offer STARTTLS is refused.
+The certificate is checked against the system trust store: the PEM bundle
+SSL_CERT_FILE names, else /etc/ssl/certs/ca-certificates.crt (or the first
+of its kind that exists), and every file in the directories SSL_CERT_DIR
+names (colon-separated), else /etc/ssl/certs; the built-in web PKI roots
+only where the system has none. There is no switch to skip certificate
+checks: add a private CA with update-ca-certificates or use --cafile, or
+--pin for a certificate you have checked. A server that does not offer
+STARTTLS is refused.
 
 Without an option, --host, --direct-tls, --cafile, --pin and --timeout come
 from the environment, else from the config file; the file's settings are
@@ -73,6 +78,8 @@ Environment:
   XMPP_JID             the account whose domain @ names
   XMPP_HOST, XMPP_DIRECT_TLS, XMPP_CAFILE, XMPP_PIN, XMPP_TIMEOUT   as the options
   XDG_CONFIG_HOME, HOME  where the config file is
+  SSL_CERT_FILE        the system trust store's PEM bundle, as for OpenSSL
+  SSL_CERT_DIR         its directories of PEM files, colon-separated, as for OpenSSL
   set for PROG:
   XMPP_DOMAIN          DOMAIN
   PROTO, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT   the TCP connection (UCSPI)
@@ -92,7 +99,8 @@ Exit status:
        DNS failure, connection lost
   76   protocol error: no STARTTLS offered, <failure/>, TLS alert
   77   the server's certificate is not trusted for DOMAIN, or does not match --pin
-  78   configuration error: unusable --cafile, unsafe config file, bad setting
+  78   configuration error: unusable --cafile, no usable CA where SSL_CERT_FILE
+       and SSL_CERT_DIR say, unsafe config file, bad setting
   126  PROG could not be run; 127 PROG not found
 ";
 
@@ -129,8 +137,10 @@ pub enum Command {
 /// How to trust the server's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustChoice {
-    /// The webpki-roots CAs, certificate checked for DOMAIN.
-    System,
+    /// The CAs of the system trust store (where `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` say), else the webpki-roots CAs; certificate checked
+    /// for DOMAIN.
+    System(SystemStore),
     /// Only the CAs of this PEM file, certificate checked for DOMAIN.
     CaFile(PathBuf),
     /// Exactly the certificate with this public key.
@@ -278,7 +288,7 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
     let trust = match (flags.cafile, flags.pin) {
         (Some(file), None) => TrustChoice::CaFile(file),
         (None, Some(pin)) => TrustChoice::Pin(pin),
-        _ => TrustChoice::System,
+        _ => TrustChoice::System(system_store(env)),
     };
     Ok(Command::Connect(Box::new(Options {
         domain,
@@ -290,6 +300,22 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
         timeout: flags.timeout.unwrap_or(DEFAULT_TIMEOUT),
         prog: operands.collect(),
     })))
+}
+
+/// The system trust store's places from the environment, as OpenSSL reads
+/// them: `SSL_CERT_FILE` a PEM bundle, `SSL_CERT_DIR` a colon-separated list
+/// of directories, each replacing the system's own; empty is unset.
+fn system_store(env: Lookup) -> SystemStore {
+    let set = |name: &str| env(name).filter(|value| !value.is_empty());
+    let cert_dirs = set("SSL_CERT_DIR").map(|dirs| {
+        std::env::split_paths(&dirs)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .collect::<Vec<_>>()
+    });
+    SystemStore {
+        cert_file: set("SSL_CERT_FILE").map(PathBuf::from),
+        cert_dirs: cert_dirs.filter(|dirs| !dirs.is_empty()),
+    }
 }
 
 /// Options that exclude each other, or need another (checked once the
@@ -459,6 +485,42 @@ mod tests {
             Command::Connect(o) => assert_eq!(o.resolver, Some("[::1]:53".parse().unwrap())),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn the_system_trust_store_is_where_ssl_cert_file_and_ssl_cert_dir_say() {
+        let trust = |list: &[&str], file: &str, dirs: &str| {
+            let env = |name: &str| match name {
+                "SSL_CERT_FILE" => Some(OsString::from(file)),
+                "SSL_CERT_DIR" => Some(OsString::from(dirs)),
+                _ => None,
+            };
+            match parse(args(list), &env).unwrap() {
+                Command::Connect(o) => o.trust,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            trust(&["d"], "/ca/bundle.pem", "/a::/b:"),
+            TrustChoice::System(SystemStore {
+                cert_file: Some("/ca/bundle.pem".into()),
+                cert_dirs: Some(vec!["/a".into(), "/b".into()]),
+            })
+        );
+        assert_eq!(
+            trust(&["d"], "", ":"),
+            TrustChoice::System(SystemStore::default()),
+            "empty is unset"
+        );
+        assert_eq!(
+            trust(&["--cafile", "/x.pem", "d"], "/ca/bundle.pem", "/a"),
+            TrustChoice::CaFile("/x.pem".into()),
+            "--cafile replaces the system trust store"
+        );
+        assert_eq!(
+            connect(&["d"]).unwrap().trust,
+            TrustChoice::System(SystemStore::default())
+        );
     }
 
     #[test]
