@@ -253,6 +253,24 @@ fn srv_dot_target_means_no_service() {
 }
 
 #[test]
+fn a_domain_that_does_not_exist_is_68_not_try_again_later() {
+    let dns = Dns::start(&[]);
+    let mut command = Command::new(tool("xmpp-connect"));
+    command
+        .arg("--resolver")
+        .arg(dns.addr().to_string())
+        .args(["nosuch.invalid", "true"]);
+    let output = run(command, b"", LIMIT);
+    assert_eq!(output.code(), Some(68), "{output}");
+    assert!(
+        output.stderr_str().ends_with(
+            "xmpp-connect: no such domain: nosuch.invalid does not exist in DNS (check its spelling)\n"
+        ),
+        "{output}"
+    );
+}
+
+#[test]
 fn a_full_login_through_srv_discovery() {
     let prosody = Prosody::shared();
     let alice = prosody.new_account("alice");

@@ -131,6 +131,9 @@ impl Dns {
             "--bind-interfaces",
             "--listen-address=127.0.0.1",
             "--cache-size=0",
+            // Names under .invalid (RFC 6761) do not exist: NXDOMAIN, where
+            // other unknown names are REFUSED (no upstream server).
+            "--local=/invalid/",
         ])
         .arg(format!("--port={port}"))
         .args(records.iter().map(SrvRecord::dnsmasq_arg))

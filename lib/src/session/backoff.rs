@@ -128,7 +128,6 @@ pub fn is_permanent(status: Status) -> bool {
         | Status::DataErr
         | Status::NoInput
         | Status::NoUser
-        | Status::NoHost
         | Status::Unavailable
         | Status::Software
         | Status::CantCreat
@@ -136,7 +135,11 @@ pub fn is_permanent(status: Status) -> bool {
         | Status::Config
         | Status::CannotExecute
         | Status::CommandNotFound => true,
-        Status::OsErr | Status::IoErr | Status::TempFail | Status::Protocol => false,
+        // A domain that DNS says does not exist (68) may be a resolver's
+        // passing trouble in the middle of a session: retried.
+        Status::NoHost | Status::OsErr | Status::IoErr | Status::TempFail | Status::Protocol => {
+            false
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::srv::{self, Lookup, SplitMix, Target};
 use hickory_proto::rr::RecordType;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use xmpp_pipes::exit::{warn, Error, Result};
+use xmpp_pipes::exit::{warn, Error, Result, Status};
 
 /// The SRV service of direct TLS (XEP-0368).
 pub const SRV_DIRECT_TLS: &str = "_xmpps-client._tcp";
@@ -90,6 +90,16 @@ pub fn targets(
             return Err(Error::unavailable(format!(
                 "{domain} offers no XMPP client service (its SRV record points to \".\")"
             )));
+        }
+        // No SRV records: the domain itself is tried, unless DNS says it
+        // does not exist at all, which trying again will not change.
+        if let Ok(Answer::NoSuchName) =
+            resolver.query(&absolute_name(domain)?, RecordType::A, deadline)
+        {
+            return Err(Error::new(
+                Status::NoHost,
+                format!("no such domain: {domain} does not exist in DNS (check its spelling)"),
+            ));
         }
         return Ok(vec![Target {
             host: domain.clone(),
