@@ -27,8 +27,9 @@ on its fd 6 (read) and fd 7 (write) and the control channel on fd 8
 (XMPP_CONNECT_CONTROL=8), or without PROG bridge it to stdin and stdout
 (no control channel). No XML stream is open yet: PROG (normally xmpp-auth)
 opens it.
-Options end at DOMAIN; everything after it belongs to PROG. DOMAIN @ is
-the domain of the configured account (XMPP_JID, else jid in the config file).
+Options end at DOMAIN; everything after it belongs to PROG (an option of
+ours right after DOMAIN is refused: it belongs before). DOMAIN @ is the
+domain of the configured account (XMPP_JID, else jid in the config file).
 
 Without --host, DNS SRV records say where to connect: _xmpps-client._tcp
 (direct TLS) and _xmpp-client._tcp (STARTTLS), tried by priority and weight;
@@ -225,13 +226,12 @@ pub fn parse_resolver(text: &str) -> Result<SocketAddr, String> {
 /// Parse the command line (without argv\[0\]), with `env` for `XMPP_RESOLVER`
 /// and the configuration (`--config`, `XMPP_HOST`, ...; see [`crate::configured`]).
 pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
-    let split = cli::split_options(
-        args,
-        &OptionSpec {
-            with_value: WITH_VALUE,
-            switches: SWITCHES,
-        },
-    )?;
+    let spec = OptionSpec {
+        with_value: WITH_VALUE,
+        switches: SWITCHES,
+    };
+    let split = cli::split_options(args, &spec)?;
+    cli::check_operands(&split.operands, &spec, "DOMAIN", env("PATH").as_deref())?;
     let mut args = pico_args::Arguments::from_vec(split.options);
     if args.contains(["-h", "--help"]) {
         return Ok(Command::Help);
