@@ -172,11 +172,12 @@ fn go_sendxmpp_and_sendxmpp_configurations_work() {
     let mut receiver = online(prosody, &bob);
 
     // go-sendxmpp's own file; it has no CA setting, the environment gives it.
+    // (A value is taken as go-sendxmpp takes it: quotes would be part of it.)
     let home = Home::new();
     home.write(
         ".config/go-sendxmpp/config",
         &format!(
-            "username: {}\njserver: 127.0.0.1\nport: {}\npassword: \"{}\"\nalias: Alice\n",
+            "username: {}\njserver: 127.0.0.1\nport: {}\npassword: {}\nalias: Alice\n",
             alice.jid,
             prosody.starttls_port(),
             alice.password

@@ -81,15 +81,27 @@ fn from_bytes(bytes: Vec<u8>, what: &str) -> Result<Password> {
     Ok(Password(text))
 }
 
-/// Refuse a secret file that others may read (mode & 077), with the fix in the message.
+/// Refuse a secret file that is not a plain file, or that its group or
+/// others may read or write (mode & 077), with the fix in the message.
 pub fn check_private(path: &Path, what: &str) -> Result<()> {
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::config(format!("cannot read {what} {}: {e}", path.display())))?;
-    if meta.mode() & 0o077 != 0 {
+    if meta.is_dir() {
         return Err(Error::config(format!(
-            "{what} {} is readable by others (mode {:03o}); run `chmod 600 {}`",
+            "{what} {} is a directory: name the file that holds the password",
+            path.display()
+        )));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
+            (true, true) => "its group and others",
+            (true, false) => "its group",
+            _ => "others",
+        };
+        return Err(Error::config(format!(
+            "{what} {} is open to {who} (mode {mode:03o}); run `chmod 600 {}`",
             path.display(),
-            meta.mode() & 0o777,
             path.display()
         )));
     }
@@ -100,6 +112,25 @@ impl Source {
     /// Whether any explicit source was given.
     pub fn is_given(&self) -> bool {
         self.file.is_some() || self.fd.is_some() || self.command.is_some()
+    }
+
+    /// Refuse more than one explicit source (one would be ignored without a word).
+    pub fn check_one(&self) -> Result<()> {
+        let given: Vec<&str> = [
+            (self.file.is_some(), "--password-file"),
+            (self.fd.is_some(), "--password-fd"),
+            (self.command.is_some(), "--password-command"),
+        ]
+        .into_iter()
+        .filter_map(|(is, name)| is.then_some(name))
+        .collect();
+        if given.len() > 1 {
+            return Err(Error::usage(format!(
+                "{} given together: give one way to read the password",
+                given.join(" and ")
+            )));
+        }
+        Ok(())
     }
 
     /// Read the password, following the precedence of the module documentation.
@@ -233,6 +264,38 @@ mod tests {
         }
         .read("")
         .is_err());
+    }
+
+    #[test]
+    fn modes_name_who_may_read_and_a_directory_is_named_as_one() {
+        let says = |mode| {
+            let path = temp_file(&format!("m{mode:o}"), "x\n", mode);
+            check_private(&path, "password file").unwrap_err().to_string()
+        };
+        assert!(says(0o640).contains("is open to its group (mode 640)"));
+        assert!(says(0o604).contains("is open to others (mode 604)"));
+        assert!(says(0o644).contains("is open to its group and others (mode 644)"));
+        let dir = std::env::temp_dir().join(format!("xp-password-dir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = check_private(&dir, "password file").unwrap_err().to_string();
+        assert!(err.contains("is a directory: name the file"), "{err}");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn two_password_sources_are_refused() {
+        let source = Source {
+            file: Some("/x".into()),
+            fd: Some(3),
+            ..Source::default()
+        };
+        let err = source.check_one().unwrap_err();
+        assert_eq!(err.status(), crate::exit::Status::Usage);
+        assert_eq!(
+            err.to_string(),
+            "--password-file and --password-fd given together: give one way to read the password"
+        );
+        assert!(Source::default().check_one().is_ok());
     }
 
     #[test]

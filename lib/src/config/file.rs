@@ -25,8 +25,11 @@
 //! go-sendxmpp's keys are read too, so that its configuration works as it
 //! is: `username` (`jid`), `password`, `eval_password` (`password-command`),
 //! `jserver` (`host`), `port` (joined to `jserver`, or to the JID's domain),
-//! `resource`; `alias` and `allow_plain` are accepted and ignored. So is the
-//! one-line form of the original sendxmpp's `~/.sendxmpprc`, `user@host password`.
+//! `resource`; `alias` and `allow_plain` are accepted and ignored. A file
+//! with one of go-sendxmpp's own keys is read as go-sendxmpp reads it: its
+//! values keep their quotes (`password: "s3cret"` is the password with the
+//! quotes). So is the one-line form of the original sendxmpp's
+//! `~/.sendxmpprc`, `user@host password`.
 //!
 //! The file must not be readable or writable by group or others, whatever it
 //! holds (as ssh refuses such keys): [`read`] refuses it with the `chmod`
@@ -37,6 +40,9 @@ use super::{Layer, Origin, Scope};
 use crate::exit::{Error, Result};
 use crate::password::{check_private, Password};
 use std::path::{Path, PathBuf};
+
+/// go-sendxmpp's own keys: a file with one of them is go-sendxmpp's.
+const GO_SENDXMPP_KEYS: &[&str] = &["username", "eval_password", "jserver", "alias", "allow_plain"];
 
 /// The keys of the file, ours and go-sendxmpp's; `None`: accepted and ignored.
 const KEYS: &[(&str, Option<Key>)] = &[
@@ -75,6 +81,15 @@ pub fn read(path: &Path, scope: Scope, home: Option<&Path>) -> Result<Layer> {
 /// Parse the text of the file at `path` (see the module documentation).
 pub fn parse(text: &str, path: &Path, scope: Scope, home: Option<&Path>) -> Result<Layer> {
     let mut raw = Raw::default();
+    let settings = || {
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+    };
+    // go-sendxmpp takes a value as it stands, quotes and all.
+    let keep_quotes = settings()
+        .filter_map(split)
+        .any(|(name, _)| GO_SENDXMPP_KEYS.contains(&name));
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -88,6 +103,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope, home: Option<&Path>) -> Resu
             legacy_line(line, &origin, scope, &mut raw)?;
             continue;
         };
+        let value = if keep_quotes { value } else { unquote(value) };
         let key = KEYS
             .iter()
             .find(|(known, _)| *known == name)
@@ -113,7 +129,7 @@ pub fn parse(text: &str, path: &Path, scope: Scope, home: Option<&Path>) -> Resu
     raw.finish()
 }
 
-/// `key = value` or `key: value` → (key, value without quotes).
+/// `key = value` or `key: value` → (key, value), blanks around both dropped.
 fn split(line: &str) -> Option<(&str, &str)> {
     let end = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
@@ -121,12 +137,15 @@ fn split(line: &str) -> Option<(&str, &str)> {
     let (name, rest) = line.split_at(end);
     let rest = rest.trim_start();
     let value = rest.strip_prefix('=').or_else(|| rest.strip_prefix(':'))?;
-    let value = value.trim();
-    let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-        Some(inner) => inner,
-        None => value,
-    };
-    (!name.is_empty()).then_some((name, value))
+    (!name.is_empty()).then_some((name, value.trim()))
+}
+
+/// A value without the double quotes around it, if it has them.
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
 }
 
 /// The original sendxmpp's `user@host password`.

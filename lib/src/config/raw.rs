@@ -125,6 +125,12 @@ impl Raw {
             (None, None) => None,
         };
         let password = self.password_source()?;
+        // Checked here, whether or not an option overrides it: a bad value
+        // in the file is reported with its line, not found on the day the
+        // option is dropped.
+        if let Some(timeout) = self.values.get(&Key::Timeout) {
+            timeout.parse(|t| crate::cli::parse_seconds(t))?;
+        }
         Ok(Layer {
             jid,
             server,

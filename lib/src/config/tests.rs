@@ -82,6 +82,12 @@ fn go_sendxmpp_format() {
     assert_eq!(host(&l), Some("example.org:5223"));
     let l = layer("jserver: ::1\nport: 5222\n").unwrap();
     assert_eq!(host(&l), Some("[::1]:5222"));
+    // As go-sendxmpp reads it, a quoted password keeps its quotes.
+    let l = layer("username: bot@example.org\npassword: \"s3cret\"\n").unwrap();
+    match l.password.unwrap().value {
+        Secret::Text(p) => assert_eq!(p.expose(), "\"s3cret\""),
+        other => panic!("{other:?}"),
+    }
     // The original sendxmpp's one line.
     let l = layer("bot@example.org s3cret\n").unwrap();
     assert_eq!(l.jid.as_ref().unwrap().value.to_string(), "bot@example.org");
@@ -280,4 +286,10 @@ fn load_refuses_a_file_others_may_read_and_finds_the_first_candidate() {
     let err = Config::load(Some(&missing), Scope::Login, &env).unwrap_err();
     assert_eq!(err.status(), Status::Config);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bad_timeout_is_reported_with_its_line_whatever_overrides_it() {
+    let message = config_error(layer("jid = bot@example.org\ntimeout = 10s\n"));
+    assert!(message.contains(":2:") && message.contains("10s"), "{message}");
 }

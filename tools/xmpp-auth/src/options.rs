@@ -35,7 +35,7 @@ the reader of stdout goes away or PROG exits, nothing more is acknowledged
 to the server and the session closes.
 
 Options:
-      --password-file FILE     read the password from FILE (must not be readable by others)
+      --password-file FILE     read the password from FILE (mode 0600: not for group or others)
       --password-fd N          read the password from file descriptor N
       --password-command CMD   run CMD with /bin/sh and read the password from its output
       --mechanism NAME         use this SASL mechanism only (e.g. SCRAM-SHA-1, PLAIN, DIGEST-MD5)
@@ -70,7 +70,7 @@ Options:
       --join ROOM@SERVICE/NICK join this group chat (XEP-0045) as NICK before any stanza from
                                downstream goes out, and leave it at the end (repeatable)
       --room-password-file FILE
-                               read the rooms' password from FILE (must not be readable by others)
+                               read the rooms' password from FILE (mode 0600: not for group or others)
       --create-rooms           create a room of --join that does not exist (an instant room)
       --config FILE            read the account's settings from FILE (mode 0600)
                                instead of ~/.config/xmpp-pipes/config
@@ -241,6 +241,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
             .opt_value_from_str("--password-command")
             .map_err(cli::usage_error)?,
     };
+    password.check_one()?;
     let mechanism = args
         .opt_value_from_fn("--mechanism", |name: &str| {
             Mechanism::from_name(&name.to_ascii_uppercase())
