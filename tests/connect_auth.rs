@@ -434,3 +434,20 @@ fn unacknowledged_stanzas_are_reported_with_75() {
         session.stderr()
     );
 }
+
+#[test]
+fn an_account_on_another_domain_than_the_one_connected_to_is_named() {
+    let prosody = Prosody::shared();
+    let mut alice = prosody.new_account("alice");
+    alice.jid = format!("{}@example.org", alice.user);
+    let command = harness::login(prosody, &alice, harness::Transport::StartTls, &[]);
+    let output = run(command, b"", LIMIT);
+    assert_eq!(output.code(), Some(64), "{output}");
+    assert!(
+        output.stderr_str().contains(&format!(
+            "the account {} is on example.org, but xmpp-connect connected to localhost",
+            alice.jid
+        )),
+        "{output}"
+    );
+}

@@ -41,6 +41,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     let control_env = std::env::var(xmpp_pipes::control::ENV_CONTROL).ok();
     let control = xmpp_pipes::control::take(control_env.as_deref());
     std::env::remove_var(xmpp_pipes::control::ENV_CONTROL);
+    check_domain(&options.jid, std::env::var("XMPP_DOMAIN").ok().as_deref())?;
     let transport = session::transport(|name| std::env::var(name).ok())?;
     let password = options
         .password
@@ -87,6 +88,23 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
 
 /// The longest wait between two attempts to reconnect.
 pub const RECONNECT_CAP: Duration = Duration::from_secs(60);
+/// Refuse an account on another domain than the one xmpp-connect connected
+/// to (and checked the certificate for): the server would only answer
+/// `host-unknown` or `not-authorized`.
+fn check_domain(jid: &xmpp_pipes::jid::Jid, connected: Option<&str>) -> Result<()> {
+    match connected {
+        Some(domain) if !domain.eq_ignore_ascii_case(jid.domain()) => {
+            Err(xmpp_pipes::exit::Error::usage(format!(
+                "the account {} is on {}, but xmpp-connect connected to {domain}: give \
+                 xmpp-connect the account's domain (or @ to both for the configured account)",
+                jid.to_bare(),
+                jid.domain()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The longest a keepalive probe may go unanswered (at most `--keepalive` itself).
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(30);
 
