@@ -137,6 +137,8 @@ pub struct Outcome {
     pub pending: Vec<String>,
     /// Things to tell the user (`exists already`, stream management refused).
     pub warnings: Vec<String>,
+    /// The largest stanza the server takes, in bytes, if it says (XEP-0478).
+    pub max_stanza: Option<usize>,
 }
 
 /// Stream management (XEP-0198) at the end of the login.
@@ -184,6 +186,8 @@ pub struct Login {
     state: State,
     pending: Vec<String>,
     warnings: Vec<String>,
+    /// XEP-0478 `max-bytes` of the features after SASL.
+    max_stanza: Option<usize>,
     /// The SCRAM client nonce to use instead of a random one (test vectors).
     #[cfg(test)]
     nonce: Option<String>,
@@ -266,6 +270,7 @@ impl Login {
             state: State::Header { restarted: false },
             pending: Vec::new(),
             warnings: Vec::new(),
+            max_stanza: None,
             #[cfg(test)]
             nonce: None,
         }
@@ -394,6 +399,7 @@ impl Login {
 
     /// The features after SASL: resume, or bind a new session.
     fn on_restarted_features(&mut self, features: &Element) -> Result<(State, Step)> {
+        self.max_stanza = stream_limit(features);
         let offers = Offers {
             bind: features.child("bind", NS_BIND).is_some(),
             session_required: features
@@ -666,8 +672,21 @@ impl Login {
             sm,
             pending: std::mem::take(&mut self.pending),
             warnings: std::mem::take(&mut self.warnings),
+            max_stanza: self.max_stanza,
         })
     }
+}
+
+/// XEP-0478: the `max-bytes` the features announce (a positive number).
+fn stream_limit(features: &Element) -> Option<usize> {
+    features
+        .child("limits", NS_LIMITS)?
+        .child("max-bytes", NS_LIMITS)?
+        .text()
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
 }
 
 /// Stream management at the end, from why we bound and what `<enable/>` gave.
@@ -802,6 +821,8 @@ fn sasl_failure(failure: &Element, jid: &Jid) -> Error {
 
 /// The XEP-0440 namespace where a server lists its channel-binding types.
 const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+/// XEP-0478 stream limits.
+const NS_LIMITS: &str = "urn:xmpp:stream-limits:0";
 
 /// Whether the features list tls-exporter among the channel-binding types (XEP-0440).
 fn server_binds_tls_exporter(features: &Element) -> bool {
@@ -1015,6 +1036,7 @@ mod tests {
             sm,
             pending: Vec::new(),
             warnings: Vec::new(),
+            max_stanza: None,
         }
     }
 
@@ -1154,6 +1176,29 @@ mod tests {
             run(Login::new(config(), tls()), transcript).unwrap(),
             outcome(FULL, Sm::Off)
         );
+    }
+
+    #[test]
+    fn the_stanza_limit_the_server_announces_is_kept() {
+        for (limits, expected) in [
+            (
+                "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>262144</max-bytes>\
+                 <idle-seconds>840</idle-seconds></limits>",
+                Some(262_144),
+            ),
+            ("<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>0</max-bytes></limits>", None),
+            ("<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>x</max-bytes></limits>", None),
+            ("<limits xmlns='urn:other'><max-bytes>10</max-bytes></limits>", None),
+        ] {
+            let mut transcript = plain_until_restart();
+            transcript.extend([
+                features(&format!("{BIND}{limits}")),
+                bind_request(),
+                bind_result(FULL),
+            ]);
+            let outcome = run(Login::new(config(), tls()), transcript).unwrap();
+            assert_eq!(outcome.max_stanza, expected, "{limits}");
+        }
     }
 
     #[test]

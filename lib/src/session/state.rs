@@ -244,6 +244,8 @@ pub struct Session {
     closed: bool,
     /// Downstream's messages that may still bounce.
     bounces: Bounces,
+    /// The largest stanza the server takes (XEP-0478), if it said.
+    max_stanza: Option<usize>,
     /// Everything is confirmed: waiting until then for late bounces.
     linger_until: Option<Instant>,
     ending: Ending,
@@ -285,6 +287,7 @@ impl Session {
             final_ping_answered: false,
             closed: false,
             bounces,
+            max_stanza: None,
             linger_until: None,
             ending: Ending::default(),
             actions: Vec::new(),
@@ -472,6 +475,16 @@ impl Session {
         } else {
             line
         };
+        if let Some(max) = self.max_stanza.filter(|&max| line.len() > max) {
+            // The server would end the stream for it (policy-violation).
+            let err = Error::data(format!(
+                "a {name} of {} bytes is over the server's limit of {max} bytes (XEP-0478): \
+                 it was not sent; send it in parts",
+                line.len()
+            ));
+            self.downstream_ended(Some(err.context("bad input")), now);
+            return;
+        }
         if name == "presence" && is_broadcast_presence(&line) {
             self.last_presence = Some(line.clone());
         }
@@ -645,7 +658,9 @@ impl Session {
             sm,
             pending,
             warnings,
+            max_stanza,
         } = outcome;
+        self.max_stanza = max_stanza;
         for warning in warnings {
             self.actions
                 .push(Action::Notice(format!("warning: {warning}")));

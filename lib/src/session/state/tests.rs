@@ -865,3 +865,37 @@ fn a_resource_taken_by_another_session_ends_the_session_with_75_and_no_retry() {
         "{err}"
     );
 }
+
+#[test]
+fn a_stanza_over_the_server_s_limit_is_not_sent_and_ends_the_input() {
+    let now = Instant::now();
+    let mut session = Session::new(settings(None), false);
+    until_features(
+        &mut session,
+        now,
+        &format!(
+            "{BIND_SM}<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>300</max-bytes></limits>"
+        ),
+    );
+    session.server_item(bound(), now);
+    session.server_item(
+        line("<enabled xmlns='urn:xmpp:sm:3' id='r1' resume='true'/>"),
+        now,
+    );
+    session.actions();
+    session.downstream_stanza(message(1), now);
+    assert_eq!(sent(&mut session).len(), 1, "a small one goes");
+    let big = format!(
+        "<message to='bob@example.org' type='chat'><body>{}</body></message>",
+        "x".repeat(400)
+    );
+    session.downstream_stanza(big, now);
+    let out = sent(&mut session);
+    assert!(out.iter().all(|xml| !xml.contains("xxxx")), "not sent: {out:?}");
+    assert!(!session.wants_downstream(), "the input is over");
+    session.server_item(ack(1), now);
+    session.server_item(Item::Close, now);
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::DataErr);
+    assert!(err.message().contains("over the server's limit of 300 bytes"), "{err}");
+}
