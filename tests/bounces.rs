@@ -68,8 +68,9 @@ fn a_remote_server_that_cannot_be_reached_exits_68_within_the_linger() {
     let out = send(&prosody, &alice, "bob@127.0.0.3", &["--linger", "20"]);
     assert_eq!(out.code(), Some(68), "{out}");
     assert!(
-        out.stderr_str()
-            .starts_with("xmpp-auth: the message to bob@127.0.0.3 bounced: remote-server-not-found"),
+        out.stderr_str().starts_with(
+            "xmpp-auth: the message to bob@127.0.0.3 bounced: remote-server-not-found"
+        ),
         "{out}"
     );
 }
@@ -102,9 +103,15 @@ fn a_session_whose_resource_another_one_takes_exits_75_saying_so() {
     assert_eq!(status.code(), Some(75), "{}", first.stderr());
     assert!(
         first.stderr().contains("stream error: conflict")
-            && first.stderr().contains("another session took this resource"),
+            && first
+                .stderr()
+                .contains("another session took this resource"),
         "{}",
         first.stderr()
     );
-    assert!(!first.stderr().contains("connecting again"), "{}", first.stderr());
+    assert!(
+        !first.stderr().contains("connecting again"),
+        "{}",
+        first.stderr()
+    );
 }

@@ -94,7 +94,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &y) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(x != y));
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(x != y));
             diagonal = above;
         }
     }
@@ -288,11 +290,15 @@ mod tests {
         let err = check(&["example.org", "--host", "h", "prog"], None).unwrap_err();
         assert_eq!(err.status(), crate::exit::Status::Usage);
         assert!(
-            err.to_string().starts_with("--host after DOMAIN example.org: options go before DOMAIN"),
+            err.to_string()
+                .starts_with("--host after DOMAIN example.org: options go before DOMAIN"),
             "{err}"
         );
         assert!(check(&["example.org", "--timeout=3"], None).is_err());
-        assert!(check(&["example.org", "prog", "--host", "h"], None).is_ok(), "PROG's own");
+        assert!(
+            check(&["example.org", "prog", "--host", "h"], None).is_ok(),
+            "PROG's own"
+        );
         assert!(check(&["example.org"], None).is_ok());
         let bin = std::env::temp_dir().join(format!("xp-cli-{}", std::process::id()));
         std::fs::create_dir_all(&bin).unwrap();
@@ -302,7 +308,10 @@ mod tests {
             .unwrap();
         let path = bin.to_str().unwrap();
         let err = check(&["some-tool", "@"], Some(path)).unwrap_err();
-        assert!(err.to_string().contains("is a program, not a DOMAIN"), "{err}");
+        assert!(
+            err.to_string().contains("is a program, not a DOMAIN"),
+            "{err}"
+        );
         assert!(check(&["./some-tool"], None).is_err());
         assert!(check(&["localhost", "prog"], Some(path)).is_ok());
         assert!(check(&["example.org", "prog"], Some(path)).is_ok());

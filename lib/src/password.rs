@@ -270,14 +270,18 @@ mod tests {
     fn modes_name_who_may_read_and_a_directory_is_named_as_one() {
         let says = |mode| {
             let path = temp_file(&format!("m{mode:o}"), "x\n", mode);
-            check_private(&path, "password file").unwrap_err().to_string()
+            check_private(&path, "password file")
+                .unwrap_err()
+                .to_string()
         };
         assert!(says(0o640).contains("is open to its group (mode 640)"));
         assert!(says(0o604).contains("is open to others (mode 604)"));
         assert!(says(0o644).contains("is open to its group and others (mode 644)"));
         let dir = std::env::temp_dir().join(format!("xp-password-dir-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let err = check_private(&dir, "password file").unwrap_err().to_string();
+        let err = check_private(&dir, "password file")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is a directory: name the file"), "{err}");
         std::fs::remove_dir(&dir).unwrap();
     }

@@ -175,6 +175,19 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// The Python of the virtual environment tests/run makes for the independent
+/// clients (`target/interop-venv`, with tests/interop/requirements.txt:
+/// slixmpp), if it is there.
+pub fn interop_python() -> Option<PathBuf> {
+    let python = tools_dir().parent()?.join("interop-venv/bin/python");
+    python.is_file().then_some(python)
+}
+
+/// A script of tests/interop.
+pub fn interop_script(name: &str) -> PathBuf {
+    repo_root().join("tests/interop").join(name)
+}
+
 /// Where the program `name` is: the first match in `$PATH`, then in the
 /// sbin directories a user's `$PATH` often lacks; `name` itself if none
 /// (so that spawning fails with "not found").

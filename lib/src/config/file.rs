@@ -42,7 +42,13 @@ use crate::password::{check_private, Password};
 use std::path::{Path, PathBuf};
 
 /// go-sendxmpp's own keys: a file with one of them is go-sendxmpp's.
-const GO_SENDXMPP_KEYS: &[&str] = &["username", "eval_password", "jserver", "alias", "allow_plain"];
+const GO_SENDXMPP_KEYS: &[&str] = &[
+    "username",
+    "eval_password",
+    "jserver",
+    "alias",
+    "allow_plain",
+];
 
 /// The keys of the file, ours and go-sendxmpp's; `None`: accepted and ignored.
 const KEYS: &[(&str, Option<Key>)] = &[

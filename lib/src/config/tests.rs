@@ -291,5 +291,8 @@ fn load_refuses_a_file_others_may_read_and_finds_the_first_candidate() {
 #[test]
 fn a_bad_timeout_is_reported_with_its_line_whatever_overrides_it() {
     let message = config_error(layer("jid = bot@example.org\ntimeout = 10s\n"));
-    assert!(message.contains(":2:") && message.contains("10s"), "{message}");
+    assert!(
+        message.contains(":2:") && message.contains("10s"),
+        "{message}"
+    );
 }

@@ -150,7 +150,8 @@ fn is_remote(domain: &str, ours: &str) -> bool {
 /// Whether an error from `from` may speak for `to`: the same account (any
 /// of its resources, or its bare JID), or its domain, the server itself.
 fn answers_for(from: &Jid, to: &Jid) -> bool {
-    from.to_bare() == to.to_bare() || (from.is_bare() && from.local().is_none() && from.domain() == to.domain())
+    from.to_bare() == to.to_bare()
+        || (from.is_bare() && from.local().is_none() && from.domain() == to.domain())
 }
 
 /// The exit status of a bounce, by its condition (RFC 6120 §8.3.3) and type.
@@ -162,12 +163,20 @@ fn status(message: &Element) -> Status {
     match stanza_error_condition(message) {
         Some("remote-server-not-found" | "remote-server-timeout") => Status::NoHost,
         Some(
-            "item-not-found" | "recipient-unavailable" | "service-unavailable" | "gone"
-            | "jid-malformed" | "redirect",
+            "item-not-found"
+            | "recipient-unavailable"
+            | "service-unavailable"
+            | "gone"
+            | "jid-malformed"
+            | "redirect",
         ) => Status::NoUser,
         Some(
-            "forbidden" | "not-allowed" | "not-authorized" | "policy-violation"
-            | "registration-required" | "subscription-required",
+            "forbidden"
+            | "not-allowed"
+            | "not-authorized"
+            | "policy-violation"
+            | "registration-required"
+            | "subscription-required",
         ) => Status::NoPerm,
         _ if error_type == Some("wait") => Status::TempFail,
         _ => Status::Unavailable,
@@ -251,7 +260,12 @@ mod tests {
 
     #[test]
     fn an_address_is_answered_by_its_account_or_its_domain() {
-        for from in ["bob@localhost/phone", "bob@localhost/laptop", "bob@localhost", "localhost"] {
+        for from in [
+            "bob@localhost/phone",
+            "bob@localhost/laptop",
+            "bob@localhost",
+            "localhost",
+        ] {
             let mut bounces = Bounces::new(LINGER);
             bounces.sent("m1", jid("bob@localhost/phone"));
             assert!(
@@ -300,7 +314,11 @@ mod tests {
         assert_eq!(bounces.lingering_until("localhost"), None, "not acked yet");
         bounces.acked("m2", start);
         bounces.acked("m3", start);
-        assert_eq!(bounces.lingering_until("localhost"), None, "ours, and our subdomain");
+        assert_eq!(
+            bounces.lingering_until("localhost"),
+            None,
+            "ours, and our subdomain"
+        );
         bounces.acked("m1", start);
         assert_eq!(bounces.lingering_until("localhost"), Some(start + LINGER));
         bounces.expire(start + LINGER - Duration::from_millis(1));

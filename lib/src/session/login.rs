@@ -1186,9 +1186,18 @@ mod tests {
                  <idle-seconds>840</idle-seconds></limits>",
                 Some(262_144),
             ),
-            ("<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>0</max-bytes></limits>", None),
-            ("<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>x</max-bytes></limits>", None),
-            ("<limits xmlns='urn:other'><max-bytes>10</max-bytes></limits>", None),
+            (
+                "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>0</max-bytes></limits>",
+                None,
+            ),
+            (
+                "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>x</max-bytes></limits>",
+                None,
+            ),
+            (
+                "<limits xmlns='urn:other'><max-bytes>10</max-bytes></limits>",
+                None,
+            ),
         ] {
             let mut transcript = plain_until_restart();
             transcript.extend([

@@ -11,12 +11,14 @@
 //! - [`state`]: the [`Session`] itself, which drives all of the above across connections.
 //! - [`backoff`]: when to reconnect: exponential backoff with jitter and a cap.
 //! - [`bounce`]: error replies to downstream's messages, which make the session fail.
+//! - [`receipt`]: delivery receipts (XEP-0184), when a success must mean a client got it.
 
 pub mod backoff;
 pub mod bounce;
 pub mod keepalive;
 pub mod login;
 pub mod muc;
+pub mod receipt;
 pub mod sm;
 pub mod state;
 

@@ -44,6 +44,7 @@ use super::bounce::Bounces;
 use super::keepalive::{Due, Keepalive};
 use super::login::{self, Login, Outcome, Resume, Sm, Step, Transport};
 use super::muc::{Observed, Rooms};
+use super::receipt::{Receipts, NS_RECEIPTS};
 use super::sm::{self, Queued, StreamManagement};
 use crate::exit::Error;
 use crate::jid::Jid;
@@ -89,6 +90,9 @@ pub struct Settings {
     /// ([`super::bounce`]); at the end the session waits that long for
     /// messages to other domains than ours (within `timeout`).
     pub linger: Duration,
+    /// Ask for delivery receipts (XEP-0184) and end in success only once
+    /// every one came ([`super::receipt`]).
+    pub receipts: bool,
     /// Seed of the jitter and origin-id generator (from the caller's randomness).
     pub seed: u64,
 }
@@ -188,6 +192,8 @@ struct Ending {
     room_error: Option<Error>,
     /// A message of downstream's bounced (the first one).
     bounce: Option<Error>,
+    /// Delivery receipts asked for did not all come.
+    no_receipt: Option<Error>,
 }
 
 /// The end of a session: its status, and the stanzas not acknowledged.
@@ -246,6 +252,8 @@ pub struct Session {
     bounces: Bounces,
     /// The largest stanza the server takes (XEP-0478), if it said.
     max_stanza: Option<usize>,
+    /// Downstream's messages waiting for a delivery receipt (`Settings::receipts`).
+    receipts: Receipts,
     /// Everything is confirmed: waiting until then for late bounces.
     linger_until: Option<Instant>,
     ending: Ending,
@@ -288,6 +296,7 @@ impl Session {
             closed: false,
             bounces,
             max_stanza: None,
+            receipts: Receipts::default(),
             linger_until: None,
             ending: Ending::default(),
             actions: Vec::new(),
@@ -471,7 +480,11 @@ impl Session {
             let id = self.random_id();
             let line = with_id(&with_origin_id(&line, &id), &id);
             self.watch_for_bounce(&line);
-            line
+            if self.settings.receipts {
+                self.receipts.request(&line)
+            } else {
+                line
+            }
         } else {
             line
         };
@@ -826,6 +839,12 @@ impl Session {
         if name == "message" && line.contains("error") {
             self.check_bounce(&line, now);
         }
+        if name == "message" && self.settings.receipts && line.contains(NS_RECEIPTS) {
+            let receipt = Element::parse(&line).ok();
+            if receipt.is_some_and(|r| self.receipts.received(&r).is_some()) {
+                self.confirmed_yet(now);
+            }
+        }
         if matches!(
             name,
             "r" | "a" | "iq" | "presence" | "stream:error" | "session" | "acked"
@@ -847,7 +866,10 @@ impl Session {
                 // Another session took our resource: coming back would only
                 // take it back, and so on. The session ends (75: a one-shot
                 // job may be run again), as for any error not retried.
-                if element.child("conflict", stream::NS_STREAM_ERRORS).is_some() {
+                if element
+                    .child("conflict", stream::NS_STREAM_ERRORS)
+                    .is_some()
+                {
                     self.deliver(line);
                     self.give_up(Some(err), now);
                     return;
@@ -1079,7 +1101,7 @@ impl Session {
         } else {
             self.final_ping_answered
         };
-        if !confirmed {
+        if !confirmed || !self.receipts.all_in() {
             return;
         }
         if !self.sm_on {
@@ -1087,7 +1109,10 @@ impl Session {
             self.bounces.acked_all(now);
         }
         self.bounces.expire(now);
-        match self.bounces.lingering_until(self.settings.login.jid.domain()) {
+        match self
+            .bounces
+            .lingering_until(self.settings.login.jid.domain())
+        {
             Some(until) if now < until => self.linger_until = Some(until),
             _ => self.close(now),
         }
@@ -1230,7 +1255,16 @@ impl Session {
             }
             report
         });
-        let ending = std::mem::take(&mut self.ending);
+        let mut ending = std::mem::take(&mut self.ending);
+        if !self.receipts.all_in() {
+            ending.no_receipt = Some(Error::temp(format!(
+                "no delivery receipt from {} within {} s: the server took the message, \
+                 but no client of the recipient confirmed it (none online, or none that \
+                 sends receipts)",
+                self.receipts.missing().join(", "),
+                self.settings.timeout.as_secs_f64()
+            )));
+        }
         let result = decide(ending, lost);
         Verdict { result, unacked }
     }
@@ -1277,6 +1311,7 @@ fn decide(ending: Ending, lost: Option<String>) -> Result<u8, Error> {
         output_error,
         room_error,
         bounce,
+        no_receipt,
     } = ending;
     if let Some(code) = child_status.filter(|&code| code != 0 && room_error.is_none()) {
         return Ok(code);
@@ -1297,6 +1332,13 @@ fn decide(ending: Ending, lost: Option<String>) -> Result<u8, Error> {
             (Some(more), None) => Err(Error::new(err.status(), format!("{err}; {more}"))),
             (None, None) => Ok(err.status().code()),
         };
+    }
+    if let Some(err) = no_receipt {
+        return Err(match (server_error, lost) {
+            (_, Some(more)) => Error::new(err.status(), format!("{more}; {err}")),
+            (Some(more), None) => Error::new(more.status(), format!("{more}; {err}")),
+            (None, None) => err,
+        });
     }
     match (server_error, lost) {
         (Some(err), Some(lost)) => Err(Error::new(err.status(), format!("{err}; {lost}"))),

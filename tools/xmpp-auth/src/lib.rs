@@ -69,6 +69,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         timeout: options.timeout,
         keepalive: options.keepalive,
         linger: options.linger,
+        receipts: options.receipt,
         keepalive_timeout: options.keepalive.min(KEEPALIVE_TIMEOUT),
         reconnect,
         events: options.session_events,

@@ -56,6 +56,9 @@ Options:
                                --timeout). A bounce (an error reply to a message from
                                downstream) ends the session with 67 (unknown recipient), 68
                                (unknown or unreachable domain), 77 (refused) or 75/69
+      --receipt                ask for delivery receipts (XEP-0184) on downstream's chat and
+                               normal messages; end in success only once a client of each
+                               recipient confirmed, else 75 at --timeout
       --no-reconnect           a lost connection ends the session, with the report of what
                                was not acknowledged (for wrappers that resend, --unacked-file)
       --reconnect-limit N      give up after N failed attempts in a row (default: never)
@@ -164,6 +167,8 @@ pub struct Options {
     pub keepalive: Duration,
     /// `--linger`: how long after its acknowledgement a message may still bounce.
     pub linger: Duration,
+    /// `--receipt`: success only once the recipients' clients confirmed.
+    pub receipt: bool,
     /// Reconnect when the connection is lost (and xmpp-connect can).
     pub reconnect: bool,
     /// Give up after this many failed attempts in a row.
@@ -204,6 +209,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--register",
         "--no-stream-management",
         "--no-reconnect",
+        "--receipt",
         "--session-events",
         "--create-rooms",
         "-h",
@@ -278,6 +284,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .opt_value_from_fn("--linger", cli::parse_seconds)
         .map_err(cli::usage_error)?
         .unwrap_or(DEFAULT_LINGER);
+    let receipt = args.contains("--receipt");
     let reconnect = !args.contains("--no-reconnect");
     let reconnect_limit: Option<u32> = args
         .opt_value_from_str("--reconnect-limit")
@@ -319,6 +326,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         rooms,
         keepalive,
         linger,
+        receipt,
         reconnect,
         reconnect_limit,
         session_events,

@@ -31,6 +31,7 @@ fn settings(reconnect: Option<Policy>) -> Settings {
         reconnect,
         events: false,
         linger: LINGER,
+        receipts: false,
         seed: 7,
     }
 }
@@ -716,14 +717,19 @@ fn a_bounce_ends_the_session_with_its_status_and_the_recipient() {
         now,
     );
     session.actions();
-    session.server_item(bounce("nobody@example.org", "m1", "service-unavailable"), now);
+    session.server_item(
+        bounce("nobody@example.org", "m1", "service-unavailable"),
+        now,
+    );
     let actions = all(&mut session);
     assert_eq!(
         notices(&actions),
         ["the message to nobody@example.org bounced: service-unavailable"]
     );
     // Downstream sees the error too.
-    assert!(actions.iter().any(|a| matches!(a, Action::Deliver(l) if l.contains("type='error'"))));
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, Action::Deliver(l) if l.contains("type='error'"))));
     session.delivered();
     session.downstream_ended(None, now);
     session.server_item(ack(1), now);
@@ -762,11 +768,17 @@ fn a_message_to_another_domain_waits_linger_for_a_late_bounce() {
     let later = now + Duration::from_secs(2);
     session.tick(later);
     assert!(sent(&mut session).is_empty());
-    session.server_item(bounce("far.example", "m1", "remote-server-not-found"), later);
+    session.server_item(
+        bounce("far.example", "m1", "remote-server-not-found"),
+        later,
+    );
     // Nothing else could bounce: the closing follows at once.
     let actions = all(&mut session);
     assert_eq!(notices(&actions).len(), 1, "{actions:?}");
-    assert!(actions.contains(&Action::Send("</stream:stream>".into())), "{actions:?}");
+    assert!(
+        actions.contains(&Action::Send("</stream:stream>".into())),
+        "{actions:?}"
+    );
     session.delivered();
     session.server_item(Item::Close, later);
     let status = session.finished(|_| None).unwrap().result.unwrap();
@@ -854,14 +866,17 @@ fn a_resource_taken_by_another_session_ends_the_session_with_75_and_no_retry() {
     );
     let actions = all(&mut session);
     assert!(
-        !actions.iter().any(|a| matches!(a, Action::Connect | Action::Notice(_))),
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Connect | Action::Notice(_))),
         "not retried (it would take the resource back): {actions:?}"
     );
     assert!(session.is_done());
     let err = session.finished(|_| None).unwrap().result.unwrap_err();
     assert_eq!(err.status(), Status::TempFail);
     assert!(
-        err.message().starts_with("stream error: conflict: another session took this resource"),
+        err.message()
+            .starts_with("stream error: conflict: another session took this resource"),
         "{err}"
     );
 }
@@ -891,11 +906,69 @@ fn a_stanza_over_the_server_s_limit_is_not_sent_and_ends_the_input() {
     );
     session.downstream_stanza(big, now);
     let out = sent(&mut session);
-    assert!(out.iter().all(|xml| !xml.contains("xxxx")), "not sent: {out:?}");
+    assert!(
+        out.iter().all(|xml| !xml.contains("xxxx")),
+        "not sent: {out:?}"
+    );
     assert!(!session.wants_downstream(), "the input is over");
     session.server_item(ack(1), now);
     session.server_item(Item::Close, now);
     let err = session.finished(|_| None).unwrap().result.unwrap_err();
     assert_eq!(err.status(), Status::DataErr);
-    assert!(err.message().contains("over the server's limit of 300 bytes"), "{err}");
+    assert!(
+        err.message()
+            .contains("over the server's limit of 300 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn with_receipts_the_session_ends_in_success_only_once_the_recipient_confirmed() {
+    let receipting = || {
+        let now = Instant::now();
+        let mut s = settings(None);
+        s.receipts = true;
+        let mut session = Session::new(s, false);
+        log_in(&mut session, now, "r1");
+        session.actions();
+        session.downstream_stanza(message(1), now);
+        let out = sent(&mut session);
+        assert!(
+            out[0].contains("<request xmlns='urn:xmpp:receipts'/></message>"),
+            "{out:?}"
+        );
+        session.downstream_ended(None, now);
+        session.actions();
+        session.server_item(ack(1), now);
+        assert!(
+            sent(&mut session).is_empty(),
+            "acknowledged, not yet received"
+        );
+        (session, now)
+    };
+    let (mut session, now) = receipting();
+    session.server_item(
+        line("<message from='bob@example.org/phone'><received xmlns='urn:xmpp:receipts' id='m1'/></message>"),
+        now,
+    );
+    assert!(sent(&mut session).contains(&"</stream:stream>".to_owned()));
+    session.delivered();
+    session.server_item(Item::Close, now);
+    assert_eq!(session.finished(|_| None).unwrap().result.unwrap(), 0);
+
+    // None comes (a receipt from someone else is none): 75 at the timeout.
+    let (mut session, now) = receipting();
+    session.server_item(
+        line("<message from='eve@example.org/x'><received xmlns='urn:xmpp:receipts' id='m1'/></message>"),
+        now,
+    );
+    session.delivered();
+    session.tick(now + Duration::from_secs(10));
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), Status::TempFail);
+    assert!(
+        err.message()
+            .starts_with("no delivery receipt from bob@example.org within 10 s"),
+        "{err}"
+    );
 }
