@@ -5,7 +5,7 @@
 //! [`run`] is the whole tool: [`options`] parses the command line
 //! ([`configured`] fills in the configured connection settings),
 //! [`connect`] finds the server ([`dns`], [`srv`]) and opens TCP,
-//! [`starttls`] and [`tls`] secure it, and [`relay`] moves bytes until both
+//! [`starttls`] and [`tls`] secure it (with the CAs [`trust`] finds), and [`relay`] moves bytes until both
 //! sides are done, all within the setup [`deadline`].
 
 pub mod configured;
@@ -17,6 +17,7 @@ pub mod relay;
 pub mod srv;
 pub mod starttls;
 pub mod tls;
+pub mod trust;
 
 use deadline::Deadline;
 use options::{Command, Options};
