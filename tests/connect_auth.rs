@@ -451,3 +451,30 @@ fn an_account_on_another_domain_than_the_one_connected_to_is_named() {
         "{output}"
     );
 }
+
+#[test]
+fn the_tls_mode_and_port_mixed_up_name_the_fix() {
+    let prosody = Prosody::shared();
+    let try_port = |port: u16, direct: bool| {
+        let mut command = Command::new(tool("xmpp-connect"));
+        command
+            .arg("--host")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--cafile")
+            .arg(prosody.ca_pem())
+            .args(direct.then_some("--direct-tls"))
+            .args(["localhost", "true"]);
+        run(command, b"", LIMIT)
+    };
+    // STARTTLS to the direct-TLS port: the server hangs up at our header.
+    let output = try_port(prosody.direct_tls_port(), false);
+    assert_ne!(output.code(), Some(0), "{output}");
+    assert!(output.stderr_str().contains("add --direct-tls"), "{output}");
+    // Direct TLS to the STARTTLS port: plain text where TLS was expected.
+    let output = try_port(prosody.starttls_port(), true);
+    assert_eq!(output.code(), Some(76), "{output}");
+    assert!(
+        output.stderr_str().contains("drop --direct-tls"),
+        "{output}"
+    );
+}

@@ -11,6 +11,31 @@ use xmpp_pipes::xml::Element;
 /// The largest element we accept before TLS (features, proceed, failure).
 const MAX_ELEMENT: usize = 64 * 1024;
 
+/// A server that ends the connection (or answers garbage) as soon as our
+/// stream header arrives is, most often, one that expects TLS from the first
+/// byte: say so, keeping the status.
+fn direct_tls_hint(err: Error, deadline: &Deadline) -> Error {
+    let at_once = [
+        "connection:",
+        "the server closed the stream",
+        "the server sent ",
+    ]
+    .iter()
+    .any(|start| err.message().starts_with(start));
+    if deadline.passed() || !at_once {
+        return err;
+    }
+    let status = err.status();
+    Error::new(
+        status,
+        format!(
+            "{}: the server ended the connection at our stream header; if this port speaks \
+             TLS from the first byte (XEP-0368, 5223 by default), add --direct-tls",
+            err.message()
+        ),
+    )
+}
+
 /// Negotiate STARTTLS for `domain` on `socket`; on success the next byte on
 /// the socket belongs to the TLS handshake.
 pub fn negotiate(socket: &TcpStream, domain: &str, deadline: &Deadline) -> Result<()> {
@@ -30,7 +55,10 @@ pub fn negotiate(socket: &TcpStream, domain: &str, deadline: &Deadline) -> Resul
     // A small buffer: the server sends nothing after <proceed/> until our
     // ClientHello, and anything it does send there is refused below.
     let mut stream = Stream::new(BufReader::with_capacity(4096, socket), socket, MAX_ELEMENT);
-    let features = stream.open(domain, None).map_err(timed)?;
+    let features = stream
+        .open(domain, None)
+        .map_err(timed)
+        .map_err(|err| direct_tls_hint(err, deadline))?;
     if features.child("starttls", NS_TLS).is_none() {
         return Err(Error::protocol(format!(
             "the server for {domain} does not offer STARTTLS; refusing to continue without TLS \

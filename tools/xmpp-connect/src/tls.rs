@@ -182,6 +182,13 @@ impl Tls {
                 describe_certificate_error(problem),
                 shown.map(|p| format!(" (its key is {p})")).unwrap_or_default()
             )),
+            Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+                Error::protocol(
+                    "the server did not answer the TLS handshake in TLS (plain text, as on a \
+                     STARTTLS port: 5222 by default): for such a port drop --direct-tls, or give \
+                     the direct-TLS port (5223 by default)",
+                )
+            }
             Some(other) => Error::protocol(format!("TLS handshake failed: {other}")),
             None if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                 deadline.error("during the TLS handshake")
