@@ -478,3 +478,34 @@ fn the_tls_mode_and_port_mixed_up_name_the_fix() {
         "{output}"
     );
 }
+
+#[test]
+fn verbose_says_what_the_connection_and_the_login_used() {
+    let prosody = Prosody::shared();
+    let alice = prosody.new_account("alice");
+    let mut command = Command::new(tool("xmpp-connect"));
+    command
+        .arg("-v")
+        .arg("--host")
+        .arg(format!("127.0.0.1:{}", prosody.starttls_port()))
+        .arg("--cafile")
+        .arg(prosody.ca_pem())
+        .arg("localhost")
+        .arg(tool("xmpp-auth"))
+        .args(["--verbose", "--password-file"])
+        .arg(&alice.password_file)
+        .arg(&alice.jid);
+    let output = run(command, b"", LIMIT);
+    assert_eq!(output.code(), Some(0), "{output}");
+    let stderr = output.stderr_str();
+    for expected in [
+        "xmpp-connect: targets, in order: 127.0.0.1:",
+        "xmpp-connect: connected to 127.0.0.1 at 127.0.0.1:",
+        "; the certificate for localhost is trusted by --cafile ",
+        "xmpp-auth: SASL mechanism SCRAM-SHA-",
+        "xmpp-auth: stream features after SASL: ",
+        &format!("xmpp-auth: bound {}/", alice.jid),
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in {output}");
+    }
+}

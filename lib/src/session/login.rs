@@ -139,6 +139,9 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// The largest stanza the server takes, in bytes, if it says (XEP-0478).
     pub max_stanza: Option<usize>,
+    /// What was negotiated, for `--verbose`: the SASL mechanism, the stream
+    /// features after SASL.
+    pub details: Vec<String>,
 }
 
 /// Stream management (XEP-0198) at the end of the login.
@@ -188,6 +191,8 @@ pub struct Login {
     warnings: Vec<String>,
     /// XEP-0478 `max-bytes` of the features after SASL.
     max_stanza: Option<usize>,
+    /// See [`Outcome::details`].
+    details: Vec<String>,
     /// The SCRAM client nonce to use instead of a random one (test vectors).
     #[cfg(test)]
     nonce: Option<String>,
@@ -271,6 +276,7 @@ impl Login {
             pending: Vec::new(),
             warnings: Vec::new(),
             max_stanza: None,
+            details: Vec::new(),
             #[cfg(test)]
             nonce: None,
         }
@@ -400,6 +406,9 @@ impl Login {
     /// The features after SASL: resume, or bind a new session.
     fn on_restarted_features(&mut self, features: &Element) -> Result<(State, Step)> {
         self.max_stanza = stream_limit(features);
+        let names: Vec<&str> = features.elements().map(|e| e.name.as_str()).collect();
+        self.details
+            .push(format!("stream features after SASL: {}", names.join(", ")));
         let offers = Offers {
             bind: features.child("bind", NS_BIND).is_some(),
             session_required: features
@@ -604,6 +613,11 @@ impl Login {
         };
         let mechanism = sasl::choose(&offered, &context).map_err(sasl_error)?;
         let binding = sasl::binding_for(mechanism, &offered, cb).map_err(sasl_error)?;
+        self.details.push(format!(
+            "SASL mechanism {} (the server offers {})",
+            mechanism.name(),
+            offered.join(", ")
+        ));
         let mut client = {
             // The client keeps what it needs (SASLprep'ed, wiped when done).
             let password = self
@@ -673,6 +687,7 @@ impl Login {
             pending: std::mem::take(&mut self.pending),
             warnings: std::mem::take(&mut self.warnings),
             max_stanza: self.max_stanza,
+            details: std::mem::take(&mut self.details),
         })
     }
 }
@@ -1027,7 +1042,27 @@ mod tests {
             login.on_item(Item::Close).unwrap_err().status(),
             Status::Software
         );
-        end
+        // The details are checked on their own (`details_say_what_was_negotiated`).
+        end.map(|outcome| Outcome {
+            details: Vec::new(),
+            ..outcome
+        })
+    }
+
+    /// The outcome with its details.
+    fn run_with_details(login: Login, transcript: Vec<T>) -> Vec<String> {
+        let mut login = login;
+        let mut details = Vec::new();
+        let mut written = vec![login.start()];
+        for line in transcript {
+            if let S(item) = line {
+                written.clear();
+                if let Ok(Step::Done(outcome)) = login.on_item(item) {
+                    details = outcome.details;
+                }
+            }
+        }
+        details
     }
 
     fn outcome(jid: &str, sm: Sm) -> Outcome {
@@ -1037,6 +1072,7 @@ mod tests {
             pending: Vec::new(),
             warnings: Vec::new(),
             max_stanza: None,
+            details: Vec::new(),
         }
     }
 
@@ -1175,6 +1211,19 @@ mod tests {
         assert_eq!(
             run(Login::new(config(), tls()), transcript).unwrap(),
             outcome(FULL, Sm::Off)
+        );
+    }
+
+    #[test]
+    fn details_say_what_was_negotiated() {
+        let mut transcript = plain_until_restart();
+        transcript.extend([features(BIND), bind_request(), bind_result(FULL)]);
+        assert_eq!(
+            run_with_details(Login::new(config(), tls()), transcript),
+            [
+                "SASL mechanism PLAIN (the server offers PLAIN)",
+                "stream features after SASL: bind",
+            ]
         );
     }
 

@@ -93,6 +93,9 @@ pub struct Settings {
     /// Ask for delivery receipts (XEP-0184) and end in success only once
     /// every one came ([`super::receipt`]).
     pub receipts: bool,
+    /// Tell (as notices) what each login negotiated: the SASL mechanism, the
+    /// stream features, the JID bound and stream management.
+    pub verbose: bool,
     /// Seed of the jitter and origin-id generator (from the caller's randomness).
     pub seed: u64,
 }
@@ -672,7 +675,13 @@ impl Session {
             pending,
             warnings,
             max_stanza,
+            details,
         } = outcome;
+        if self.settings.verbose {
+            for detail in details {
+                self.actions.push(Action::Notice(detail));
+            }
+        }
         self.max_stanza = max_stanza;
         for warning in warnings {
             self.actions
@@ -728,6 +737,17 @@ impl Session {
                 (false, resend, false)
             }
         };
+        if self.settings.verbose {
+            let sm = match (enabled, resumed, self.resume.is_some()) {
+                (_, true, _) => "resumed",
+                (true, _, true) => "on, resumable",
+                (true, _, false) => "on",
+                (false, ..) => "off",
+            };
+            self.actions.push(Action::Notice(format!(
+                "bound {jid}; stream management {sm}"
+            )));
+        }
         self.sm_on = enabled;
         self.jid = Some(jid.clone());
         self.actions.push(Action::State(if resumed {

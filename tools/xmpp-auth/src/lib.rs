@@ -70,6 +70,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         keepalive: options.keepalive,
         linger: options.linger,
         receipts: options.receipt,
+        verbose: options.verbose,
         keepalive_timeout: options.keepalive.min(KEEPALIVE_TIMEOUT),
         reconnect,
         events: options.session_events,

@@ -77,6 +77,9 @@ Options:
       --create-rooms           create a room of --join that does not exist (an instant room)
       --config FILE            read the account's settings from FILE (mode 0600)
                                instead of ~/.config/xmpp-pipes/config
+  -v, --verbose                say on stderr what each login negotiated: the SASL mechanism
+                               and those offered, the stream features, the JID bound,
+                               stream management
   -h, --help                   print this help
   -V, --version                print the version
 
@@ -169,6 +172,8 @@ pub struct Options {
     pub linger: Duration,
     /// `--receipt`: success only once the recipients' clients confirmed.
     pub receipt: bool,
+    /// `--verbose`: say what each login negotiated.
+    pub verbose: bool,
     /// Reconnect when the connection is lost (and xmpp-connect can).
     pub reconnect: bool,
     /// Give up after this many failed attempts in a row.
@@ -210,6 +215,8 @@ const SPEC: OptionSpec = OptionSpec {
         "--no-stream-management",
         "--no-reconnect",
         "--receipt",
+        "-v",
+        "--verbose",
         "--session-events",
         "--create-rooms",
         "-h",
@@ -285,6 +292,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .map_err(cli::usage_error)?
         .unwrap_or(DEFAULT_LINGER);
     let receipt = args.contains("--receipt");
+    let verbose = args.contains(["-v", "--verbose"]);
     let reconnect = !args.contains("--no-reconnect");
     let reconnect_limit: Option<u32> = args
         .opt_value_from_str("--reconnect-limit")
@@ -327,6 +335,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         keepalive,
         linger,
         receipt,
+        verbose,
         reconnect,
         reconnect_limit,
         session_events,

@@ -86,7 +86,33 @@ fn establish(
 ) -> Result<(Server, Option<tls::Facts>, SocketInfo)> {
     let resolver = options.resolver.map(dns::Resolver::at);
     let targets = connect::targets(options, resolver.as_ref(), deadline)?;
+    let say = |what: String| {
+        if options.verbose {
+            xmpp_pipes::exit::print_line(&format!("{TOOL}: {what}\n"));
+        }
+    };
+    say(format!(
+        "targets, in order: {}",
+        targets
+            .iter()
+            .map(|t| format!(
+                "{}:{} ({})",
+                t.host,
+                t.port,
+                if t.direct_tls {
+                    "direct TLS"
+                } else {
+                    "STARTTLS"
+                }
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let connection = connect::connect(&targets, resolver.as_ref(), deadline)?;
+    say(format!(
+        "connected to {} at {}",
+        connection.host, connection.peer
+    ));
     let info = SocketInfo {
         remote: connection.peer,
         local: connection.socket.local_addr().ok(),
@@ -107,6 +133,13 @@ fn establish(
     socket.set_read_timeout(None)?;
     socket.set_write_timeout(None)?;
     let facts = tls::Facts::of(&conn);
+    say(format!(
+        "{} {}; the certificate for {} is trusted by {}",
+        facts.protocol,
+        facts.cipher,
+        options.domain,
+        tls.source()
+    ));
     Ok((Server::tls(socket, conn), Some(facts), info))
 }
 

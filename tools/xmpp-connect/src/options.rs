@@ -53,6 +53,8 @@ Options:
       --timeout SECONDS    bound connecting and the TLS handshake, of each connection (default 30)
       --plaintext          no TLS at all (a warning is printed; only for tests and local servers)
       --config FILE        read the settings from FILE (mode 0600) instead of ~/.config/xmpp-pipes/config
+  -v, --verbose            say on stderr which targets, address, TLS version and cipher, and
+                           trust source each connection used
   -h, --help               print this help
   -V, --version            print the version
 
@@ -118,6 +120,8 @@ pub const WITH_VALUE: &[&str] = &[
 pub const SWITCHES: &[&str] = &[
     "--direct-tls",
     "--plaintext",
+    "-v",
+    "--verbose",
     "-h",
     "--help",
     "-V",
@@ -165,6 +169,8 @@ pub struct Options {
     pub resolver: Option<SocketAddr>,
     /// `--timeout`: the bound on connection setup.
     pub timeout: Duration,
+    /// `--verbose`: say what each connection used.
+    pub verbose: bool,
     /// PROG and its arguments (empty: bridge mode).
     pub prog: Vec<OsString>,
 }
@@ -264,6 +270,7 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
         .map_err(|e| usage(e, "--config"))?;
     flags.direct_tls = args.contains("--direct-tls");
     flags.plaintext = args.contains("--plaintext");
+    let verbose = args.contains(["-v", "--verbose"]);
     cli::finish(args)?;
 
     let resolver = match (resolver, env("XMPP_RESOLVER")) {
@@ -298,6 +305,7 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
         trust,
         resolver,
         timeout: flags.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        verbose,
         prog: operands.collect(),
     })))
 }

@@ -120,6 +120,11 @@ impl Tls {
         })
     }
 
+    /// Whose trust the certificates are checked against (for `--verbose`).
+    pub fn source(&self) -> String {
+        self.source.to_string()
+    }
+
     /// Run the handshake for `domain` on `socket` (blocking, within
     /// `deadline`), offering ALPN `xmpp-client` for direct TLS (XEP-0368).
     pub fn handshake(

@@ -32,6 +32,7 @@ fn settings(reconnect: Option<Policy>) -> Settings {
         events: false,
         linger: LINGER,
         receipts: false,
+        verbose: false,
         seed: 7,
     }
 }
