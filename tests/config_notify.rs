@@ -7,6 +7,7 @@ use harness::{chat, isolate, online, run, tool, Account, Output, Prosody, Signal
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use xmpp_pipes::xml::{Element, NS_CLIENT};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -336,6 +337,303 @@ fn notify_sends_nothing_for_blank_input_and_rejects_bad_usage() {
     assert_one_line(&output, 64, "missing JID");
     let output = run(home.notify(&["a@example.org"]), b"x", LIMIT);
     assert_one_line(&output, 78, "XMPP_JID");
+}
+
+/// The next message from `from` at the online `receiver`: its body.
+#[track_caller]
+fn next_body(receiver: &mut harness::Spawned, from: &Account) -> String {
+    let sender = format!("from='{}/", from.jid);
+    let line = receiver.expect_line(LIMIT, |line| {
+        line.starts_with("<message") && line.contains(&sender)
+    });
+    let message = Element::parse(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    message
+        .child("body", NS_CLIENT)
+        .map(Element::text)
+        .unwrap_or_else(|| panic!("no body: {line}"))
+}
+
+/// The bodies of the parts notify sent, in order, without their "(N/TOTAL) "
+/// markers (checked: numbered from 1, all with the same TOTAL).
+#[track_caller]
+fn parts(receiver: &mut harness::Spawned, from: &Account) -> Vec<String> {
+    let first = next_body(receiver, from);
+    let total: usize = first
+        .strip_prefix("(1/")
+        .and_then(|rest| rest.split_once(") "))
+        .and_then(|(total, _)| total.parse().ok())
+        .unwrap_or_else(|| panic!("no (1/TOTAL) marker: {:.80}", first));
+    let mut bodies = vec![first];
+    while bodies.len() < total {
+        bodies.push(next_body(receiver, from));
+    }
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(index, body)| {
+            let marker = format!("({}/{total}) ", index + 1);
+            let text = body.strip_prefix(&marker);
+            let text =
+                text.unwrap_or_else(|| panic!("part {} lacks {marker}: {:.80}", index + 1, body));
+            text.to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn notify_removes_terminal_escapes_says_so_once_and_delivers() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut receiver = online(prosody, &bob);
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    let output = run(
+        home.notify(&["--timeout", "10", &bob.jid]),
+        b"\x1b[31mFAILED\x1b[0m\n",
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stdout_str(), "", "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        "notify: warning: removed 2 terminal escape sequences\n",
+        "{output}"
+    );
+    assert_eq!(next_body(&mut receiver, &alice), "FAILED");
+
+    // OSC (a window title, ended by BEL or ST), a charset switch (ESC ( B,
+    // which tput sgr0 prints), a CSI with parameters and intermediates.
+    let output = run(
+        home.notify(&["--timeout", "10", &bob.jid]),
+        b"\x1b]0;build\x07\x1b]2;x\x1b\\ok\x1b(B \x1b[1;32mgreen\x1b[m \x1b[2 q.\n",
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        "notify: warning: removed 6 terminal escape sequences\n",
+        "{output}"
+    );
+    assert_eq!(next_body(&mut receiver, &alice), "ok green .");
+}
+
+#[test]
+fn notify_replaces_invalid_utf8_and_control_characters_and_delivers() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut receiver = online(prosody, &bob);
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    // Latin-1 é, BEL, NUL, a lone ESC, a truncated euro sign at the end; tab,
+    // DEL, valid UTF-8 and U+FFFD itself stay. --lossy is accepted.
+    let input = b"caf\xe9 bell\x07 nul\x00 \x1b\t\x7f \xc3\xa9 \xef\xbf\xbd \xe2\x82\n";
+    let output = run(
+        home.notify(&["--timeout", "10", "--lossy", &bob.jid]),
+        input,
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stdout_str(), "", "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        "notify: warning: replaced 3 invalid UTF-8 bytes and 3 control characters with U+FFFD\n",
+        "{output}"
+    );
+    assert_eq!(
+        next_body(&mut receiver, &alice),
+        "caf\u{FFFD} bell\u{FFFD} nul\u{FFFD} \u{FFFD}\t\u{7f} \u{e9} \u{FFFD} \u{FFFD}\u{FFFD}"
+    );
+
+    // Both kinds of change: still one line.
+    let output = run(
+        home.notify(&["--timeout", "10", &bob.jid]),
+        b"\x1b[1mbold\x1b[0m \xff\x01\n",
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        "notify: warning: removed 2 terminal escape sequences, replaced 1 invalid UTF-8 byte \
+         and 1 control character with U+FFFD\n",
+        "{output}"
+    );
+    assert_eq!(next_body(&mut receiver, &alice), "bold \u{FFFD}\u{FFFD}");
+
+    // Only escapes and blanks: nothing to send, nothing said, no connection.
+    let output = run(
+        Home::new().notify(&["a@example.org"]),
+        b"\x1b[0m\n \n",
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stderr_str(), "", "{output}");
+}
+
+#[test]
+fn notify_sends_a_megabyte_as_several_messages_in_order() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut receiver = online(prosody, &bob);
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    // About 1 MB of lines, with what escaping makes longer (& < > and the
+    // line ends count 4 or 5 bytes each on the wire) and non-ASCII text.
+    let mut input = String::new();
+    let mut number = 0;
+    while input.len() < 1 << 20 {
+        number += 1;
+        input.push_str(&format!("{number:06} <job> & résumé: ok\n"));
+    }
+    let started = std::time::Instant::now();
+    let output = run(
+        home.notify(&["--timeout", "20", "--subject", "big", &bob.jid]),
+        input.as_bytes(),
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stdout_str(), "", "{output}");
+    assert_eq!(output.stderr_str(), "", "{output}");
+    let bodies = parts(&mut receiver, &alice);
+    assert!(bodies.len() >= 18, "{} parts", bodies.len());
+    for body in &bodies {
+        let on_the_wire = body.len()
+            + 4 * body.matches(['&', '\n']).count()
+            + 3 * body.matches(['<', '>']).count();
+        assert!(on_the_wire <= 60000, "{on_the_wire} bytes: {:.80}", body);
+        assert!(
+            body.starts_with(|c: char| c.is_ascii_digit()),
+            "cut at a line end: {:.80}",
+            body
+        );
+    }
+    assert_eq!(bodies.join("\n"), input.trim_end_matches('\n'));
+    eprintln!("1 MB in {} parts, {:?}", bodies.len(), started.elapsed());
+}
+
+#[test]
+fn notify_cuts_a_line_longer_than_the_limit_at_character_boundaries() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut receiver = online(prosody, &bob);
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+    // One line of 2-, 3- and 4-byte characters and entities, so that the
+    // cuts fall at every offset, after a short line.
+    let long: String = "é€😀&<x".repeat(300);
+    let input = format!("first\n{long}\n");
+    let output = run(
+        home.notify(&["--timeout", "10", "--max-body", "300", &bob.jid]),
+        input.as_bytes(),
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(output.stderr_str(), "", "{output}");
+    let bodies = parts(&mut receiver, &alice);
+    assert!(bodies.len() > 10, "{} parts", bodies.len());
+    assert_eq!(
+        bodies[0], "first",
+        "a line end where the long line does not fit"
+    );
+    assert_eq!(bodies[1..].concat(), long);
+
+    let output = run(home.notify(&["--max-body", "100", &bob.jid]), b"x\n", LIMIT);
+    assert_one_line(&output, 64, "--max-body 100");
+}
+
+#[test]
+fn notify_print_writes_the_stanzas_instead_of_sending_them() {
+    // No account configured: --print needs none.
+    let home = Home::new();
+    let mut input = String::from("\x1b[32mfirst\x1b[0m\n");
+    input.push_str(&"a line of text\n".repeat(100));
+    let output = run(
+        home.notify(&[
+            "--print",
+            "--max-body",
+            "500",
+            "--room",
+            "r@muc.example.org",
+            "a@example.org",
+        ]),
+        input.as_bytes(),
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        "notify: warning: removed 2 terminal escape sequences\n",
+        "{output}"
+    );
+    let stdout = output.stdout_str();
+    let stanzas: Vec<Element> = stdout
+        .lines()
+        .map(|line| Element::parse(line).unwrap())
+        .collect();
+    let total = stanzas.len() / 2;
+    assert!(total >= 3, "{stdout}");
+    for (index, stanza) in stanzas.iter().enumerate() {
+        let (to, kind) = if index < total {
+            ("a@example.org", "chat")
+        } else {
+            ("r@muc.example.org", "groupchat")
+        };
+        assert_eq!(stanza.attr("to"), Some(to), "{stdout}");
+        assert_eq!(stanza.attr("type"), Some(kind), "{stdout}");
+        let body = stanza.child("body", NS_CLIENT).unwrap().text();
+        let marker = format!("({}/{total}) ", index % total + 1);
+        assert!(body.starts_with(&marker), "{body}");
+        if index % total == 0 {
+            assert!(
+                body.starts_with(&format!("{marker}first\na line")),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[test]
+fn room_notify_cleans_the_text_the_way_notify_does() {
+    let prosody = Prosody::shared();
+    let (notifier, watcher) = (
+        prosody.new_account("notifier"),
+        prosody.new_account("watcher"),
+    );
+    let room = format!(
+        "{}@{}",
+        harness::unique("ci").to_lowercase(),
+        prosody.muc_domain()
+    );
+    let mut inside = harness::Spawned::start(harness::login(
+        prosody,
+        &watcher,
+        harness::Transport::StartTls,
+        &["--join", &format!("{room}/watcher"), "--create-rooms"],
+    ));
+    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/room-notify");
+    let home = Home::new();
+    let mut command = home.command(script, &["--nick", "ci", &room, &notifier.jid]);
+    command
+        .arg(&notifier.password_file)
+        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
+        .arg("--cafile")
+        .arg(prosody.ca_pem());
+    let output = run(command, b"\x1b[1;31mbuild FAILED\x1b[0m \xff\n", LIMIT);
+    assert_eq!(output.code(), Some(0), "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        "notify: warning: removed 2 terminal escape sequences and replaced 1 invalid UTF-8 byte \
+         with U+FFFD\n",
+        "{output}"
+    );
+    let line = inside.expect_line(LIMIT, |line| {
+        line.starts_with("<message") && line.contains(&format!("from='{room}/ci'"))
+    });
+    let body = Element::parse(&line)
+        .unwrap()
+        .child("body", NS_CLIENT)
+        .map(Element::text);
+    assert_eq!(body.as_deref(), Some("build FAILED \u{FFFD}"), "{line}");
 }
 
 #[test]
