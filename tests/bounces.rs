@@ -4,8 +4,7 @@
 //! although the server acknowledged the message. And a session whose
 //! resource another one takes ends with 75, without fighting for it.
 
-use harness::{isolate, tool, Account, Output, Prosody};
-use std::process::Command;
+use harness::{Account, Output, Prosody, Transport};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -13,19 +12,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// `alice` sends one chat message to `to` through the chain; `auth` are
 /// extra xmpp-auth options.
 fn send(prosody: &Prosody, alice: &Account, to: &str, auth: &[&str]) -> Output {
-    let mut command = Command::new(tool("xmpp-connect"));
-    isolate(&mut command, &prosody.scratch_dir().join("no-home"));
-    command
-        .arg("--host")
-        .arg(format!("127.0.0.1:{}", prosody.starttls_port()))
-        .arg("--cafile")
-        .arg(prosody.ca_pem())
-        .arg(prosody.domain())
-        .arg(tool("xmpp-auth"))
-        .args(auth)
-        .arg("--password-file")
-        .arg(&alice.password_file)
-        .arg(&alice.jid);
+    let command = harness::login(prosody, alice, Transport::StartTls, auth);
     let line = format!("<message to='{to}' type='chat'><body>the backup failed</body></message>\n");
     harness::run(command, line.as_bytes(), LIMIT)
 }

@@ -3,7 +3,9 @@
 //! command runs with its own HOME and XDG_CONFIG_HOME ([`isolate`]), never
 //! the user's.
 
-use harness::{chat, isolate, online, run, tool, Account, Output, Prosody, Signal, TempDir};
+use harness::{
+    chat, isolate, online, run, tool, Account, Output, Prosody, Signal, Spawned, TempDir,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -591,6 +593,24 @@ fn notify_print_writes_the_stanzas_instead_of_sending_them() {
     }
 }
 
+/// A new room named after `prefix`, made and joined by `watcher` as nick
+/// `watcher`, whose session is returned once it is in.
+fn watcher_in_a_new_room(prosody: &Prosody, watcher: &Account, prefix: &str) -> (String, Spawned) {
+    let room = format!(
+        "{}@{}",
+        harness::unique(prefix).to_lowercase(),
+        prosody.muc_domain()
+    );
+    let mut inside = harness::Spawned::start(harness::login(
+        prosody,
+        watcher,
+        harness::Transport::StartTls,
+        &["--join", &format!("{room}/watcher"), "--create-rooms"],
+    ));
+    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    (room, inside)
+}
+
 #[test]
 fn room_notify_cleans_the_text_the_way_notify_does() {
     let prosody = Prosody::shared();
@@ -598,18 +618,7 @@ fn room_notify_cleans_the_text_the_way_notify_does() {
         prosody.new_account("notifier"),
         prosody.new_account("watcher"),
     );
-    let room = format!(
-        "{}@{}",
-        harness::unique("ci").to_lowercase(),
-        prosody.muc_domain()
-    );
-    let mut inside = harness::Spawned::start(harness::login(
-        prosody,
-        &watcher,
-        harness::Transport::StartTls,
-        &["--join", &format!("{room}/watcher"), "--create-rooms"],
-    ));
-    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    let (room, mut inside) = watcher_in_a_new_room(prosody, &watcher, "ci");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/room-notify");
     let home = Home::new();
     let mut command = home.command(script, &["--nick", "ci", &room, &notifier.jid]);
@@ -640,20 +649,8 @@ fn room_notify_cleans_the_text_the_way_notify_does() {
 fn notify_posts_to_a_room_and_reports_the_room_refusing_us() {
     let prosody = Prosody::shared();
     let (alice, watcher) = (prosody.new_account("alice"), prosody.new_account("watcher"));
-    let room = format!(
-        "{}@{}",
-        harness::unique("ops").to_lowercase(),
-        prosody.muc_domain()
-    );
     // Someone in the room (who also creates it) to see the post.
-    let occupant = format!("{room}/watcher");
-    let mut inside = harness::Spawned::start(harness::login(
-        prosody,
-        &watcher,
-        harness::Transport::StartTls,
-        &["--join", &occupant, "--create-rooms"],
-    ));
-    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    let (room, mut inside) = watcher_in_a_new_room(prosody, &watcher, "ops");
 
     let home = Home::new();
     home.config(&account_config(prosody, &alice));
@@ -685,18 +682,7 @@ fn notify_posts_to_a_room_and_reports_the_room_refusing_us() {
 fn watch_log_follows_a_file_into_a_room_and_leaves_cleanly_when_stopped() {
     let prosody = Prosody::shared();
     let (alice, watcher) = (prosody.new_account("alice"), prosody.new_account("watcher"));
-    let room = format!(
-        "{}@{}",
-        harness::unique("logs").to_lowercase(),
-        prosody.muc_domain()
-    );
-    let mut inside = harness::Spawned::start(harness::login(
-        prosody,
-        &watcher,
-        harness::Transport::StartTls,
-        &["--join", &format!("{room}/watcher"), "--create-rooms"],
-    ));
-    inside.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    let (room, mut inside) = watcher_in_a_new_room(prosody, &watcher, "logs");
 
     let home = Home::new();
     home.config(&account_config(prosody, &alice));

@@ -15,9 +15,9 @@
 //! with no boundary for a long while, still goes out whole.
 
 use base64::Engine;
-use harness::{isolate, tool, Prosody};
+use harness::Prosody;
 use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -35,14 +35,8 @@ struct Raw {
 
 impl Raw {
     fn open(prosody: &Prosody) -> Raw {
-        let mut command = Command::new(tool("xmpp-connect"));
-        isolate(&mut command, &prosody.scratch_dir().join("no-home"));
+        let mut command = harness::connect(prosody, harness::Transport::StartTls);
         command
-            .arg("--host")
-            .arg(format!("127.0.0.1:{}", prosody.starttls_port()))
-            .arg("--cafile")
-            .arg(prosody.ca_pem())
-            .arg(prosody.domain())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());

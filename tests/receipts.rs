@@ -4,9 +4,7 @@
 //! environment tests/run makes), which answers receipt requests, or, told
 //! not to, ignores them.
 
-use harness::{
-    interop_python, interop_script, isolate, skip, tool, Account, Output, Prosody, Spawned,
-};
+use harness::{interop_python, interop_script, skip, Account, Output, Prosody, Spawned, Transport};
 use std::process::Command;
 use std::time::Duration;
 
@@ -39,18 +37,8 @@ fn recipient(prosody: &Prosody, account: &Account, receipts: bool) -> Option<Spa
 
 /// alice sends `body` to `to` with `--receipt` and `--timeout timeout`.
 fn send(prosody: &Prosody, alice: &Account, to: &str, body: &str, timeout: &str) -> Output {
-    let mut command = Command::new(tool("xmpp-connect"));
-    isolate(&mut command, &prosody.scratch_dir().join("no-home"));
-    command
-        .arg("--host")
-        .arg(format!("127.0.0.1:{}", prosody.starttls_port()))
-        .arg("--cafile")
-        .arg(prosody.ca_pem())
-        .arg(prosody.domain())
-        .arg(tool("xmpp-auth"))
-        .args(["--receipt", "--timeout", timeout, "--password-file"])
-        .arg(&alice.password_file)
-        .arg(&alice.jid);
+    let args = ["--receipt", "--timeout", timeout];
+    let command = harness::login(prosody, alice, Transport::StartTls, &args);
     let line = format!("<message to='{to}' type='chat'><body>{body}</body></message>\n");
     harness::run(command, line.as_bytes(), LIMIT)
 }

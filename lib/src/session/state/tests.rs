@@ -37,6 +37,14 @@ fn settings(reconnect: Option<Policy>) -> Settings {
     }
 }
 
+/// The error a finished session ends with, after checking its status.
+#[track_caller]
+fn failed(session: &mut Session, status: Status) -> Error {
+    let err = session.finished(|_| None).unwrap().result.unwrap_err();
+    assert_eq!(err.status(), status, "{err}");
+    err
+}
+
 fn policy(limit: Option<u32>) -> Option<Policy> {
     Some(Policy {
         initial: Duration::from_secs(1),
@@ -271,8 +279,7 @@ fn the_first_login_is_not_retried() {
     );
     assert!(session.is_done());
     assert!(!all(&mut session).contains(&Action::Connect));
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::NoPerm);
+    let err = failed(&mut session, Status::NoPerm);
 }
 
 #[test]
@@ -283,8 +290,7 @@ fn a_login_that_takes_too_long_times_out() {
     assert_eq!(session.next_wake(), Some(now + Duration::from_secs(10)));
     session.tick(now + Duration::from_secs(10));
     assert!(session.is_done());
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::TempFail);
+    let err = failed(&mut session, Status::TempFail);
     assert_eq!(err.message(), "timed out after 10 s logging in");
 }
 
@@ -473,8 +479,7 @@ fn permanent_failures_are_not_retried() {
     let (mut session, now) = online(policy(None));
     session.connection_lost(Error::denied("certificate refused"), now);
     assert!(session.is_done());
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::NoPerm);
+    let err = failed(&mut session, Status::NoPerm);
 }
 
 #[test]
@@ -488,8 +493,7 @@ fn the_reconnect_limit_gives_up() {
         session.connect_failed(Error::temp("connection refused"), at);
     }
     assert!(session.is_done());
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::TempFail);
+    let err = failed(&mut session, Status::TempFail);
     assert!(err.message().contains("gave up after 2 attempts"), "{err}");
 }
 
@@ -517,8 +521,7 @@ fn a_reader_that_goes_away_stops_the_counting_and_closes() {
     session.server_item(ack(1), now);
     assert_eq!(sent(&mut session), ["</stream:stream>"]);
     session.server_item(Item::Close, now);
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::IoErr);
+    let err = failed(&mut session, Status::IoErr);
 }
 
 #[test]
@@ -538,8 +541,7 @@ fn the_closing_is_bounded_even_across_reconnections() {
     }
     session.tick(deadline);
     assert!(session.is_done());
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::TempFail);
+    let err = failed(&mut session, Status::TempFail);
     assert!(
         err.message()
             .contains("1 of 1 stanzas sent were not acknowledged"),
@@ -873,8 +875,7 @@ fn a_resource_taken_by_another_session_ends_the_session_with_75_and_no_retry() {
         "not retried (it would take the resource back): {actions:?}"
     );
     assert!(session.is_done());
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::TempFail);
+    let err = failed(&mut session, Status::TempFail);
     assert!(
         err.message()
             .starts_with("stream error: conflict: another session took this resource"),
@@ -914,8 +915,7 @@ fn a_stanza_over_the_server_s_limit_is_not_sent_and_ends_the_input() {
     assert!(!session.wants_downstream(), "the input is over");
     session.server_item(ack(1), now);
     session.server_item(Item::Close, now);
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::DataErr);
+    let err = failed(&mut session, Status::DataErr);
     assert!(
         err.message()
             .contains("over the server's limit of 300 bytes"),
@@ -965,8 +965,7 @@ fn with_receipts_the_session_ends_in_success_only_once_the_recipient_confirmed()
     );
     session.delivered();
     session.tick(now + Duration::from_secs(10));
-    let err = session.finished(|_| None).unwrap().result.unwrap_err();
-    assert_eq!(err.status(), Status::TempFail);
+    let err = failed(&mut session, Status::TempFail);
     assert!(
         err.message()
             .starts_with("no delivery receipt from bob@example.org within 10 s"),
