@@ -63,6 +63,7 @@ Exit status:
   65   bad input: invalid UTF-8, a character XML cannot carry, an unknown
        command, a missing argument, an invalid JID, malformed /raw XML (the
        line is named; everything before it was written)
+  71   system error in --dir mode (poll, inotify, reading a pipe)
   73   the --dir tree could not be opened or watched
   74   output error: stdout (or the --id-fd) was closed or failed, or the
        --dir tree was removed
