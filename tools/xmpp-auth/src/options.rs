@@ -113,19 +113,26 @@ Exit status:
   0    success: everything sent was acknowledged by the server (or PROG's status)
   64   usage error, or fds 6/7 not open
   65   bad input from stdin or PROG (not well-formed XML, a groupchat message to a room
-       not joined)
+       not joined, a stanza over the server's announced limit)
+  67   a message bounced: unknown recipient, or one that cannot take it (service-unavailable,
+       item-not-found, recipient-unavailable, gone, jid-malformed, redirect)
+  68   a message bounced: the recipient's domain does not exist or cannot be reached
+       (remote-server-not-found, remote-server-timeout)
   69   the server offers no way to log in that is safe; no such room or group-chat service
        (item-not-found, remote-server-not-found, or a new room without --create-rooms)
   74   the reader of stdout or PROG's fd 6 went away (what it did not take stays with
        the server); reading stdin or PROG's fd 7 failed
   75   temporary failure: timeout, connection lost and not retried (--no-reconnect,
-       --reconnect-limit, no control channel), stanzas unacknowledged; a room that
-       does not answer, is full (service-unavailable), or has our nick (conflict)
+       --reconnect-limit, no control channel), stanzas unacknowledged, another session
+       took our resource (conflict), no delivery receipt (--receipt), a bounce of type
+       wait; a room that does not answer, is full (service-unavailable), or has our nick
+       (conflict)
   76   protocol error: the server broke the protocol or sent a stream error; a room's
        other error conditions
   77   authentication refused (wrong password, unknown user, forged server proof); a room
        refuses us (not-authorized: room password, forbidden: banned, registration-required:
-       members-only, not-allowed: creation refused, not-acceptable: registered nick)
+       members-only, not-allowed: creation refused, not-acceptable: registered nick); a
+       message bounced as refused (forbidden, not-allowed, policy-violation, ...)
   78   configuration error: no usable password, unsafe password or config file,
        bad config setting
   126  PROG could not be run; 127 PROG not found

@@ -95,7 +95,8 @@ Environment:
 Exit status:
   PROG's status when PROG ran; otherwise
   0    bridge mode: the server closed the stream
-  64   usage error
+  64   usage error (an option after DOMAIN, a program's name for DOMAIN)
+  68   no such domain: DNS says DOMAIN does not exist (check its spelling)
   69   no service: the domain's SRV record says \".\" (no XMPP here)
   74   bridge mode: stdout closed while the server still sent data
   75   temporary failure: every address refused or unreachable, timeout,
