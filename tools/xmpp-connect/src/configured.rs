@@ -32,20 +32,40 @@ pub struct Flags {
 /// go together are taken together: `direct-tls` only with the configured
 /// `host`, and the configured trust only when neither `--cafile` nor
 /// `--pin` is given (and never with `--plaintext`).
+///
+/// Every setting is checked, also one that an option overrides: a bad value
+/// is reported with its file and line now, not on the day the option goes.
 pub fn apply(flags: &mut Flags, settings: Settings) -> Result<()> {
-    if let (None, Some(server)) = (&flags.host, settings.server) {
-        flags.host = Some(server.host.parse(|h| HostPort::parse(h))?);
-        flags.direct_tls |= server.direct_tls && !flags.plaintext;
+    let server = settings
+        .server
+        .map(|server| {
+            Ok::<_, xmpp_pipes::exit::Error>((
+                server.host.parse(|h| HostPort::parse(h))?,
+                server.direct_tls,
+            ))
+        })
+        .transpose()?;
+    let pin = match &settings.trust {
+        Some(Trust::Pin(pin)) => Some(pin.parse(|p| Pin::parse(p))?),
+        _ => None,
+    };
+    let timeout = settings
+        .timeout
+        .map(|t| t.parse(|t| cli::parse_seconds(t)))
+        .transpose()?;
+    if let (None, Some((host, direct_tls))) = (&flags.host, server) {
+        flags.host = Some(host);
+        flags.direct_tls |= direct_tls && !flags.plaintext;
     }
     let trust_given = flags.cafile.is_some() || flags.pin.is_some();
     match settings.trust {
         _ if trust_given || flags.plaintext => {}
         Some(Trust::CaFile(file)) => flags.cafile = Some(file.value),
-        Some(Trust::Pin(pin)) => flags.pin = Some(pin.parse(|p| Pin::parse(p))?),
+        Some(Trust::Pin(_)) => flags.pin = pin,
         None => {}
     }
-    if let (None, Some(timeout)) = (flags.timeout, settings.timeout) {
-        flags.timeout = Some(timeout.parse(|t| cli::parse_seconds(t))?);
+    if flags.timeout.is_none() {
+        flags.timeout = timeout;
     }
     Ok(())
 }

@@ -566,5 +566,15 @@ mod tests {
         assert!(err.message().starts_with("XMPP_HOST: "), "{err}");
         let err = parse(args(&["@"]), &|_| None).unwrap_err();
         assert_eq!(err.status(), xmpp_pipes::exit::Status::Config);
+        // A bad setting is reported even where a flag overrides it.
+        let bad_pin = |name: &str| (name == "XMPP_PIN").then(|| OsString::from("md5:xyz"));
+        let err = parse(
+            args(&["--pin", &format!("sha256:{}", "A".repeat(43) + "="), "d"]),
+            &bad_pin,
+        )
+        .unwrap_err();
+        assert!(err.message().starts_with("XMPP_PIN: "), "{err}");
+        let err = parse(args(&["--host", "h", "d"]), &bad).unwrap_err();
+        assert!(err.message().starts_with("XMPP_HOST: "), "{err}");
     }
 }
