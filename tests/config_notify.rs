@@ -716,3 +716,48 @@ fn watch_log_follows_a_file_into_a_room_and_leaves_cleanly_when_stopped() {
         line.contains(&format!("from='{room}/tail'")) && line.contains("type='unavailable'")
     });
 }
+
+#[test]
+fn notify_names_a_bounced_recipient_accepts_xmpp_uris_and_refuses_a_bare_domain_first() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut bob_online = online(prosody, &bob);
+    let home = Home::new();
+    home.config(&account_config(prosody, &alice));
+
+    let nobody = format!("nobody-{}@{}", harness::random_string(8), prosody.domain());
+    let output = run(
+        home.notify(&["--timeout", "10", &nobody]),
+        b"alert\n",
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(67), "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        format!("xmpp-auth: the message to {nobody} bounced: service-unavailable\n"),
+        "{output}"
+    );
+
+    let tag = harness::unique("by uri");
+    let uri = format!("xmpp:{}?message", bob.jid);
+    let output = run(
+        home.notify(&["--timeout", "10", &uri]),
+        tag.as_bytes(),
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(0), "{output}");
+    bob_online.expect_line(LIMIT, |line| line.contains(&tag));
+
+    // A recipient without a local part: refused before connecting.
+    let output = run(
+        home.notify(&["--timeout", "10", &bob.user]),
+        b"alert\n",
+        LIMIT,
+    );
+    assert_eq!(output.code(), Some(64), "{output}");
+    assert!(
+        output.stderr_str().contains("a JID without a local part")
+            && output.stderr_str().contains("--to-domain"),
+        "{output}"
+    );
+}
