@@ -5,6 +5,7 @@
 //! DIR/mypresence           our own presence
 //! DIR/unrouted             what could not be routed safely (appended)
 //! DIR/iq/<id>              the answer to the iq with that id
+//! DIR/iq/.asked.<id>       an iq we sent and where it went, until its answer
 //! DIR/ext/<namespace>      executable handlers for incoming iq requests
 //! DIR/<bare-jid>/in        named pipe: text lines become chat messages to that contact
 //! DIR/<bare-jid>/out       the conversation, appended
@@ -91,6 +92,54 @@ pub fn check_component(name: &str) -> Result<(), UnsafeName> {
         )));
     }
     Ok(())
+}
+
+/// The note of an iq sent, in `DIR/iq`: [`sanitise_id`] never starts a name
+/// with a dot, so a note cannot be taken for an answer, nor an answer for a note.
+fn asked_name(id: &str) -> String {
+    format!(".asked.{}", sanitise_id(id))
+}
+
+/// Note in the tree at `path` that the iq `id` went to `to` (none: our own
+/// account), so that jid-route takes its answer ([`take_asked`]), and only
+/// from there. Written before the iq is sent.
+pub fn note_asked(path: &Path, id: &str, to: Option<&str>) -> crate::exit::Result<()> {
+    Tree::open(path)
+        .and_then(|tree| {
+            tree.replace(
+                Some(IQ),
+                &asked_name(id),
+                format!("{}\n", to.unwrap_or("")).as_bytes(),
+            )
+        })
+        .map_err(|e| {
+            crate::exit::Error::new(
+                crate::exit::Status::CantCreat,
+                format!("cannot note the iq {id} in {}/{IQ}: {e}", path.display()),
+            )
+        })
+}
+
+/// Where the iq `id` went, if one was noted ([`note_asked`]): `Some(None)`
+/// for our own account, `Some(Some(jid))` else. The note is removed: one
+/// answer per request.
+pub fn take_asked(tree: &Tree, id: &str) -> io::Result<Option<Option<String>>> {
+    use std::io::Read;
+    let name = asked_name(id);
+    if tree.path().join(IQ).symlink_metadata().is_err() {
+        // No DIR/iq: nothing was asked (and it is not made for nothing).
+        return Ok(None);
+    }
+    let mut file = match tree.open_file(Some(IQ), &name, OFlags::RDONLY) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let mut to = String::new();
+    Read::by_ref(&mut file).take(4096).read_to_string(&mut to)?;
+    tree.remove(Some(IQ), &name)?;
+    let to = to.trim();
+    Ok(Some((!to.is_empty()).then(|| to.to_owned())))
 }
 
 /// A file name for an iq id (or an XML namespace): characters other than

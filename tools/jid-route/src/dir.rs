@@ -26,6 +26,8 @@ pub struct DirSink {
     created: usize,
     /// `--max-new`.
     max_new: usize,
+    /// iq answers dropped: nobody asked, or not from where the iq went.
+    unsolicited: u64,
 }
 
 /// Turn a failed file operation in the tree into an error: 74 when the
@@ -98,6 +100,7 @@ impl DirSink {
             wrote_mypresence: false,
             created: 0,
             max_new: DEFAULT_MAX_NEW,
+            unsolicited: 0,
         })
     }
 
@@ -178,7 +181,11 @@ impl DirSink {
                     self.presence_files.insert(name);
                 }
             }
-            Event::IqAnswer { id, .. } => {
+            Event::IqAnswer { id, from, .. } => {
+                if let Err(why) = self.asked(id, from.as_ref())? {
+                    self.drop_unsolicited(id, from.as_ref(), &why);
+                    return Ok(Ok(()));
+                }
                 let name = sanitise_id(id);
                 if let Err(why) = self.admit(&format!("{}/{name}", tree::IQ)) {
                     return Ok(Err(why));
@@ -187,6 +194,58 @@ impl DirSink {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Whether the answer to `id` from `from` is one to take: an iq with that
+    /// id was noted as sent (stanza-fmt `--asked`, `--dir`), and the answer
+    /// comes from where it went (RFC 6120 §8.1.2.1: our account, or its
+    /// server, for an iq without `to`). The note is used up either way.
+    fn asked(&self, id: &str, from: Option<&Jid>) -> Result<std::result::Result<(), String>> {
+        let path = self.tree.path().join(tree::IQ);
+        let noted = tree::take_asked(&self.tree, id).map_err(|e| file_error(&path, e))?;
+        let Some(to) = noted else {
+            return Ok(Err("nobody asked".into()));
+        };
+        let ours = |from: &Jid| {
+            self.me.as_ref().is_some_and(|me| {
+                from.to_bare() == *me || (from.local().is_none() && from.domain() == me.domain())
+            })
+        };
+        let right = match (&to, from) {
+            (None, None) => true,
+            (None, Some(from)) => ours(from),
+            (Some(to), Some(from)) => Jid::parse(to).is_ok_and(|to| to == *from),
+            (Some(to), None) => self
+                .me
+                .as_ref()
+                .is_some_and(|me| Jid::parse(to).is_ok_and(|to| to == *me)),
+        };
+        Ok(if right {
+            Ok(())
+        } else {
+            Err(format!(
+                "it went to {}",
+                to.as_deref().unwrap_or("our account")
+            ))
+        })
+    }
+
+    /// An answer nobody asked for is dropped: counted, and told on stderr
+    /// at the 1st, 10th, 100th, ... (one line per burst, not one per answer);
+    /// it never costs a name of `--max-new`.
+    fn drop_unsolicited(&mut self, id: &str, from: Option<&Jid>, why: &str) {
+        self.unsolicited += 1;
+        let n = self.unsolicited;
+        if n == 10u64.pow(n.ilog10()) {
+            let from = from.map_or("our account".to_owned(), ToString::to_string);
+            xmpp_pipes::exit::warn(
+                "jid-route",
+                format!(
+                    "dropped {n} iq answer(s) nobody asked for (the last: id {} from {from}: {why})",
+                    crate::stanza::one_line(id)
+                ),
+            );
+        }
     }
 
     /// Append a stanza that could not be routed to `DIR/unrouted`:
@@ -260,8 +319,10 @@ mod tests {
     fn iq_answers_are_written_under_a_sanitised_id() {
         let root = scratch("iq");
         let mut sink = DirSink::open(&root, TimeFormat::Local, None).unwrap();
+        tree::note_asked(&root, "../../x", None).unwrap();
         let event = Event::IqAnswer {
             id: "../../x".into(),
+            from: None,
             summary: "result".into(),
         };
         sink.show(&event, None, "<iq type='result' id='../../x'/>")
@@ -271,6 +332,49 @@ mod tests {
             std::fs::read_to_string(root.join("iq/_.._x")).unwrap(),
             "<iq type='result' id='../../x'/>\n"
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn iq_answers_are_taken_only_as_asked_and_only_from_where_the_iq_went() {
+        let root = scratch("iq-asked");
+        let me = Jid::parse("me@example.org/pipes").unwrap();
+        let mut sink = DirSink::open(&root, TimeFormat::Local, Some(me)).unwrap();
+        let mut answer = |id: &str, from: Option<&str>| {
+            let event = Event::IqAnswer {
+                id: id.into(),
+                from: from.map(|f| Jid::parse(f).unwrap()),
+                summary: "result".into(),
+            };
+            sink.show(&event, None, &format!("<iq type='result' id='{id}'/>"))
+                .unwrap()
+                .unwrap();
+            root.join("iq").join(id).exists()
+        };
+        // Unasked: dropped, and no name made.
+        assert!(!answer("planted", Some("eve@example.org")));
+        // Asked of bob: not from eve, and the note is used up by the try.
+        tree::note_asked(&root, "p1", Some("bob@example.org/phone")).unwrap();
+        assert!(!answer("p1", Some("eve@example.org/x")));
+        assert!(
+            !answer("p1", Some("bob@example.org/phone")),
+            "one answer per note"
+        );
+        tree::note_asked(&root, "p2", Some("bob@example.org/phone")).unwrap();
+        assert!(answer("p2", Some("bob@example.org/phone")));
+        // Without a to: our account or its server (or no from).
+        for (id, from) in [
+            ("r1", None),
+            ("r2", Some("me@example.org")),
+            ("r3", Some("example.org")),
+        ] {
+            tree::note_asked(&root, id, None).unwrap();
+            assert!(answer(id, from), "{id}");
+        }
+        tree::note_asked(&root, "r4", None).unwrap();
+        assert!(!answer("r4", Some("eve@example.org")));
+        assert_eq!(sink.unsolicited, 4);
+        assert_eq!(sink.created, 4, "dropped answers cost no name");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

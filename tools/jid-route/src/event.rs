@@ -40,6 +40,8 @@ pub enum Event {
     IqAnswer {
         /// The request's id, as sent.
         id: String,
+        /// Its `from` (none: our own account answered).
+        from: Option<Jid>,
         /// `result`, or `error: CONDITION`.
         summary: String,
     },
@@ -72,9 +74,15 @@ fn iq_answer(stanza: &Stanza) -> Option<Result<Event, String>> {
         ),
         _ => return None,
     };
+    let from = match &stanza.from {
+        None => None,
+        Some(Ok(from)) => Some(from.clone()),
+        Some(Err(err)) => return Some(Err(format!("an iq answer from an invalid address: {err}"))),
+    };
     Some(match &stanza.id {
         Some(id) => Ok(Event::IqAnswer {
             id: id.clone(),
+            from,
             summary,
         }),
         None => Err("an iq answer without an id".into()),
@@ -255,9 +263,14 @@ mod tests {
             events("<iq type='result' id='r1'/>").unwrap(),
             [Event::IqAnswer {
                 id: "r1".into(),
+                from: None,
                 summary: "result".into()
             }]
         );
+        assert!(matches!(
+            &events("<iq type='result' id='r2' from='b@x/y'/>").unwrap()[..],
+            [Event::IqAnswer { from: Some(from), .. }] if from.to_string() == "b@x/y"
+        ));
         assert!(events("<iq type='result'/>").is_err());
         assert!(
             events("<iq type='get' id='g' from='a@b'><ping xmlns='urn:xmpp:ping'/></iq>")

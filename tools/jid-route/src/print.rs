@@ -65,7 +65,7 @@ pub fn lines(event: &Event, summary: Option<&State>, me: Option<&Jid>) -> String
                 None => format!("{time} -!- {who} {}\n", state.show),
             }
         }
-        Event::IqAnswer { id, summary } => {
+        Event::IqAnswer { id, summary, .. } => {
             format!(
                 "{time} -!- [iq {}] {summary}\n",
                 crate::stanza::one_line(id)

@@ -404,6 +404,10 @@ fn hostile_jids_and_ids_never_leave_the_tree() {
     input.push("<iq type='result' id='/etc/passwd'/>".into());
     input.push("<iq type='error' id='..'/>".into());
     let input: Vec<&str> = input.iter().map(String::as_str).collect();
+    // The answers were asked for (stanza-fmt --asked notes them so).
+    for id in ["../../escape", "/etc/passwd", ".."] {
+        xmpp_pipes::tree::note_asked(&dir, id, None).unwrap();
+    }
     let output = route(
         &["--dir", dir.to_str().unwrap(), "--reply", "/dev/null"],
         &lines(&input),
@@ -870,14 +874,25 @@ fn a_flood_of_senders_ids_and_a_huge_nick_stay_within_the_limits() {
     assert!(names.contains(&format!("s{}@evil.example", max_new - 1)));
     assert!(!dir.join("iq").exists());
     let unrouted = read(dir.join("unrouted"));
-    assert_eq!(unrouted.lines().count(), senders - max_new + ids + 3);
+    // The iq answers nobody asked for are dropped, not logged one by one:
+    // one line on stderr at the 1st, 10th, 100th and 1000th.
+    assert_eq!(unrouted.lines().count(), senders - max_new + 3);
     assert!(unrouted.contains("(--max-new): not creating s500@evil.example\t"));
-    assert!(unrouted.contains("(--max-new): not creating iq/q0\t"));
-    let stderr = text(&output.stderr);
-    assert_eq!(stderr.lines().count(), senders - max_new + ids + 3);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("iq answer(s) nobody asked for").count(),
+        4,
+        "{stderr}"
+    );
+    assert!(stderr.contains("dropped 1000 iq answer(s) nobody asked for (the last: id q999 from evil.example: nobody asked)"), "{stderr}");
+    assert_eq!(stderr.lines().count(), senders - max_new + 3 + 4);
 
-    // With room for them, the iq answers and the room get their names; the
-    // nick at the limit is written whole, the longer ones are unrouted.
+    // Asked for, and with room for them, the iq answers and the room get
+    // their names; the nick at the limit is written whole, the longer ones
+    // are unrouted.
+    for n in 0..ids {
+        xmpp_pipes::tree::note_asked(&dir, &format!("q{n}"), Some("evil.example")).unwrap();
+    }
     let output = route_within(64 << 20, &args[..4], &input[input.find("<iq").unwrap()..]);
     ok(&output);
     assert_eq!(std::fs::read_dir(dir.join("iq")).unwrap().count(), ids);

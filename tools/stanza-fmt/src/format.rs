@@ -167,13 +167,27 @@ impl<'a> Formatter<'a> {
                 return self.iq(stanza::disco_info(&to, &id, node.as_deref()), &id)
             }
             Command::Version(to) => return self.iq(stanza::version(&to, &id), &id),
-            Command::Raw(line) => return self.output.line(&format!("{line}\n")),
+            Command::Raw(line) => {
+                // A raw iq request is noted as the commands' are.
+                if let (Some(tree), Ok(iq)) = (&self.options.asked, Element::parse(&line)) {
+                    if iq.name == "iq" && matches!(iq.attr("type"), Some("get" | "set")) {
+                        if let Some(id) = iq.attr("id") {
+                            xmpp_pipes::tree::note_asked(tree, id, iq.attr("to"))?;
+                        }
+                    }
+                }
+                return self.output.line(&format!("{line}\n"));
+            }
         };
         self.output.stanza(&stanza)
     }
 
-    /// Write an iq and tell its id.
+    /// Write an iq and tell its id; first note it in the tree (`--asked`),
+    /// so that its answer finds the note.
     fn iq(&mut self, stanza: Element, id: &str) -> Result<()> {
+        if let Some(tree) = &self.options.asked {
+            xmpp_pipes::tree::note_asked(tree, id, stanza.attr("to"))?;
+        }
         self.output.stanza(&stanza)?;
         self.output.iq_id(id)
     }

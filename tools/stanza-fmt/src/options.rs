@@ -35,6 +35,9 @@ Options:
       --lossy           replace invalid UTF-8 and characters XML cannot carry by U+FFFD
       --id-fd N         write the id of every iq sent as a line on file descriptor N
                         (default: 'stanza-fmt: id ID' on stderr)
+      --asked DIR       note each iq sent in the tree DIR (DIR/iq/.asked/<id>: where it
+                        went), so that jid-route --dir takes its answer, and only from
+                        there (with --dir: that tree, always)
       --dir DIR         serve the named pipes DIR/<jid>/in of the directory tree
       --me NAME         our name in DIR/<jid>/out (default: the bare JID in
                         XMPP_JID, else self)
@@ -152,6 +155,8 @@ pub struct Options {
     pub id_fd: Option<i32>,
     /// The directory tree whose contact pipes are served.
     pub dir: Option<PathBuf>,
+    /// `--asked DIR` (or `--dir`'s): the tree where each iq sent is noted.
+    pub asked: Option<PathBuf>,
     /// Our name in `out` files.
     pub me: String,
     /// The time format of `out` files.
@@ -168,6 +173,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--thread",
         "--lang",
         "--id-fd",
+        "--asked",
         "--dir",
         "--me",
     ],
@@ -272,6 +278,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let dir: Option<PathBuf> = args
         .opt_value_from_os_str("--dir", |s| Ok::<_, String>(PathBuf::from(s)))
         .map_err(value_error("--dir"))?;
+    let asked: Option<PathBuf> = args
+        .opt_value_from_os_str("--asked", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(value_error("--asked"))?
+        .or_else(|| dir.clone());
     let me = args
         .opt_value_from_str::<_, String>("--me")
         .map_err(value_error("--me"))?
@@ -330,6 +340,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         lossy,
         id_fd,
         dir,
+        asked,
         me,
         time_format: if epoch {
             TimeFormat::Epoch

@@ -279,7 +279,7 @@ fn the_first_login_is_not_retried() {
     );
     assert!(session.is_done());
     assert!(!all(&mut session).contains(&Action::Connect));
-    let err = failed(&mut session, Status::NoPerm);
+    failed(&mut session, Status::NoPerm);
 }
 
 #[test]
@@ -479,7 +479,7 @@ fn permanent_failures_are_not_retried() {
     let (mut session, now) = online(policy(None));
     session.connection_lost(Error::denied("certificate refused"), now);
     assert!(session.is_done());
-    let err = failed(&mut session, Status::NoPerm);
+    failed(&mut session, Status::NoPerm);
 }
 
 #[test]
@@ -521,7 +521,7 @@ fn a_reader_that_goes_away_stops_the_counting_and_closes() {
     session.server_item(ack(1), now);
     assert_eq!(sent(&mut session), ["</stream:stream>"]);
     session.server_item(Item::Close, now);
-    let err = failed(&mut session, Status::IoErr);
+    failed(&mut session, Status::IoErr);
 }
 
 #[test]
