@@ -7,6 +7,7 @@
 //! - [`stanza`]: one parsed stanza line and its fields (the commands' environment).
 //! - [`actions`]: stdout, `>> FILE`, `| CMD`, `! CMD`.
 //! - [`event`], [`presence`], [`dir`], [`print`]: what a stanza means, in the tree and on a terminal.
+//! - [`repeats`]: messages seen already (origin-id), dropped before anything sees them.
 //! - [`answer`], [`reply`]: built-in answers, iq handlers and the reply path.
 //! - [`router`]: all of it, one line at a time.
 
@@ -15,6 +16,7 @@ pub mod answer;
 pub mod dir;
 pub mod event;
 pub mod presence;
+pub mod repeats;
 pub mod print;
 pub mod reply;
 pub mod router;

@@ -7,6 +7,7 @@ use crate::dir::DirSink;
 use crate::event::{interpret, own_message, Event};
 use crate::presence::Presences;
 use crate::print;
+use crate::repeats::Repeats;
 use crate::reply::{Handlers, ReplyPath};
 use crate::rules::Rule;
 use crate::stanza::{one_line, Kind, Stanza};
@@ -55,6 +56,8 @@ pub struct Router {
     pub unmatched: u64,
     /// iq requests left unanswered for want of a reply path.
     pub unanswered: u64,
+    /// Messages seen already (the same origin-id from the same sender).
+    repeats: Repeats,
 }
 
 impl Router {
@@ -66,6 +69,7 @@ impl Router {
             presences: Presences::default(),
             unmatched: 0,
             unanswered: 0,
+            repeats: Repeats::default(),
         })
     }
 
@@ -108,6 +112,19 @@ impl Router {
             }
         };
         let sender = sender.as_ref();
+        if sender.is_some_and(|sender| self.repeats.is_repeat(&stanza, sender)) {
+            let n = self.repeats.dropped;
+            if n == 10u64.pow(n.ilog10()) {
+                warn(
+                    TOOL,
+                    format!(
+                        "dropped {n} message(s) seen already (the same origin-id from the same \
+                         sender: sent again after a new session)"
+                    ),
+                );
+            }
+            return Ok(Flow::Continue);
+        }
         let request =
             stanza.kind == Kind::Iq && matches!(stanza.stanza_type.as_str(), "get" | "set");
         if let Some(rule) = self

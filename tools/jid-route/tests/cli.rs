@@ -1113,3 +1113,39 @@ fn a_session_event_is_no_stanza_for_the_rules_nor_for_stdout() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn a_message_sent_again_after_a_new_session_is_written_once() {
+    let root = scratch("repeats");
+    let dir = root.join("tree");
+    let line = |from: &str, delay: &str| {
+        format!(
+            "<message from='{from}' type='chat'><body>disk full</body>{delay}\
+             <origin-id xmlns='urn:xmpp:sid:0' id='xp-1'/></message>"
+        )
+    };
+    let input = [
+        line("alice@localhost/phone", ""),
+        // The offline store's copy of the same message.
+        line(
+            "alice@localhost",
+            "<delay xmlns='urn:xmpp:delay' stamp='2026-12-01T00:00:00Z'/>",
+        ),
+        // Someone else with her id: a message of its own.
+        line("eve@localhost/x", ""),
+    ];
+    let input: Vec<&str> = input.iter().map(String::as_str).collect();
+    let output = route(
+        &["--dir", dir.to_str().unwrap(), "--reply", "/dev/null"],
+        &lines(&input),
+    );
+    ok(&output);
+    assert_eq!(read(dir.join("alice@localhost/out")).lines().count(), 1);
+    assert_eq!(read(dir.join("eve@localhost/out")).lines().count(), 1);
+    assert!(
+        text(&output.stderr).contains("dropped 1 message(s) seen already"),
+        "{}",
+        text(&output.stderr)
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
