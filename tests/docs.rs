@@ -2,6 +2,7 @@
 //! with the sections users look for, and the page documents exactly the
 //! options and the exit statuses that `--help` lists.
 
+use harness::long_options;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -15,26 +16,6 @@ fn tools() -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Long options (`--name`) mentioned in a text.
-fn long_options(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(pos) = text[i..].find("--") {
-        let start = i + pos;
-        let mut end = start + 2;
-        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'-') {
-            end += 1;
-        }
-        let preceded_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-        if end > start + 2 && preceded_ok && bytes[start + 2].is_ascii_alphabetic() {
-            found.insert(text[start..end].to_owned());
-        }
-        i = end.max(start + 2);
-    }
-    found
 }
 
 /// The manual page as plain text: roff's `\-` becomes `-`, font escapes go.
@@ -125,7 +106,9 @@ fn help_statuses(help: &str) -> BTreeSet<u32> {
 
 /// The exit statuses a manual page's EXIT STATUS section lists (`.B 75`, `.B 126, 127`).
 fn man_statuses(text: &str) -> BTreeSet<u32> {
-    let start = text.find("\n.SH EXIT STATUS").expect("an EXIT STATUS section");
+    let start = text
+        .find("\n.SH EXIT STATUS")
+        .expect("an EXIT STATUS section");
     let rest = &text[start + 1..];
     let end = rest[1..].find("\n.SH ").map_or(rest.len(), |e| e + 1);
     rest[..end]
@@ -150,7 +133,10 @@ fn help_and_manual_page_list_the_same_exit_statuses() {
             .unwrap();
         let help = help_statuses(&String::from_utf8_lossy(&output.stdout));
         let man = man_statuses(&man_text(&tool));
-        assert!(help.contains(&0) && help.contains(&64), "{tool} --help: {help:?}");
+        assert!(
+            help.contains(&0) && help.contains(&64),
+            "{tool} --help: {help:?}"
+        );
         assert_eq!(
             help, man,
             "{tool}: the exit statuses of --help (left) and of the man page (right) differ"

@@ -11,10 +11,10 @@
 //! finds xmpp-notify. `make deb` is `make build` then `make deb-built`,
 //! whose package is checked with `dpkg-deb` (not installed).
 
+use harness::long_options;
 use harness::{
     find_program, online, repo_root, run, skip, tools_dir, unique, Output, Prosody, TempDir,
 };
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -332,26 +332,6 @@ fn make_deb_packages_the_tools_commands_pages_and_docs() {
         2 * installed_names().count() + 4,
         "{contents}"
     );
-}
-
-/// Long options (`--name`) mentioned in a text.
-fn long_options(text: &str) -> BTreeSet<String> {
-    let bytes = text.as_bytes();
-    let mut found = BTreeSet::new();
-    let mut i = 0;
-    while let Some(pos) = text[i..].find("--") {
-        let start = i + pos;
-        let mut end = start + 2;
-        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'-') {
-            end += 1;
-        }
-        let preceded_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-        if end > start + 2 && preceded_ok && bytes[start + 2].is_ascii_alphabetic() {
-            found.insert(text[start..end].to_owned());
-        }
-        i = end.max(start + 2);
-    }
-    found
 }
 
 /// The header comment of each script is what its page says: the page has

@@ -175,6 +175,26 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// Long options (`--name`) mentioned in a text.
+pub fn long_options(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("--") {
+        let start = i + pos;
+        let mut end = start + 2;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'-') {
+            end += 1;
+        }
+        let preceded_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
+        if end > start + 2 && preceded_ok && bytes[start + 2].is_ascii_alphabetic() {
+            found.insert(text[start..end].to_owned());
+        }
+        i = end.max(start + 2);
+    }
+    found
+}
+
 /// The Python of the virtual environment tests/run makes for the independent
 /// clients (`target/interop-venv`, with tests/interop/requirements.txt:
 /// slixmpp), if it is there.
