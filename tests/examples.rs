@@ -717,3 +717,43 @@ fn finish_receiver(mut receiver: Spawned) -> Vec<String> {
     }
     lines
 }
+
+#[test]
+fn ii_client_shows_what_the_account_s_phone_says_and_hears() {
+    // bob's tree, and bob's "phone" (another client of his, a plain chain):
+    // with carbons both sides of the phone's conversation with alice end up
+    // in the tree, as bob's and alice's lines.
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("ii-carbons");
+    let dir = temp.join("xmpp");
+    let mut session = Spawned::start(ii_run(prosody, &bob, &dir, ""));
+    wait_state(&dir, "connected", LIMIT);
+    let mut phone = harness::online_with(prosody, &bob, &["--resource", "phone"]);
+    let mut alice_online = harness::online(prosody, &alice);
+    let said = harness::unique("from the phone");
+    phone.write(harness::chat(&alice.jid, &said).as_bytes());
+    alice_online.expect_line(LIMIT, |line| line.contains(&said));
+    let heard = harness::unique("to the phone");
+    alice_online.write(harness::chat(&format!("{}/phone", bob.jid), &heard).as_bytes());
+    phone.expect_line(LIMIT, |line| line.contains(&heard));
+    let out = wait_for_file(&dir.join(&alice.jid).join("out"), LIMIT, |out| {
+        out.contains(&heard) && out.ends_with('\n')
+    });
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(&format!("<{}> {said}", bob.jid))),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(&format!("<{}> {heard}", alice.jid))),
+        "{out}"
+    );
+    phone.close_stdin();
+    alice_online.close_stdin();
+    stop_ii_client(&dir, &mut session);
+}

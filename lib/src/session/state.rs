@@ -58,6 +58,10 @@ use std::time::{Duration, Instant};
 pub const FINAL_PING_ID: &str = "xa-final-ping";
 /// The prefix of our keepalive pings' ids (servers without stream management).
 const KEEPALIVE_PING_ID: &str = "xa-keepalive-";
+/// The id of the request that turns carbons on (XEP-0280).
+const CARBONS_ID: &str = "xa-carbons";
+/// XEP-0280 message carbons.
+pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
 /// The namespace of the session events downstream may ask for.
 pub const NS_EVENTS: &str = "urn:xmpp-pipes:session:0";
 /// XEP-0359 unique and stable stanza ids.
@@ -96,6 +100,9 @@ pub struct Settings {
     /// Tell (as notices) what each login negotiated: the SASL mechanism, the
     /// stream features, the JID bound and stream management.
     pub verbose: bool,
+    /// Turn message carbons on (XEP-0280) in each new session: downstream
+    /// gets copies of what the account's other clients send and receive.
+    pub carbons: bool,
     /// Seed of the jitter and origin-id generator (from the caller's randomness).
     pub seed: u64,
 }
@@ -797,6 +804,11 @@ impl Session {
         if let Some(presence) = presence {
             self.send_stanza(presence, Origin::Own);
         }
+        if self.settings.carbons {
+            let enable =
+                format!("<iq type='set' id='{CARBONS_ID}'><enable xmlns='{NS_CARBONS}'/></iq>");
+            self.send_stanza(enable, Origin::Own);
+        }
         let joins = if first {
             self.rooms
                 .join_stanzas(self.settings.room_password.as_ref())
@@ -1014,6 +1026,16 @@ impl Session {
             if id.starts_with(KEEPALIVE_PING_ID) {
                 self.sm.handled();
                 self.unconfirmed_without_sm = 0;
+                return true;
+            }
+            if id == CARBONS_ID {
+                self.sm.handled();
+                if kind == "error" {
+                    self.actions.push(Action::Notice(format!(
+                        "warning: the server refused message carbons: {}",
+                        stream::describe_stanza_error(element)
+                    )));
+                }
                 return true;
             }
         }

@@ -13,11 +13,13 @@ use crate::rules::Rule;
 use crate::stanza::{one_line, Kind, Stanza};
 use xmpp_pipes::exit::{warn, Error, Result};
 use xmpp_pipes::jid::Jid;
-use xmpp_pipes::session::state::NS_EVENTS;
+use xmpp_pipes::session::state::{NS_CARBONS, NS_EVENTS};
 use xmpp_pipes::stream::describe_stream_error;
-use xmpp_pipes::xml::{NS_CLIENT, NS_STREAMS};
+use xmpp_pipes::xml::{Element, NS_CLIENT, NS_STREAMS};
 
 const TOOL: &str = "jid-route";
+/// XEP-0297 stanza forwarding (inside carbons).
+const NS_FORWARD: &str = "urn:xmpp:forward:0";
 
 /// The namespace of roster pushes (RFC 6121 §2).
 pub const NS_ROSTER: &str = "jabber:iq:roster";
@@ -125,6 +127,10 @@ impl Router {
             }
             return Ok(Flow::Continue);
         }
+        if let Some((direction, inner)) = carbon(&stanza) {
+            self.carbon(number, &stanza, direction, inner)?;
+            return Ok(Flow::Continue);
+        }
         let request =
             stanza.kind == Kind::Iq && matches!(stanza.stanza_type.as_str(), "get" | "set");
         if let Some(rule) = self
@@ -179,15 +185,7 @@ impl Router {
             author,
             text,
         };
-        if let Some(dir) = &mut self.config.dir {
-            if let Err(why) = dir.show(&shown, None, &event.line)? {
-                warn(TOOL, format!("our own line not shown in the tree: {why}"));
-            }
-        }
-        if self.config.print {
-            write_stdout(print::lines(&shown, None, Some(&me)).as_bytes())?;
-        }
-        Ok(())
+        self.show_event(&shown, &event.line)
     }
 
     fn session_event(&mut self, event: &Stanza) -> Result<()> {
@@ -239,6 +237,72 @@ impl Router {
                 format!("ignoring a <{}> element", one_line(&stanza.element.name)),
             );
         }
+    }
+
+    /// A carbon copy (XEP-0280) of a message another client of ours sent or
+    /// received: shown in the conversation it belongs to, as ours or the
+    /// partner's line, and only when the copy comes from our own bare JID
+    /// (a copy from anyone else is forged: the CVE-2017-5589 class). No rule
+    /// sees it: a bot answers the messages it gets, not its other clients'.
+    fn carbon(
+        &mut self,
+        number: u64,
+        stanza: &Stanza,
+        direction: &str,
+        inner: &Element,
+    ) -> Result<()> {
+        let Some(me) = self.config.me.as_ref().map(Jid::to_bare) else {
+            return self.unroutable(
+                number,
+                stanza,
+                "a carbon copy, and our own JID is unknown (--me)",
+            );
+        };
+        let from_us = matches!(&stanza.from, Some(Ok(from)) if *from == me);
+        if !from_us {
+            let from = stanza.element.attr("from").unwrap_or("nobody");
+            return self.unroutable(
+                number,
+                stanza,
+                &format!("a carbon copy from {from}, not from our own account: forged"),
+            );
+        }
+        if direction == "sent" {
+            if let Some(event) = own_message(inner, &me) {
+                self.show_event(&event, &stanza.line)?;
+            }
+            return Ok(());
+        }
+        let Ok(line) = inner.to_line(NS_CLIENT) else {
+            return self.unroutable(number, stanza, "a carbon copy that cannot be read");
+        };
+        let Ok(inner) = Stanza::parse(line) else {
+            return self.unroutable(number, stanza, "a carbon copy that cannot be read");
+        };
+        match &inner.from {
+            Some(Ok(from)) => {
+                let from = from.clone();
+                self.show(number, &inner, Some(&from))
+            }
+            _ => self.unroutable(
+                number,
+                stanza,
+                "a received carbon copy without a valid from",
+            ),
+        }
+    }
+
+    /// Show one event in the tree and on the terminal (no presence summary).
+    fn show_event(&mut self, event: &Event, line: &str) -> Result<()> {
+        if let Some(dir) = &mut self.config.dir {
+            if let Err(why) = dir.show(event, None, line)? {
+                warn(TOOL, format!("not shown in the tree: {why}"));
+            }
+        }
+        if self.config.print {
+            write_stdout(print::lines(event, None, self.config.me.as_ref()).as_bytes())?;
+        }
+        Ok(())
     }
 
     /// The default destinations: the tree and the terminal.
@@ -369,4 +433,21 @@ impl Router {
             None => Ok(()),
         }
     }
+}
+
+/// The direction (`sent`, `received`) and the message inside a carbon copy
+/// (XEP-0280: `<sent|received xmlns='urn:xmpp:carbons:2'><forwarded
+/// xmlns='urn:xmpp:forward:0'><message/>`), if `stanza` is one.
+fn carbon(stanza: &Stanza) -> Option<(&'static str, &Element)> {
+    if stanza.kind != Kind::Message {
+        return None;
+    }
+    ["sent", "received"].into_iter().find_map(|direction| {
+        let inner = stanza
+            .element
+            .child(direction, NS_CARBONS)?
+            .child("forwarded", NS_FORWARD)?
+            .child("message", NS_CLIENT)?;
+        Some((direction, inner))
+    })
 }

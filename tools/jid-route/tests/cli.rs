@@ -1149,3 +1149,64 @@ fn a_message_sent_again_after_a_new_session_is_written_once() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn carbons_from_our_account_go_in_the_conversation_and_forged_ones_nowhere() {
+    let root = scratch("carbons");
+    let dir = root.join("tree");
+    let carbon = |from: &str, direction: &str, inner: &str| {
+        format!(
+            "<message from='{from}' to='me@localhost/ii' type='chat'>\
+             <{direction} xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             {inner}</forwarded></{direction}></message>"
+        )
+    };
+    let input = [
+        // Said on our phone, to alice.
+        carbon(
+            "me@localhost",
+            "sent",
+            "<message xmlns='jabber:client' from='me@localhost/phone' to='alice@localhost' type='chat'><body>from the phone</body></message>",
+        ),
+        // What alice said to our phone.
+        carbon(
+            "me@localhost",
+            "received",
+            "<message xmlns='jabber:client' from='alice@localhost/x' to='me@localhost/phone' type='chat'><body>to the phone</body></message>",
+        ),
+        // Eve's forgery: a "copy" of a message from alice.
+        carbon(
+            "eve@localhost/x",
+            "received",
+            "<message xmlns='jabber:client' from='alice@localhost/x' to='me@localhost' type='chat'><body>forged</body></message>",
+        ),
+    ];
+    let input: Vec<&str> = input.iter().map(String::as_str).collect();
+    let output = route(
+        &[
+            "--dir",
+            dir.to_str().unwrap(),
+            "--me",
+            "me@localhost",
+            "--reply",
+            "/dev/null",
+        ],
+        &lines(&input),
+    );
+    ok(&output);
+    let out = read(dir.join("alice@localhost/out"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].ends_with("<me@localhost> from the phone"), "{out}");
+    assert!(
+        lines[1].ends_with("<alice@localhost> to the phone"),
+        "{out}"
+    );
+    assert!(!dir.join("eve@localhost").exists());
+    let unrouted = read(dir.join("unrouted"));
+    assert!(
+        unrouted.contains("a carbon copy from eve@localhost/x, not from our own account: forged"),
+        "{unrouted}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

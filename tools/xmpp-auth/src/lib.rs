@@ -71,6 +71,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         linger: options.linger,
         receipts: options.receipt,
         verbose: options.verbose,
+        carbons: options.carbons,
         keepalive_timeout: options.keepalive.min(KEEPALIVE_TIMEOUT),
         reconnect,
         events: options.session_events,

@@ -77,6 +77,8 @@ Options:
       --create-rooms           create a room of --join that does not exist (an instant room)
       --config FILE            read the account's settings from FILE (mode 0600)
                                instead of ~/.config/xmpp-pipes/config
+      --carbons                turn message carbons on (XEP-0280) in each new session: what
+                               the account's other clients send and receive comes here too
   -v, --verbose                say on stderr what each login negotiated: the SASL mechanism
                                and those offered, the stream features, the JID bound,
                                stream management
@@ -181,6 +183,8 @@ pub struct Options {
     pub receipt: bool,
     /// `--verbose`: say what each login negotiated.
     pub verbose: bool,
+    /// `--carbons`: copies of the other clients' messages.
+    pub carbons: bool,
     /// Reconnect when the connection is lost (and xmpp-connect can).
     pub reconnect: bool,
     /// Give up after this many failed attempts in a row.
@@ -222,6 +226,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--no-stream-management",
         "--no-reconnect",
         "--receipt",
+        "--carbons",
         "-v",
         "--verbose",
         "--session-events",
@@ -300,6 +305,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .unwrap_or(DEFAULT_LINGER);
     let receipt = args.contains("--receipt");
     let verbose = args.contains(["-v", "--verbose"]);
+    let carbons = args.contains("--carbons");
     let reconnect = !args.contains("--no-reconnect");
     let reconnect_limit: Option<u32> = args
         .opt_value_from_str("--reconnect-limit")
@@ -343,6 +349,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         linger,
         receipt,
         verbose,
+        carbons,
         reconnect,
         reconnect_limit,
         session_events,

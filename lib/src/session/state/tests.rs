@@ -33,6 +33,7 @@ fn settings(reconnect: Option<Policy>) -> Settings {
         linger: LINGER,
         receipts: false,
         verbose: false,
+        carbons: false,
         seed: 7,
     }
 }
@@ -970,5 +971,31 @@ fn with_receipts_the_session_ends_in_success_only_once_the_recipient_confirmed()
         err.message()
             .starts_with("no delivery receipt from bob@example.org within 10 s"),
         "{err}"
+    );
+}
+
+#[test]
+fn carbons_are_turned_on_in_each_new_session_and_the_answer_stays_here() {
+    let now = Instant::now();
+    let mut s = settings(None);
+    s.carbons = true;
+    let mut session = Session::new(s, false);
+    log_in(&mut session, now, "r1");
+    let out = sent(&mut session);
+    assert!(
+        out.contains(
+            &"<iq type='set' id='xa-carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>".to_owned()
+        ),
+        "{out:?}"
+    );
+    session.server_item(line("<iq type='result' id='xa-carbons'/>"), now);
+    assert!(all(&mut session).is_empty(), "not for downstream");
+    session.server_item(
+        line("<iq type='error' id='xa-carbons'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"),
+        now,
+    );
+    assert_eq!(
+        notices(&all(&mut session)),
+        ["warning: the server refused message carbons: service-unavailable"]
     );
 }
