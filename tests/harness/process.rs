@@ -182,6 +182,8 @@ pub struct Spawned {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Told when the stderr reader saw the end of the pipe.
+    stderr_done: mpsc::Receiver<()>,
     exit: mpsc::Receiver<ExitStatus>,
     status: Option<ExitStatus>,
 }
@@ -226,11 +228,13 @@ impl Spawned {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut child_stderr = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&stderr);
+        let (stderr_tx, stderr_done) = mpsc::channel();
         thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = child_stderr.read(&mut buf) {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
+            let _ = stderr_tx.send(());
         });
 
         let (exit_tx, exit) = mpsc::channel();
@@ -246,6 +250,7 @@ impl Spawned {
             stdin,
             lines,
             stderr,
+            stderr_done,
             exit,
             status: None,
         }
@@ -318,9 +323,15 @@ impl Spawned {
 
     /// Waits up to `timeout` for the child to exit; `None` if it is still
     /// running.
+    /// Once it exited, what it wrote to stderr is all in [`Spawned::stderr`]
+    /// (the reader has seen the pipe's end, or a few seconds passed: a
+    /// grandchild may hold it open).
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
         if self.status.is_none() {
             self.status = self.exit.recv_timeout(timeout).ok();
+            if self.status.is_some() {
+                let _ = self.stderr_done.recv_timeout(Duration::from_secs(5));
+            }
         }
         self.status
     }

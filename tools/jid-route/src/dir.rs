@@ -144,6 +144,7 @@ impl DirSink {
                 contact,
                 author,
                 text,
+                when,
             } => {
                 let name = match self.contact_dir(contact) {
                     Ok(name) => name,
@@ -152,7 +153,7 @@ impl DirSink {
                 self.append(
                     Some(&name),
                     tree::OUT,
-                    &out_lines(now, self.time, author, text),
+                    &out_lines(when.unwrap_or(now), self.time, author, text),
                 )?;
             }
             Event::Notice { contact, text } => {
@@ -298,6 +299,7 @@ mod tests {
                 contact,
                 author: "x".into(),
                 text: "hi".into(),
+                when: None,
             };
             let refused = sink.show(&event, None, "<message/>").unwrap();
             assert!(refused.is_err(), "{name}");

@@ -21,6 +21,9 @@ pub enum Event {
         author: String,
         /// The text, terminal escapes defused.
         text: String,
+        /// When it was said, if it came late (XEP-0203 `<delay/>`: offline
+        /// storage, room history); never later than its arrival.
+        when: Option<jiff::Timestamp>,
     },
     /// A line about a conversation: a subject, a subscription request, an error, a room join.
     Notice {
@@ -129,6 +132,7 @@ fn message(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
                 contact: bare,
                 author,
                 text: printable(&body),
+                when: delay(&stanza.element),
             });
         }
     }
@@ -186,8 +190,21 @@ pub fn own_message(message: &Element, me: &Jid) -> Option<Event> {
         contact: to,
         author: me.to_bare().to_string(),
         text: printable(&body),
+        when: None,
     })
 }
+
+/// XEP-0203: the time a late message was said, from its `<delay stamp/>`;
+/// a stamp in the future (a clock that is wrong, or a sender's trick) is
+/// not taken: a line is never dated after it arrived.
+pub fn delay(message: &Element) -> Option<jiff::Timestamp> {
+    let stamp = message.child("delay", NS_DELAY)?.attr("stamp")?;
+    let when: jiff::Timestamp = stamp.trim().parse().ok()?;
+    (when <= jiff::Timestamp::now()).then_some(when)
+}
+
+/// XEP-0203 delayed delivery.
+const NS_DELAY: &str = "urn:xmpp:delay";
 
 #[cfg(test)]
 mod tests {
@@ -204,6 +221,35 @@ mod tests {
     }
 
     #[test]
+    fn a_late_message_keeps_its_time_unless_it_claims_the_future() {
+        let when = |delay: &str| match &events(&format!(
+            "<message from='b@x/pc' type='chat'><body>hi</body>{delay}</message>"
+        ))
+        .unwrap()[..]
+        {
+            [Event::Message { when, .. }] => *when,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            when("<delay xmlns='urn:xmpp:delay' from='x' stamp='2026-11-30T08:15:00Z'/>"),
+            Some("2026-11-30T08:15:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            when("<delay xmlns='urn:xmpp:delay' stamp='2999-01-01T00:00:00Z'/>"),
+            None
+        );
+        assert_eq!(
+            when("<delay xmlns='urn:xmpp:delay' stamp='yesterday'/>"),
+            None
+        );
+        assert_eq!(
+            when("<delay xmlns='urn:other' stamp='2026-11-30T08:15:00Z'/>"),
+            None
+        );
+        assert_eq!(when(""), None);
+    }
+
+    #[test]
     fn messages() {
         assert_eq!(
             events("<message from='Bob@X/pc' type='chat'><body>hi\u{1b}[2J</body></message>")
@@ -211,14 +257,15 @@ mod tests {
             [Event::Message {
                 contact: jid("bob@x"),
                 author: "bob@x".into(),
-                text: "hi\u{FFFD}[2J".into()
+                text: "hi\u{FFFD}[2J".into(),
+                when: None,
             }]
         );
         assert_eq!(
             events("<message from='room@muc.x/Alice' type='groupchat'><subject>news</subject><body>yo</body></message>").unwrap(),
             [
                 Event::Notice { contact: jid("room@muc.x"), text: "Alice set the topic to: news".into() },
-                Event::Message { contact: jid("room@muc.x"), author: "Alice".into(), text: "yo".into() },
+                Event::Message { contact: jid("room@muc.x"), author: "Alice".into(), text: "yo".into(), when: None },
             ]
         );
         assert!(events("<message from='b@x' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>").unwrap().is_empty());

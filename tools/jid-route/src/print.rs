@@ -5,7 +5,11 @@
 //! 10:05 [room@muc.example.org] <Alice> hi all
 //! 10:06 -!- bob@example.org is away (at lunch)
 //! 10:07 -!- [iq r1] error: item-not-found
+//! 2026-11-30 08:15 <bob@example.org> said while we were away
 //! ```
+//!
+//! A message that came late (offline storage, room history) shows the date
+//! and time it was said.
 //!
 //! Text from the network has its control characters defused first, so a
 //! message cannot send escape sequences to the terminal.
@@ -32,7 +36,13 @@ pub fn lines(event: &Event, summary: Option<&State>, me: Option<&Jid>) -> String
             contact,
             author,
             text,
+            when,
         } => {
+            let time = when.map_or(time, |when| {
+                when.to_zoned(jiff::tz::TimeZone::system())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            });
             let prefix = if *author == contact.to_string() {
                 format!("{time} <{author}>")
             } else {
@@ -88,6 +98,7 @@ mod tests {
             contact: jid("bob@x"),
             author: "bob@x".into(),
             text: "one\ntwo".into(),
+            when: None,
         };
         let text = lines(&chat, None, None);
         let shown: Vec<&str> = text.lines().map(|l| &l[6..]).collect();
@@ -96,6 +107,7 @@ mod tests {
             contact: jid("r@muc"),
             author: "Al".into(),
             text: "hi".into(),
+            when: None,
         };
         assert!(lines(&room, None, None).ends_with(" [r@muc] <Al> hi\n"));
         let away = State {

@@ -173,6 +173,7 @@ impl Router {
             contact,
             author,
             text,
+            ..
         }) = event
             .element
             .child("message", NS_CLIENT)
@@ -184,6 +185,7 @@ impl Router {
             contact,
             author,
             text,
+            when: None,
         };
         self.show_event(&shown, &event.line)
     }
