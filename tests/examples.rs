@@ -757,3 +757,28 @@ fn ii_client_shows_what_the_account_s_phone_says_and_hears() {
     alice_online.close_stdin();
     stop_ii_client(&dir, &mut session);
 }
+
+#[test]
+fn ii_client_say_takes_a_contact_spelt_as_people_type_it() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("ii-spelling");
+    let dir = temp.join("xmpp");
+    let mut session = Spawned::start(ii_run(prosody, &bob, &dir, ""));
+    wait_state(&dir, "connected", LIMIT);
+    let mut alice_online = harness::online(prosody, &alice);
+    let text = harness::unique("spelt in capitals");
+    let say = harness::run(
+        ii_client(&[&"say", &dir, &alice.jid.to_uppercase(), &text]),
+        b"",
+        LIMIT,
+    );
+    assert_eq!(say.code(), Some(0), "{say}");
+    alice_online.expect_line(LIMIT, |line| line.contains(&text));
+    wait_for_file(&dir.join(&alice.jid).join("out"), LIMIT, |out| {
+        out.contains(&text)
+    });
+    assert!(!dir.join(alice.jid.to_uppercase()).exists());
+    alice_online.close_stdin();
+    stop_ii_client(&dir, &mut session);
+}
