@@ -2,7 +2,7 @@
 //! with the sections users look for, and the page documents exactly the
 //! options and the exit statuses that `--help` lists.
 
-use harness::long_options;
+use harness::{assert_man_sections, long_options, man_text};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -18,17 +18,6 @@ fn tools() -> Vec<String> {
     names
 }
 
-/// The manual page as plain text: roff's `\-` becomes `-`, font escapes go.
-fn man_text(tool: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("man/{tool}.1"));
-    let roff =
-        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing", path.display()));
-    roff.replace("\\-", "-")
-        .replace("\\fB", "")
-        .replace("\\fR", "")
-        .replace("\\fI", "")
-}
-
 /// The section of a manual page that lists options.
 fn man_options_section(text: &str) -> String {
     let start = text.find("\n.SH OPTIONS").expect("an OPTIONS section");
@@ -40,21 +29,7 @@ fn man_options_section(text: &str) -> String {
 #[test]
 fn every_tool_has_a_complete_manual_page() {
     for tool in tools() {
-        let text = man_text(&tool);
-        for section in [
-            "NAME",
-            "SYNOPSIS",
-            "DESCRIPTION",
-            "OPTIONS",
-            "EXIT STATUS",
-            "EXAMPLES",
-            "SEE ALSO",
-        ] {
-            assert!(
-                text.contains(&format!(".SH {section}")),
-                "man/{tool}.1 lacks {section}"
-            );
-        }
+        assert_man_sections(&tool, &man_text(&tool));
     }
 }
 

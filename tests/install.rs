@@ -364,27 +364,8 @@ fn every_command_has_a_manual_page_with_the_options_of_its_usage() {
             "no usage lines in {script} --help:\n{help}"
         );
 
-        let path = repo_root().join(format!("man/{command}.1"));
-        let page = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .replace("\\-", "-")
-            .replace("\\fB", "")
-            .replace("\\fR", "")
-            .replace("\\fI", "");
-        for section in [
-            "NAME",
-            "SYNOPSIS",
-            "DESCRIPTION",
-            "OPTIONS",
-            "EXIT STATUS",
-            "EXAMPLES",
-            "SEE ALSO",
-        ] {
-            assert!(
-                page.contains(&format!("\n.SH {section}")),
-                "man/{command}.1 lacks {section}"
-            );
-        }
+        let page = harness::man_text(command);
+        harness::assert_man_sections(command, &page);
         assert!(
             page.contains(&format!(".SH NAME\n{command} -")),
             "man/{command}.1: NAME"

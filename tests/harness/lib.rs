@@ -195,6 +195,38 @@ pub fn long_options(text: &str) -> std::collections::BTreeSet<String> {
     found
 }
 
+/// The manual page `man/NAME.1` as plain text: roff's `\-` becomes `-`,
+/// font escapes go. Panics if it is missing.
+pub fn man_text(name: &str) -> String {
+    let path = repo_root().join(format!("man/{name}.1"));
+    let roff =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing", path.display()));
+    roff.replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "")
+        .replace("\\fI", "")
+}
+
+/// Asserts that the manual page `text` (of `name`) has the sections users
+/// look for.
+#[track_caller]
+pub fn assert_man_sections(name: &str, text: &str) {
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "EXIT STATUS",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        assert!(
+            text.contains(&format!("\n.SH {section}")),
+            "man/{name}.1 lacks {section}"
+        );
+    }
+}
+
 /// The Python of the virtual environment tests/run makes for the independent
 /// clients (`target/interop-venv`, with tests/interop/requirements.txt:
 /// slixmpp), if it is there.
