@@ -53,7 +53,15 @@ pub enum Event {
 /// Read a stanza from `sender` (its validated `from`, or our own account
 /// when it had none) as events; an `Err` says why it cannot be shown.
 /// Stanzas with nothing to show (chat states, receipts, probes, iq requests) give no events.
-pub fn interpret(stanza: &Stanza, sender: Option<&Jid>) -> Result<Vec<Event>, String> {
+/// `in_room`: the sender's bare JID is a room we are in. Only there is a
+/// `groupchat` message a room's, its author a nick: anyone else's
+/// `groupchat` is shown as a chat message, under the sender's bare JID, so
+/// that a contact cannot pass a resource `boss@example.org` off as an author.
+pub fn interpret(
+    stanza: &Stanza,
+    sender: Option<&Jid>,
+    in_room: bool,
+) -> Result<Vec<Event>, String> {
     if stanza.kind == Kind::Iq {
         return iq_answer(stanza).into_iter().collect();
     }
@@ -63,7 +71,7 @@ pub fn interpret(stanza: &Stanza, sender: Option<&Jid>) -> Result<Vec<Event>, St
     let sender = sender.ok_or("no from attribute, and our own JID is unknown (--me)")?;
     let bare = sender.to_bare();
     if stanza.kind == Kind::Message {
-        return Ok(message(stanza, sender, bare));
+        return Ok(message(stanza, sender, bare, in_room));
     }
     Ok(presence(stanza, sender, bare))
 }
@@ -99,14 +107,14 @@ fn notice(contact: &Jid, text: String) -> Event {
     }
 }
 
-fn message(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
+fn message(stanza: &Stanza, sender: &Jid, bare: Jid, in_room: bool) -> Vec<Event> {
     let mut events = Vec::new();
     if stanza.stanza_type == "error" {
         let why = describe_stanza_error(&stanza.element);
         events.push(notice(&bare, format!("message to {sender} failed: {why}")));
         return events;
     }
-    let groupchat = stanza.is_groupchat();
+    let groupchat = stanza.is_groupchat() && in_room;
     let author = match (groupchat, sender.resource()) {
         (true, Some(nick)) => nick.to_owned(),
         _ => bare.to_string(),
@@ -213,7 +221,7 @@ mod tests {
     fn events(line: &str) -> Result<Vec<Event>, String> {
         let stanza = Stanza::parse(line.to_owned()).unwrap();
         let sender = stanza.from.clone().map(|r| r.unwrap());
-        interpret(&stanza, sender.as_ref())
+        interpret(&stanza, sender.as_ref(), true)
     }
 
     fn jid(text: &str) -> Jid {
@@ -247,6 +255,21 @@ mod tests {
             None
         );
         assert_eq!(when(""), None);
+    }
+
+    #[test]
+    fn a_groupchat_from_no_room_of_ours_is_the_sender_s_own() {
+        let stanza = Stanza::parse(
+            "<message from='eve@x/boss@x' type='groupchat'><body>pay</body></message>".into(),
+        )
+        .unwrap();
+        let sender = stanza.from.clone().map(|r| r.unwrap());
+        let events = interpret(&stanza, sender.as_ref(), false).unwrap();
+        assert!(
+            matches!(&events[..], [Event::Message { contact, author, .. }]
+                if contact.to_string() == "eve@x" && author == "eve@x"),
+            "{events:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::actions::{write_stdout, Actions};
 use crate::answer;
 use crate::dir::DirSink;
-use crate::event::{interpret, own_message, Event};
+use crate::event::{interpret, own_message, Event, NS_MUC_USER};
 use crate::presence::Presences;
 use crate::print;
 use crate::repeats::Repeats;
@@ -60,6 +60,9 @@ pub struct Router {
     pub unanswered: u64,
     /// Messages seen already (the same origin-id from the same sender).
     repeats: Repeats,
+    /// The rooms we are in (bare JIDs), from our own presence in them
+    /// (XEP-0045 status 110): only their `groupchat` is a room's.
+    rooms: std::collections::HashSet<Jid>,
 }
 
 impl Router {
@@ -72,6 +75,7 @@ impl Router {
             unmatched: 0,
             unanswered: 0,
             repeats: Repeats::default(),
+            rooms: std::collections::HashSet::new(),
         })
     }
 
@@ -114,6 +118,9 @@ impl Router {
             }
         };
         let sender = sender.as_ref();
+        if let Some(sender) = sender {
+            self.note_room(&stanza, sender);
+        }
         if sender.is_some_and(|sender| self.repeats.is_repeat(&stanza, sender)) {
             let n = self.repeats.dropped;
             if n == 10u64.pow(n.ilog10()) {
@@ -307,13 +314,34 @@ impl Router {
         Ok(())
     }
 
+    /// Our own presence in a room (XEP-0045 status code 110): we are in it,
+    /// or, `unavailable`, no longer.
+    fn note_room(&mut self, stanza: &Stanza, sender: &Jid) {
+        if stanza.kind != Kind::Presence {
+            return;
+        }
+        let ours = stanza.element.child("x", NS_MUC_USER).is_some_and(|x| {
+            x.elements()
+                .any(|e| e.name == "status" && e.attr("code") == Some("110"))
+        });
+        if !ours {
+            return;
+        }
+        if stanza.stanza_type == "unavailable" {
+            self.rooms.remove(&sender.to_bare());
+        } else {
+            self.rooms.insert(sender.to_bare());
+        }
+    }
+
     /// The default destinations: the tree and the terminal.
     fn show(&mut self, number: u64, stanza: &Stanza, sender: Option<&Jid>) -> Result<()> {
         if self.config.dir.is_none() && !self.config.print {
             self.unmatched += 1;
             return Ok(());
         }
-        let events = match interpret(stanza, sender) {
+        let in_room = sender.is_some_and(|s| self.rooms.contains(&s.to_bare()));
+        let events = match interpret(stanza, sender, in_room) {
             Ok(events) => events,
             Err(why) => return self.unroutable(number, stanza, &why),
         };

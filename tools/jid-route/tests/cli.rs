@@ -248,10 +248,13 @@ fn chat_groupchat_subject_and_errors_in_the_tree() {
     let dir = root.join("tree");
     let input = lines(&[
         "<message from='Bob@Localhost/pc' type='chat'><body>hi&#10;2026-01-01 00:00 &lt;boss@localhost&gt; fake\u{1b}[2J</body></message>",
+        // We are in the room (our own presence, status 110): its groupchat is the room's.
+        "<presence from='room@muc.localhost/me'><x xmlns='http://jabber.org/protocol/muc#user'><status code='110'/></x></presence>",
         "<message from='room@muc.localhost/Al' type='groupchat'><subject>plans</subject></message>",
         "<message from='room@muc.localhost/Al' type='groupchat'><body>yo</body></message>",
         "<message from='bob@localhost' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
         "<message from='bob@localhost/pc' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        "<message from='eve@localhost/boss@localhost' type='groupchat'><body>pay me</body></message>",
     ]);
     let output = route(
         &["--dir", dir.to_str().unwrap(), "--reply", "/dev/null"],
@@ -280,12 +283,21 @@ fn chat_groupchat_subject_and_errors_in_the_tree() {
     );
     let room = read(dir.join("room@muc.localhost/out"));
     let room: Vec<&str> = room.lines().collect();
+    assert!(timed(room[0], "-!- me is in the room"), "{}", room[0]);
     assert!(
-        timed(room[0], "-!- Al set the topic to: plans"),
+        timed(room[1], "-!- Al set the topic to: plans"),
         "{}",
-        room[0]
+        room[1]
     );
-    assert!(timed(room[1], "<Al> yo"), "{}", room[1]);
+    assert!(timed(room[2], "<Al> yo"), "{}", room[2]);
+    // A contact's "groupchat" is no room's: its author is the contact, not
+    // the resource it chose.
+    let eve = read(dir.join("eve@localhost/out"));
+    assert_eq!(eve.lines().count(), 1, "{eve}");
+    assert!(
+        timed(eve.lines().next().unwrap(), "<eve@localhost> pay me"),
+        "{eve}"
+    );
     for path in ["", "bob@localhost", "room@muc.localhost"] {
         let mode = std::fs::metadata(dir.join(path))
             .unwrap()
@@ -893,13 +905,24 @@ fn a_flood_of_senders_ids_and_a_huge_nick_stay_within_the_limits() {
     for n in 0..ids {
         xmpp_pipes::tree::note_asked(&dir, &format!("q{n}"), Some("evil.example")).unwrap();
     }
-    let output = route_within(64 << 20, &args[..4], &input[input.find("<iq").unwrap()..]);
+    // (And we are in the room now: our own presence there, status 110.)
+    let (iqs, room) = (
+        input.find("<iq").unwrap(),
+        input.find("<message from='room@").unwrap(),
+    );
+    let second = format!(
+        "{}<presence from='room@muc.example/me'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <status code='110'/></x></presence>\n{}",
+        &input[iqs..room],
+        &input[room..]
+    );
+    let output = route_within(64 << 20, &args[..4], &second);
     ok(&output);
     assert_eq!(std::fs::read_dir(dir.join("iq")).unwrap().count(), ids);
     let out = read(dir.join("room@muc.example/out"));
-    assert_eq!(out.lines().count(), 1);
+    assert_eq!(out.lines().count(), 2, "{out}");
     assert!(timed(
-        out.lines().next().unwrap(),
+        out.lines().nth(1).unwrap(),
         &format!("<{}> hi", "n".repeat(1023))
     ));
     let unrouted_now = read(dir.join("unrouted"));
