@@ -488,8 +488,22 @@ impl Session {
         }
         let line = if name == "message" {
             let id = self.random_id();
-            let line = with_id(&with_origin_id(&line, &id), &id);
-            self.watch_for_bounce(&line);
+            // Parsed once: its id (given, or the one it gets) and address
+            // are what a bounce is known by.
+            let message = Element::parse(&line).ok();
+            let given = message
+                .as_ref()
+                .and_then(|m| m.attr("id"))
+                .map(str::to_owned);
+            let line = with_origin_id(&line, &id);
+            let (line, id) = match given {
+                Some(given) => (line, given),
+                None => (with_id(&line, &id), id),
+            };
+            let to = message.as_ref().and_then(|m| m.attr("to"));
+            if let Some(to) = to.and_then(|to| Jid::parse(to).ok()) {
+                self.bounces.sent(&id, to);
+            }
             if self.settings.receipts {
                 self.receipts.request(&line)
             } else {
@@ -1160,20 +1174,6 @@ impl Session {
         }
     }
 
-    /// Remember downstream's message `line` (with its id) until it can no
-    /// longer bounce.
-    fn watch_for_bounce(&mut self, line: &str) {
-        let Ok(message) = Element::parse(line) else {
-            return;
-        };
-        let (Some(id), Some(to)) = (message.attr("id"), message.attr("to")) else {
-            return;
-        };
-        if let Ok(to) = Jid::parse(to) {
-            self.bounces.sent(id, to);
-        }
-    }
-
     /// An error message from the server: if it is a bounce of downstream's,
     /// say so, and the session will end with its status.
     fn check_bounce(&mut self, line: &str, now: Instant) {
@@ -1418,21 +1418,14 @@ fn is_broadcast_presence(line: &str) -> bool {
     })
 }
 
-/// A message line with an `id` attribute (`id`), unless it has one: a bounce
-/// names the id of the message it returns.
+/// A message line that has no `id` attribute, with `id`: a bounce names the
+/// id of the message it returns.
 pub fn with_id(line: &str, id: &str) -> String {
-    let Ok(message) = Element::parse(line) else {
-        return line.to_owned();
-    };
-    if message.attr("id").is_some() {
-        return line.to_owned();
-    }
     // After the element name: `<message` is followed by white space, `/` or `>`.
-    let at = "<message".len();
-    if !line.starts_with("<message") {
-        return line.to_owned();
+    match line.strip_prefix("<message") {
+        Some(rest) => format!("<message id='{id}'{rest}"),
+        None => line.to_owned(),
     }
-    format!("{} id='{id}'{}", &line[..at], &line[at..])
 }
 
 /// A message line with an XEP-0359 origin-id, unless it has one: a receiver
