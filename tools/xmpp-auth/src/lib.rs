@@ -95,15 +95,21 @@ pub const RECONNECT_CAP: Duration = Duration::from_secs(60);
 /// to (and checked the certificate for): the server would only answer
 /// `host-unknown` or `not-authorized`.
 fn check_domain(jid: &xmpp_pipes::jid::Jid, connected: Option<&str>) -> Result<()> {
-    match connected {
-        Some(domain) if !domain.eq_ignore_ascii_case(jid.domain()) => {
-            Err(xmpp_pipes::exit::Error::usage(format!(
-                "the account {} is on {}, but xmpp-connect connected to {domain}: give \
+    // Both as RFC 7622 normalises them; an A-label (xn--) form is left to
+    // the server, which knows both spellings.
+    let normalised = connected
+        .filter(|domain| !domain.contains("xn--") && !jid.domain().contains("xn--"))
+        .map(|domain| {
+            xmpp_pipes::jid::Jid::parse(domain.trim_end_matches('.'))
+                .map_or_else(|_| domain.to_ascii_lowercase(), |d| d.domain().to_owned())
+        });
+    match normalised.as_deref() {
+        Some(domain) if domain != jid.domain() => Err(xmpp_pipes::exit::Error::usage(format!(
+            "the account {} is on {}, but xmpp-connect connected to {domain}: give \
                  xmpp-connect the account's domain (or @ to both for the configured account)",
-                jid.to_bare(),
-                jid.domain()
-            )))
-        }
+            jid.to_bare(),
+            jid.domain()
+        ))),
         _ => Ok(()),
     }
 }
@@ -121,4 +127,26 @@ fn seed() -> u64 {
         return nanos ^ u64::from(std::process::id());
     }
     u64::from_ne_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xmpp_pipes::jid::Jid;
+
+    #[test]
+    fn the_account_s_domain_must_be_the_one_connected_to_however_spelt() {
+        let jid = Jid::parse("user@bücher.example").unwrap();
+        assert!(check_domain(&jid, None).is_ok(), "not under xmpp-connect");
+        for same in ["bücher.example", "BÜCHER.example.", "xn--bcher-kva.example"] {
+            assert!(check_domain(&jid, Some(same)).is_ok(), "{same}");
+        }
+        let err = check_domain(&jid, Some("other.example")).unwrap_err();
+        assert_eq!(err.status(), xmpp_pipes::exit::Status::Usage);
+        assert!(
+            err.to_string()
+                .contains("is on bücher.example, but xmpp-connect connected to other.example"),
+            "{err}"
+        );
+    }
 }
