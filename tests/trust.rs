@@ -5,7 +5,7 @@
 //! The machine's own /etc/ssl is never changed: the variables point at files
 //! of the test's own.
 
-use harness::{chat, isolate, online, run, tool, Output, Prosody, TempDir, Transport};
+use harness::{chat, online, run, tool, Output, Prosody, TempDir, Transport};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -22,8 +22,8 @@ struct Store<'a> {
 /// isolated from the user's configuration, with `store` as its trust
 /// store variables; ready for PROG.
 fn xmpp_connect(prosody: &Prosody, transport: Transport, store: &Store, args: &[&str]) -> Command {
-    let mut command = Command::new(tool("xmpp-connect"));
-    isolate(&mut command, &prosody.scratch_dir().join("no-home"));
+    let options: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let mut command = harness::connect_with(prosody, transport, &options);
     command
         .env_remove("SSL_CERT_FILE")
         .env_remove("SSL_CERT_DIR");
@@ -33,18 +33,6 @@ fn xmpp_connect(prosody: &Prosody, transport: Transport, store: &Store, args: &[
     if let Some(dir) = store.cert_dir {
         command.env("SSL_CERT_DIR", dir);
     }
-    let port = match transport {
-        Transport::StartTls => prosody.starttls_port(),
-        Transport::DirectTls => {
-            command.arg("--direct-tls");
-            prosody.direct_tls_port()
-        }
-    };
-    command
-        .args(args)
-        .arg("--host")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg(prosody.domain());
     command
 }
 

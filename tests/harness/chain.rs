@@ -3,7 +3,7 @@
 //! test starts from.
 
 use crate::{tool, Account, Ejabberd, Prosody, Spawned};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -98,6 +98,14 @@ impl Server for Ejabberd {
 /// `xmpp-connect --host 127.0.0.1:PORT [--direct-tls] --cafile CA localhost`,
 /// ready for the next program's arguments.
 pub fn connect(prosody: &impl Server, transport: Transport) -> Command {
+    let cafile = prosody.ca_pem().as_os_str();
+    connect_with(prosody, transport, &[OsStr::new("--cafile"), cafile])
+}
+
+/// `xmpp-connect [--direct-tls] OPTIONS --host 127.0.0.1:PORT localhost`,
+/// isolated from the user's configuration, with `options` instead of the
+/// harness CA (the trust tests give their own), ready for PROG.
+pub fn connect_with(prosody: &impl Server, transport: Transport, options: &[&OsStr]) -> Command {
     let mut command = Command::new(tool("xmpp-connect"));
     isolate(&mut command, &prosody.scratch_dir().join("no-home"));
     let port = match transport {
@@ -108,10 +116,9 @@ pub fn connect(prosody: &impl Server, transport: Transport) -> Command {
         }
     };
     command
+        .args(options)
         .arg("--host")
         .arg(format!("127.0.0.1:{port}"))
-        .arg("--cafile")
-        .arg(prosody.ca_pem())
         .arg(prosody.domain());
     command
 }

@@ -28,7 +28,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 
 pub use chain::{
-    chat, connect, isolate, login, online, online_with, os_args, Server, Transport,
+    chat, connect, connect_with, isolate, login, online, online_with, os_args, Server, Transport,
     CONFIG_VARIABLES,
 };
 pub use dns::{Dns, SrvRecord};
