@@ -259,6 +259,7 @@ modules_enabled = {{
 	"roster"; "saslauth"; "tls"; "disco"; "ping"; "register";
 	"smacks"; "carbons"; "version"; "uptime"; "time"; "blocklist";
 	"posix";
+	"mam";
 }}
 modules_disabled = {{ {disabled} }}
 
@@ -284,6 +285,7 @@ VirtualHost "localhost"
 	ssl = {ssl}
 
 Component "conference.localhost" "muc"
+	modules_enabled = {{ "muc_mam" }}
 "#,
             user = lua_str(user),
             data = lua_path(&data),

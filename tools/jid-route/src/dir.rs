@@ -8,6 +8,7 @@
 
 use crate::event::Event;
 use crate::presence::State;
+use crate::written::{self, Written};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
@@ -247,6 +248,61 @@ impl DirSink {
                 ),
             );
         }
+    }
+
+    /// The record of what the tree has written (`DIR/.archive`); an empty
+    /// one when there is none yet.
+    pub fn load_written(&self) -> Result<Written> {
+        use std::io::Read;
+        let mut text = String::new();
+        match self
+            .tree
+            .open_file(None, written::FILE, rustix::fs::OFlags::RDONLY)
+        {
+            Ok(file) => {
+                file.take(1 << 20)
+                    .read_to_string(&mut text)
+                    .map_err(self.fail(None, written::FILE))?;
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(self.fail(None, written::FILE)(err)),
+        }
+        Ok(Written::parse(&text))
+    }
+
+    /// Replace `DIR/.archive` with `written`, durably: the new file is on
+    /// the disk (fsync) before it takes the old one's name, and the rename
+    /// is on the disk before this returns.
+    pub fn save_written(&self, written: &Written) -> Result<()> {
+        use rustix::fs::OFlags;
+        use std::io::Write;
+        let temp = format!("{}.tmp", written::FILE);
+        let save = || -> io::Result<()> {
+            let mut file = self.tree.open_file(
+                None,
+                &temp,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
+            )?;
+            file.write_all(written.render().as_bytes())?;
+            file.sync_all()?;
+            let root = self.tree.dir(None)?;
+            rustix::fs::renameat(&root, temp.as_str(), &root, written::FILE)?;
+            rustix::fs::fsync(&root)?;
+            Ok(())
+        };
+        save().map_err(self.fail(None, written::FILE))
+    }
+
+    /// Make what was appended to `contact`'s `out` durable (fdatasync), so
+    /// that the record may say it is written.
+    pub fn sync_out(&self, contact: &Jid) -> Result<()> {
+        let Ok(name) = contact_name(contact) else {
+            return Ok(());
+        };
+        self.tree
+            .open_file(Some(&name), tree::OUT, rustix::fs::OFlags::WRONLY)
+            .and_then(|file| file.sync_data())
+            .map_err(self.fail(Some(&name), tree::OUT))
     }
 
     /// Append a stanza that could not be routed to `DIR/unrouted`:

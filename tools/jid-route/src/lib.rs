@@ -8,11 +8,14 @@
 //! - [`actions`]: stdout, `>> FILE`, `| CMD`, `! CMD`.
 //! - [`event`], [`presence`], [`dir`], [`print`]: what a stanza means, in the tree and on a terminal.
 //! - [`repeats`]: messages seen already (origin-id), dropped before anything sees them.
+//! - [`archive`], [`written`]: the catch-up from the account's archive, and
+//!   the tree's record of what it wrote (so that nothing is written twice).
 //! - [`answer`], [`reply`]: built-in answers, iq handlers and the reply path.
 //! - [`router`]: all of it, one line at a time.
 
 pub mod actions;
 pub mod answer;
+pub mod archive;
 pub mod dir;
 pub mod event;
 pub mod presence;
@@ -22,6 +25,7 @@ pub mod reply;
 pub mod router;
 pub mod rules;
 pub mod stanza;
+pub mod written;
 
 use router::{Config, Flow, Router};
 use std::ffi::OsString;
@@ -75,6 +79,11 @@ Options:
                              DIR/iq/<id>, DIR/unrouted; replies go to DIR/in
       --print                show unmatched stanzas as readable lines on stdout
       --epoch                times in DIR/<jid>/out as epoch seconds (ii 1.8)
+      --archive              with --dir and --me: on each new session (xmpp-auth
+                             --session-events), write what the tree missed from
+                             the account's archive (XEP-0313), in order, with
+                             its times; nothing is written twice (XEP-0359
+                             stanza-ids, kept in DIR/.archive)
       --reply PATH           write answers to iq requests to PATH (a named pipe
                              to the server, or a file); default DIR/in with --dir,
                              else iq requests are not answered
@@ -107,7 +116,15 @@ const SPEC: OptionSpec = OptionSpec {
         "--max-stanza",
         "--max-new",
     ],
-    switches: &["--print", "--epoch", "-h", "--help", "-V", "--version"],
+    switches: &[
+        "--print",
+        "--epoch",
+        "--archive",
+        "-h",
+        "--help",
+        "-V",
+        "--version",
+    ],
 };
 
 /// Run jid-route with the given arguments (without argv\[0\]).
@@ -142,6 +159,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .values_from_fn("--iq-handler", reply::Handlers::parse_option)
         .map_err(cli::usage_error)?;
     let print = args.contains("--print");
+    let archive = args.contains("--archive");
     let time = if args.contains("--epoch") {
         TimeFormat::Epoch
     } else {
@@ -171,6 +189,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         ));
     }
 
+    if archive {
+        router::archive_needs(dir.is_some(), me.is_some())?;
+    }
     let sink = match &dir {
         Some(path) => Some(dir::DirSink::open(path, time, me.clone())?.with_max_new(max_new)),
         None => None,
@@ -199,6 +220,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         me,
         reply,
         handlers,
+        archive,
     })?;
     let outcome = route_input(&mut router, io::stdin().lock(), max);
     let finished = router.finish();

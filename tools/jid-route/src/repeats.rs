@@ -16,8 +16,7 @@ use crate::stanza::{Kind, Stanza};
 use std::collections::{HashSet, VecDeque};
 use xmpp_pipes::jid::Jid;
 
-/// XEP-0359 unique and stable stanza ids.
-const NS_SID: &str = "urn:xmpp:sid:0";
+use crate::archive::NS_SID;
 /// How many (sender, origin-id) pairs are remembered.
 pub const REMEMBERED: usize = 10_000;
 

@@ -55,11 +55,7 @@ impl ReplyPath {
     /// reply, without blocking: a named pipe nobody reads gives a warning
     /// and the reply is dropped, instead of jid-route hanging.
     pub fn send(&self, reply: &Element) {
-        let line = match reply.to_line(NS_CLIENT) {
-            Ok(line) => format!("{line}\n"),
-            Err(err) => return warn(TOOL, format!("cannot write a reply: {err}")),
-        };
-        if let Err(err) = self.write(line.as_bytes()) {
+        if let Err(err) = self.try_send(reply) {
             let hint = if err.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) {
                 " (a named pipe nobody reads)"
             } else {
@@ -75,6 +71,15 @@ impl ReplyPath {
                 )),
             );
         }
+    }
+
+    /// Write one stanza line with one `write()`, as [`ReplyPath::send`]
+    /// does, and say whether it went out.
+    pub fn try_send(&self, stanza: &Element) -> std::io::Result<()> {
+        let line = stanza
+            .to_line(NS_CLIENT)
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err.to_string()))?;
+        self.write(format!("{line}\n").as_bytes())
     }
 
     fn write(&self, data: &[u8]) -> std::io::Result<()> {

@@ -3,6 +3,7 @@
 
 use crate::actions::{write_stdout, Actions};
 use crate::answer;
+use crate::archive::{forgot_the_id, origin_id, stanza_id, CatchUp, Item, Next, Since, NS_FORWARD};
 use crate::dir::DirSink;
 use crate::event::{interpret, own_message, Event, NS_MUC_USER};
 use crate::presence::Presences;
@@ -11,6 +12,7 @@ use crate::repeats::Repeats;
 use crate::reply::{Handlers, ReplyPath};
 use crate::rules::Rule;
 use crate::stanza::{one_line, Kind, Stanza};
+use crate::written::{archive_key, origin_key, room_key, Written};
 use xmpp_pipes::exit::{warn, Error, Result};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::session::state::{NS_CARBONS, NS_EVENTS};
@@ -18,8 +20,9 @@ use xmpp_pipes::stream::describe_stream_error;
 use xmpp_pipes::xml::{Element, NS_CLIENT, NS_STREAMS};
 
 const TOOL: &str = "jid-route";
-/// XEP-0297 stanza forwarding (inside carbons).
-const NS_FORWARD: &str = "urn:xmpp:forward:0";
+/// How many live messages wait for a catch-up to end, at most; past it
+/// they are written as they come.
+pub const HELD: usize = 10_000;
 
 /// The namespace of roster pushes (RFC 6121 §2).
 pub const NS_ROSTER: &str = "jabber:iq:roster";
@@ -38,6 +41,32 @@ pub struct Config {
     pub reply: Option<ReplyPath>,
     /// Handlers of iq requests.
     pub handlers: Handlers,
+    /// `--archive`: catch up from the account's archive on each new
+    /// session, and write nothing twice (needs `dir` and `me`).
+    pub archive: bool,
+}
+
+/// How a message event is to be written (see [`Router::message`]).
+#[derive(Debug, Clone, Default)]
+struct Said {
+    /// The keys that name it ([`crate::written`]); none: it cannot be told apart.
+    keys: Vec<String>,
+    /// A room's message (its line times the room's record).
+    room: bool,
+    /// It came live (not from the archive): it waits while a catch-up runs.
+    live: bool,
+}
+
+/// `--archive`: the catch-up in progress and what the tree has written.
+struct Archived {
+    catch_up: CatchUp,
+    written: Written,
+    /// Live messages that came during the catch-up, written after it.
+    held: Vec<(Event, String, Said)>,
+    /// Messages written from the archive in this catch-up.
+    taken: u64,
+    /// Messages not written again (in the tree already) in this catch-up.
+    known: u64,
 }
 
 /// Whether to read on.
@@ -63,12 +92,29 @@ pub struct Router {
     /// The rooms we are in (bare JIDs), from our own presence in them
     /// (XEP-0045 status 110): only their `groupchat` is a room's.
     rooms: std::collections::HashSet<Jid>,
+    /// `--archive`.
+    archive: Option<Archived>,
 }
 
 impl Router {
     /// A router; opens the rules' files (73 if one cannot be opened).
     pub fn new(config: Config) -> Result<Router> {
+        let archive = match (config.archive, &config.dir, &config.me) {
+            (false, _, _) => None,
+            (true, Some(dir), Some(_)) => Some(Archived {
+                catch_up: CatchUp::default(),
+                written: dir.load_written()?,
+                held: Vec::new(),
+                taken: 0,
+                known: 0,
+            }),
+            (true, dir, me) => {
+                archive_needs(dir.is_some(), me.is_some())?;
+                None
+            }
+        };
         Ok(Router {
+            archive,
             actions: Actions::open(&config.rules)?,
             config,
             presences: Presences::default(),
@@ -118,6 +164,9 @@ impl Router {
             }
         };
         let sender = sender.as_ref();
+        if self.archive_answer(number, &stanza)? {
+            return Ok(Flow::Continue);
+        }
         if let Some(sender) = sender {
             self.note_room(&stanza, sender);
         }
@@ -194,7 +243,21 @@ impl Router {
             text,
             when: None,
         };
-        self.show_event(&shown, &event.line)
+        let said = Said {
+            keys: event
+                .element
+                .child("message", NS_CLIENT)
+                .and_then(origin_id)
+                .map(|id| origin_key(&id))
+                .into_iter()
+                .collect(),
+            room: false,
+            live: true,
+        };
+        if let Err(why) = self.message(shown, &event.line, said)? {
+            warn(TOOL, format!("not shown in the tree: {why}"));
+        }
+        Ok(())
     }
 
     fn session_event(&mut self, event: &Stanza) -> Result<()> {
@@ -215,6 +278,7 @@ impl Router {
         if let Some(dir) = &mut self.config.dir {
             dir.clear_presence()?;
         }
+        self.start_catch_up()?;
         if self.config.print {
             let jid = event
                 .element
@@ -278,7 +342,17 @@ impl Router {
         }
         if direction == "sent" {
             if let Some(event) = own_message(inner, &me) {
-                self.show_event(&event, &stanza.line)?;
+                let said = Said {
+                    keys: stanza_id(inner, &me)
+                        .map(|id| archive_key(&id))
+                        .into_iter()
+                        .collect(),
+                    room: false,
+                    live: true,
+                };
+                if let Err(why) = self.message(event, &stanza.line, said)? {
+                    return self.unroutable(number, stanza, &why);
+                }
             }
             return Ok(());
         }
@@ -301,15 +375,219 @@ impl Router {
         }
     }
 
-    /// Show one event in the tree and on the terminal (no presence summary).
-    fn show_event(&mut self, event: &Event, line: &str) -> Result<()> {
+    /// Write a message event in the tree and on the terminal, unless one of
+    /// its keys says it is there already (`--archive`). While a catch-up
+    /// runs, a live one waits for it, so that `out` stays in order; once
+    /// written, its keys are noted in `DIR/.archive`, after its line is on
+    /// the disk. The inner `Err` says why the tree could not take it.
+    fn message(&mut self, event: Event, line: &str, said: Said) -> Result<Result<(), String>> {
+        if let Some(archive) = &mut self.archive {
+            if archive.written.knows(&said.keys) || stale_history(&archive.written, &event, &said) {
+                archive.known += 1;
+                return Ok(Ok(()));
+            }
+            if said.live && archive.catch_up.active() && archive.held.len() < HELD {
+                archive.held.push((event, line.to_owned(), said));
+                return Ok(Ok(()));
+            }
+        }
         if let Some(dir) = &mut self.config.dir {
-            if let Err(why) = dir.show(event, None, line)? {
-                warn(TOOL, format!("not shown in the tree: {why}"));
+            if let Err(why) = dir.show(&event, None, line)? {
+                return Ok(Err(why));
             }
         }
         if self.config.print {
-            write_stdout(print::lines(event, None, self.config.me.as_ref()).as_bytes())?;
+            write_stdout(print::lines(&event, None, self.config.me.as_ref()).as_bytes())?;
+        }
+        if let (Some(archive), Some(dir), Event::Message { contact, when, .. }) =
+            (&mut self.archive, &self.config.dir, &event)
+        {
+            if said.keys.is_empty() && !said.room {
+                return Ok(Ok(()));
+            }
+            let when = when.unwrap_or_else(jiff::Timestamp::now);
+            dir.sync_out(contact)?;
+            archive.written.note(&said.keys, when);
+            if said.room {
+                archive.written.note_room(&contact.to_string(), when);
+            }
+            dir.save_written(&archive.written)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// How a live message from `sender` is to be written: the stanza-id our
+    /// server gave it, or, in a room we are in, the one the room gave it.
+    fn said(&self, stanza: &Stanza, sender: &Jid, in_room: bool) -> Said {
+        let room = in_room && stanza.is_groupchat();
+        let key = if room {
+            let bare = sender.to_bare();
+            stanza_id(&stanza.element, &bare).map(|id| room_key(&bare.to_string(), &id))
+        } else {
+            self.config
+                .me
+                .as_ref()
+                .and_then(|me| stanza_id(&stanza.element, &me.to_bare()))
+                .map(|id| archive_key(&id))
+        };
+        Said {
+            keys: key.into_iter().collect(),
+            room,
+            live: true,
+        }
+    }
+
+    /// A new session began: with `--archive`, ask the archive for what came
+    /// after the last id the tree wrote (all of it, the first time).
+    fn start_catch_up(&mut self) -> Result<()> {
+        let Some(archive) = &mut self.archive else {
+            return Ok(());
+        };
+        let since = match &archive.written.last {
+            Some((id, _)) => Since::After(id.clone()),
+            None => Since::Beginning,
+        };
+        archive.taken = 0;
+        archive.known = 0;
+        let query = archive.catch_up.start(since);
+        self.ask_archive(&query)
+    }
+
+    /// Send an archive query to the server (`DIR/in`); one that cannot be
+    /// sent ends the catch-up (the next session tries again).
+    fn ask_archive(&mut self, query: &Element) -> Result<()> {
+        let sent = match &self.config.reply {
+            Some(reply) => reply.try_send(query),
+            None => Err(std::io::Error::other("no reply path")),
+        };
+        if let Err(err) = sent {
+            warn(
+                TOOL,
+                format!("cannot ask the archive for what the tree missed: {err}"),
+            );
+            if let Some(archive) = &mut self.archive {
+                archive.catch_up.abandon();
+            }
+            self.release_held()?;
+        }
+        Ok(())
+    }
+
+    /// An archive result or the answer to an archive query (`--archive`):
+    /// taken here, before any rule, so that no rule or command sees the
+    /// archive; `false` when `stanza` is neither.
+    fn archive_answer(&mut self, number: u64, stanza: &Stanza) -> Result<bool> {
+        let (Some(archive), Some(me)) = (&mut self.archive, self.config.me.clone()) else {
+            return Ok(false);
+        };
+        if let Some(result) = archive.catch_up.result(stanza, &me) {
+            match result {
+                Ok(item) => self.archived(number, stanza, item, &me)?,
+                Err(why) => self.unroutable(number, stanza, &why)?,
+            }
+            return Ok(true);
+        }
+        let Some(next) = archive.catch_up.fin(stanza, &me) else {
+            return Ok(false);
+        };
+        match next {
+            Next::Page(query) => self.ask_archive(&query)?,
+            Next::Done => {
+                let pages = archive.catch_up.pages;
+                let (taken, known) = (archive.taken, archive.known);
+                warn(
+                    TOOL,
+                    format!(
+                        "caught up from the archive: {taken} message(s) written, {known} in the \
+                         tree already ({pages} page(s))"
+                    ),
+                );
+                self.release_held()?;
+            }
+            Next::Failed(why) => match &archive.written.last {
+                Some((_, when)) if forgot_the_id(&why) => {
+                    let query = archive.catch_up.start(Since::Start(*when));
+                    self.ask_archive(&query)?;
+                }
+                _ => {
+                    warn(TOOL, format!("no catch-up from the archive: {why}"));
+                    self.release_held()?;
+                }
+            },
+        }
+        Ok(true)
+    }
+
+    /// One archived message: in the conversation it belongs to, with the
+    /// time the archive took it; ours (sent by the account) as our line.
+    fn archived(&mut self, number: u64, stanza: &Stanza, item: Item, me: &Jid) -> Result<()> {
+        let inner = item
+            .message
+            .to_line(NS_CLIENT)
+            .ok()
+            .and_then(|line| Stanza::parse(line).ok());
+        let Some((inner, Some(Ok(from)))) = inner.map(|i| (i.clone(), i.from)) else {
+            return self.unroutable(number, stanza, "an archived message without a valid from");
+        };
+        let mut keys = vec![archive_key(&item.id)];
+        let events = if from.to_bare() == me.to_bare() {
+            keys.extend(origin_id(item.message).map(|id| origin_key(&id)));
+            own_message(item.message, me).into_iter().collect()
+        } else {
+            interpret(&inner, Some(&from), false).unwrap_or_default()
+        };
+        for event in events {
+            let Event::Message {
+                contact,
+                author,
+                text,
+                when,
+            } = event
+            else {
+                continue;
+            };
+            let event = Event::Message {
+                contact,
+                author,
+                text,
+                when: item.when.or(when),
+            };
+            let said = Said {
+                keys: keys.clone(),
+                room: false,
+                live: false,
+            };
+            let known = self
+                .archive
+                .as_ref()
+                .is_some_and(|a| a.written.knows(&keys));
+            if let Err(why) = self.message(event, &stanza.line, said)? {
+                self.unroutable(number, stanza, &why)?;
+            } else if let (Some(archive), false) = (&mut self.archive, known) {
+                archive.taken += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The catch-up is over: the live messages that waited for it are
+    /// written now, in the order they came (those the archive already gave
+    /// are not written again).
+    fn release_held(&mut self) -> Result<()> {
+        let Some(archive) = &mut self.archive else {
+            return Ok(());
+        };
+        for (event, line, said) in std::mem::take(&mut archive.held) {
+            let said = Said {
+                live: false,
+                ..said
+            };
+            if let Err(why) = self.message(event, &line, said)? {
+                warn(TOOL, format!("not shown in the tree: {why}"));
+                if let Some(dir) = &self.config.dir {
+                    dir.unrouted(&line, &why)?;
+                }
+            }
         }
         Ok(())
     }
@@ -346,6 +624,13 @@ impl Router {
             Err(why) => return self.unroutable(number, stanza, &why),
         };
         for event in &events {
+            if let (Event::Message { .. }, Some(sender)) = (event, sender) {
+                let said = self.said(stanza, sender, in_room);
+                if let Err(why) = self.message(event.clone(), &stanza.line, said)? {
+                    return self.unroutable(number, stanza, &why);
+                }
+                continue;
+            }
             let summary = match event {
                 Event::Presence { from, state } => match self.presences.update(from, state.clone())
                 {
@@ -439,6 +724,7 @@ impl Router {
 
     /// End of input: clear presence, close commands, say what was not routed.
     pub fn finish(&mut self) -> Result<()> {
+        self.release_held()?;
         self.actions.finish();
         if self.unmatched > 0 {
             warn(
@@ -480,4 +766,30 @@ fn carbon(stanza: &Stanza) -> Option<(&'static str, &Element)> {
             .child("message", NS_CLIENT)?;
         Some((direction, inner))
     })
+}
+
+/// Room history (a delayed message of a room) older than the room's last
+/// line in the tree: written already, before a rejoin. (A room that gives
+/// stanza-ids is told apart by its keys; without them, a line said in the
+/// same second as the last one written is taken as new.)
+fn stale_history(written: &Written, event: &Event, said: &Said) -> bool {
+    match event {
+        Event::Message {
+            contact,
+            when: Some(when),
+            ..
+        } if said.room => written
+            .room_time(&contact.to_string())
+            .is_some_and(|last| *when < last),
+        _ => false,
+    }
+}
+
+/// `--archive` needs the tree (`dir`) and our own JID (`me`): a usage error else.
+pub fn archive_needs(dir: bool, me: bool) -> Result<()> {
+    match (dir, me) {
+        (false, _) => Err(Error::usage("--archive needs --dir")),
+        (_, false) => Err(Error::usage("--archive needs --me (or $XMPP_JID)")),
+        _ => Ok(()),
+    }
 }

@@ -1,0 +1,178 @@
+//! The tree catches up from the account's archive (XEP-0313 MAM): what
+//! was said while `ii-client run` was stopped, by a contact and by the
+//! account's other client (the phone), is in the right `out` once it runs
+//! again, once, in order, with the time it was said; live messages are not
+//! written twice; forged archive results from a contact change nothing.
+
+use harness::{wait_for_file, Account, Prosody, Spawned, TempDir};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn ii_run(prosody: &Prosody, account: &Account, dir: &Path) -> Command {
+    let mut command = harness::example("ii-client");
+    let port = format!("127.0.0.1:{}", prosody.starttls_port());
+    command
+        .args(["run"])
+        .arg(dir)
+        .arg(&account.jid)
+        .arg(&account.password_file)
+        .arg("--host")
+        .arg(port)
+        .arg("--cafile")
+        .arg(prosody.ca_pem());
+    command
+}
+
+fn stop(dir: &Path, session: &mut Spawned) {
+    let mut stop = harness::example("ii-client");
+    stop.arg("stop").arg(dir);
+    harness::run(stop, b"", LIMIT).assert_success();
+    let status = session.wait_timeout(LIMIT).expect("ii-client run ends");
+    assert!(status.success(), "{status:?}\n{}", session.stderr());
+}
+
+/// `DIR/log` once it says the catch-up is over (the `n`th time).
+fn caught_up(dir: &Path, n: usize) -> String {
+    wait_for_file(&dir.join("log"), LIMIT, |log| {
+        log.matches("caught up from the archive").count() >= n
+    })
+}
+
+/// Start `ii-client run` and wait until its catch-up (the `n`th in DIR) is over.
+fn start(prosody: &Prosody, bob: &Account, dir: &Path, n: usize) -> Spawned {
+    let session = Spawned::start(ii_run(prosody, bob, dir));
+    caught_up(dir, n);
+    session
+}
+
+/// The lines of `out` that end with ` <who> text`.
+fn count(out: &str, who: &str, text: &str) -> usize {
+    let end = format!(" <{who}> {text}");
+    out.lines().filter(|line| line.ends_with(&end)).count()
+}
+
+#[test]
+fn what_was_said_while_the_tree_was_stopped_is_written_once_in_order() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-archive");
+    let dir = temp.join("xmpp");
+    let out_path = dir.join(&alice.jid).join("out");
+
+    // First run: a live line each way.
+    let mut session = start(prosody, &bob, &dir, 1);
+    let mut alice_online = harness::online(prosody, &alice);
+    let live = harness::unique("live");
+    alice_online.write(harness::chat(&bob.jid, &live).as_bytes());
+    let mine = harness::unique("mine");
+    let mut say = harness::example("ii-client");
+    say.arg("say").arg(&dir).arg(&alice.jid).arg(&mine);
+    harness::run(say, b"", LIMIT).assert_success();
+    alice_online.expect_line(LIMIT, |line| line.contains(&mine));
+    wait_for_file(&out_path, LIMIT, |out| {
+        out.contains(&live) && out.contains(&mine)
+    });
+    stop(&dir, &mut session);
+    let record = std::fs::read_to_string(dir.join(".archive")).unwrap();
+    assert!(
+        record.starts_with("xmpp-pipes archive 1\nlast "),
+        "{record}"
+    );
+
+    // While it is stopped: alice writes, and bob's phone writes to her.
+    let away: Vec<String> = (0..3)
+        .map(|n| harness::unique(&format!("away{n}")))
+        .collect();
+    for text in &away {
+        alice_online.write(harness::chat(&bob.jid, text).as_bytes());
+    }
+    let mut phone = harness::online_with(prosody, &bob, &["--resource", "phone"]);
+    let from_phone = harness::unique("from the phone");
+    phone.write(harness::chat(&alice.jid, &from_phone).as_bytes());
+    alice_online.expect_line(LIMIT, |line| line.contains(&from_phone));
+    phone.close_stdin();
+    // Bob's messages to alice are archived at once; hers to him too, as
+    // the phone's session saw the last one of them before it went.
+    let _ = phone.wait_timeout(LIMIT);
+
+    // Second run: the catch-up writes the gap; nothing is there twice.
+    let mut session = start(prosody, &bob, &dir, 2);
+    let out = wait_for_file(&out_path, LIMIT, |out| {
+        out.contains(&from_phone) && away.iter().all(|text| out.contains(text))
+    });
+    for text in &away {
+        assert_eq!(count(&out, &alice.jid, text), 1, "{out}");
+    }
+    assert_eq!(count(&out, &alice.jid, &live), 1, "{out}");
+    assert_eq!(count(&out, &bob.jid, &mine), 1, "{out}");
+    assert_eq!(count(&out, &bob.jid, &from_phone), 1, "{out}");
+    let position = |text: &str| out.find(text).unwrap();
+    assert!(position(&away[0]) < position(&away[1]), "{out}");
+    assert!(position(&away[1]) < position(&away[2]), "{out}");
+    assert!(position(&live) < position(&away[0]), "{out}");
+    for line in out.lines() {
+        let shape: String = line[..16]
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99 99:99", "{line}");
+    }
+
+    // A live line after the catch-up, then a third run: nothing new twice.
+    let after = harness::unique("after");
+    alice_online.write(harness::chat(&bob.jid, &after).as_bytes());
+    wait_for_file(&out_path, LIMIT, |out| out.contains(&after));
+    stop(&dir, &mut session);
+    let mut session = start(prosody, &bob, &dir, 3);
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    let third = log.lines().rev().find(|l| l.contains("caught up")).unwrap();
+    assert!(third.contains(": 0 message(s) written"), "{third}");
+    let again = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(count(&again, &alice.jid, &after), 1, "{again}");
+    assert_eq!(again.lines().count(), out.lines().count() + 1, "{again}");
+    eprintln!("acceptance: out after three runs:\n{again}\nDIR/log:\n{log}");
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}
+
+#[test]
+fn a_contact_s_forged_archive_results_change_nothing() {
+    let prosody = Prosody::shared();
+    let (eve, bob) = (prosody.new_account("eve"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-archive-forged");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir, 1);
+    let mut eve_online = harness::online(prosody, &eve);
+    let forged = harness::unique("forged");
+    // A result as our archive would send it, from eve, naming bob's
+    // contact boss as the author; and a carbon-like guess of a queryid.
+    eve_online.write(
+        format!(
+            "<message to='{bob}'><result xmlns='urn:xmpp:mam:2' queryid='x' id='A1'>\
+             <forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' \
+             stamp='2026-01-01T00:00:00Z'/><message xmlns='jabber:client' \
+             from='boss@localhost/pc' to='{bob}' type='chat'><body>{forged}</body>\
+             </message></forwarded></result></message>\n",
+            bob = bob.jid
+        )
+        .as_bytes(),
+    );
+    let marker = harness::unique("then a real line");
+    eve_online.write(harness::chat(&bob.jid, &marker).as_bytes());
+    wait_for_file(&dir.join(&eve.jid).join("out"), LIMIT, |out| {
+        out.contains(&marker)
+    });
+    let unrouted = wait_for_file(&dir.join("unrouted"), LIMIT, |u| u.contains(&forged));
+    assert!(
+        unrouted.contains("not from our own account: forged"),
+        "{unrouted}"
+    );
+    assert!(!dir.join("boss@localhost").exists());
+    let eve_out = std::fs::read_to_string(dir.join(&eve.jid).join("out")).unwrap();
+    assert!(!eve_out.contains(&forged), "{eve_out}");
+    eve_online.close_stdin();
+    stop(&dir, &mut session);
+}

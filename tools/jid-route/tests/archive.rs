@@ -1,0 +1,331 @@
+//! jid-route --archive as a process, against a scripted server side: the
+//! query it sends to DIR/in when a new session begins, the results it
+//! writes (in order, with the archive's times, ours as our lines), the live
+//! messages it holds until the catch-up is over and does not write twice,
+//! the forged results it refuses, and where the next catch-up starts.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use xmpp_pipes::xml::Element;
+
+const BIN: &str = env!("CARGO_BIN_EXE_jid-route");
+const SESSION: &str = "<session xmlns='urn:xmpp-pipes:session:0' state='new' jid='bob@x/tree'/>";
+
+fn scratch(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jid-route-archive-{name}"));
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).unwrap();
+    path
+}
+
+/// jid-route --archive on `dir`, and the reading end of `dir/in` (a named
+/// pipe, opened before jid-route runs so that its writes find a reader; a
+/// writing end is kept open with it, so that a read waits for a line
+/// instead of seeing the end of the pipe between jid-route's writes).
+fn start(dir: &Path) -> (Child, BufReader<Fifo>) {
+    let fifo = dir.join("in");
+    if !fifo.exists() {
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+    }
+    let reader = rustix::fs::open(
+        &fifo,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    rustix::fs::fcntl_setfl(&reader, rustix::fs::OFlags::empty()).unwrap();
+    let writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let child = Command::new(BIN)
+        .args(["--dir"])
+        .arg(dir)
+        .args(["--me", "bob@x/tree", "--archive", "--epoch"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let fifo = Fifo {
+        reader: std::fs::File::from(reader),
+        _writer: writer,
+    };
+    (child, BufReader::new(fifo))
+}
+
+/// Both ends of DIR/in.
+struct Fifo {
+    reader: std::fs::File,
+    _writer: std::fs::File,
+}
+
+impl std::io::Read for Fifo {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+fn send(child: &mut Child, line: &str) {
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+}
+
+/// The next query from DIR/in: (its iq id, its queryid, the line).
+fn query(fifo: &mut BufReader<Fifo>) -> (String, String, String) {
+    let mut line = String::new();
+    fifo.read_line(&mut line).unwrap();
+    let iq = Element::parse(line.trim_end()).unwrap();
+    let query = iq.child("query", "urn:xmpp:mam:2").expect(&line);
+    (
+        iq.attr("id").unwrap().to_owned(),
+        query.attr("queryid").unwrap().to_owned(),
+        line,
+    )
+}
+
+fn result(queryid: &str, id: &str, from_attr: &str, stamp: &str, inner: &str) -> String {
+    format!(
+        "<message to='bob@x/tree' {from_attr}><result xmlns='urn:xmpp:mam:2' queryid='{queryid}' \
+         id='{id}'><forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' \
+         stamp='{stamp}'/>{inner}</forwarded></result></message>"
+    )
+}
+
+fn finish(mut child: Child) -> String {
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    stderr
+}
+
+#[test]
+fn the_catch_up_writes_the_archive_in_order_and_nothing_twice() {
+    let dir = scratch("catch-up");
+    let (mut child, mut fifo) = start(&dir);
+    send(&mut child, SESSION);
+    let (id, queryid, line) = query(&mut fifo);
+    assert!(
+        !line.contains("<after>"),
+        "the first time, all of it: {line}"
+    );
+    // Live, during the catch-up: one the archive also has (S2), one newer.
+    send(
+        &mut child,
+        "<message from='alice@x/pc' to='bob@x/tree' type='chat'><body>two</body>\
+         <stanza-id xmlns='urn:xmpp:sid:0' by='bob@x' id='S2'/></message>",
+    );
+    send(
+        &mut child,
+        "<message from='alice@x/pc' to='bob@x/tree' type='chat'><body>four</body>\
+         <stanza-id xmlns='urn:xmpp:sid:0' by='bob@x' id='S4'/></message>",
+    );
+    let chat = |from: &str, to: &str, body: &str| {
+        format!("<message xmlns='jabber:client' from='{from}' to='{to}' type='chat'><body>{body}</body></message>")
+    };
+    send(
+        &mut child,
+        &result(
+            &queryid,
+            "S1",
+            "",
+            "2026-11-30T08:15:00Z",
+            &chat("alice@x/pc", "bob@x", "one"),
+        ),
+    );
+    send(
+        &mut child,
+        &result(
+            &queryid,
+            "S2",
+            "from='bob@x'",
+            "2026-11-30T08:16:00Z",
+            &chat("alice@x/pc", "bob@x", "two"),
+        ),
+    );
+    send(
+        &mut child,
+        &result(
+            &queryid,
+            "S3",
+            "",
+            "2026-11-30T08:17:00Z",
+            &chat("bob@x/phone", "alice@x", "three"),
+        ),
+    );
+    // Forged: from a contact, and for a query nobody sent.
+    send(
+        &mut child,
+        &result(
+            &queryid,
+            "F1",
+            "from='eve@x/pc'",
+            "2026-11-30T08:18:00Z",
+            &chat("alice@x/pc", "bob@x", "forged"),
+        ),
+    );
+    send(
+        &mut child,
+        &result(
+            "guessed",
+            "F2",
+            "",
+            "2026-11-30T08:18:00Z",
+            &chat("alice@x/pc", "bob@x", "guessed"),
+        ),
+    );
+    // Someone else's fin for our query changes nothing; ours ends it.
+    let fin = |from: &str| {
+        format!(
+            "<iq type='result' id='{id}' {from}><fin xmlns='urn:xmpp:mam:2' complete='true'>\
+             <set xmlns='http://jabber.org/protocol/rsm'><first>S1</first><last>S3</last></set>\
+             </fin></iq>"
+        )
+    };
+    send(&mut child, &fin("from='eve@x'"));
+    send(&mut child, &fin(""));
+    let stderr = finish(child);
+    let out = std::fs::read_to_string(dir.join("alice@x/out")).unwrap();
+    let at = |stamp: &str| stamp.parse::<jiff::Timestamp>().unwrap().as_second();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(
+        lines[0],
+        format!("{} <alice@x> one", at("2026-11-30T08:15:00Z"))
+    );
+    assert_eq!(
+        lines[1],
+        format!("{} <alice@x> two", at("2026-11-30T08:16:00Z"))
+    );
+    assert_eq!(
+        lines[2],
+        format!("{} <bob@x> three", at("2026-11-30T08:17:00Z"))
+    );
+    assert!(lines[3].ends_with(" <alice@x> four"), "{out}");
+    let unrouted = std::fs::read_to_string(dir.join("unrouted")).unwrap();
+    assert!(
+        unrouted.contains("not from our own account: forged"),
+        "{unrouted}"
+    );
+    assert!(
+        unrouted.contains("an archive result nobody asked for"),
+        "{unrouted}"
+    );
+    assert!(
+        stderr.contains("caught up from the archive: 3 message(s) written, 0 in the tree already"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("dropped 1 iq answer(s) nobody asked for"),
+        "eve's fin: {stderr}"
+    );
+    let record = std::fs::read_to_string(dir.join(".archive")).unwrap();
+    assert!(
+        record.starts_with("xmpp-pipes archive 1\nlast S4 "),
+        "{record}"
+    );
+
+    // The next start asks after S4; what it gives that is known is not written.
+    let (mut child, mut fifo) = start(&dir);
+    send(&mut child, SESSION);
+    let (id, queryid, line) = query(&mut fifo);
+    assert!(line.contains("<after>S4</after>"), "{line}");
+    send(
+        &mut child,
+        &result(
+            &queryid,
+            "S4",
+            "",
+            "2026-11-30T08:19:00Z",
+            &chat("alice@x/pc", "bob@x", "four"),
+        ),
+    );
+    send(
+        &mut child,
+        &format!("<iq type='result' id='{id}'><fin xmlns='urn:xmpp:mam:2' complete='true'/></iq>"),
+    );
+    let stderr = finish(child);
+    assert!(
+        stderr.contains("0 message(s) written, 1 in the tree already"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("alice@x/out")).unwrap(),
+        out
+    );
+}
+
+#[test]
+fn pages_follow_one_another_and_an_expired_id_starts_from_its_time() {
+    let dir = scratch("pages");
+    std::fs::write(
+        dir.join(".archive"),
+        "xmpp-pipes archive 1\nlast GONE 2026-11-30T08:00:00Z\n",
+    )
+    .unwrap();
+    let (mut child, mut fifo) = start(&dir);
+    send(&mut child, SESSION);
+    let (id, _, line) = query(&mut fifo);
+    assert!(line.contains("<after>GONE</after>"), "{line}");
+    send(
+        &mut child,
+        &format!(
+            "<iq type='error' id='{id}'><error type='cancel'><item-not-found \
+             xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+        ),
+    );
+    let (id, _, line) = query(&mut fifo);
+    assert!(
+        line.contains("<field var='start'><value>2026-11-30T08:00:00Z</value>"),
+        "{line}"
+    );
+    send(
+        &mut child,
+        &format!(
+            "<iq type='result' id='{id}'><fin xmlns='urn:xmpp:mam:2'><set \
+             xmlns='http://jabber.org/protocol/rsm'><last>P1</last></set></fin></iq>"
+        ),
+    );
+    let (id, _, line) = query(&mut fifo);
+    assert!(line.contains("<after>P1</after>"), "the next page: {line}");
+    send(
+        &mut child,
+        &format!(
+            "<iq type='error' id='{id}'><error type='cancel'><feature-not-implemented \
+             xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+        ),
+    );
+    let stderr = finish(child);
+    assert!(
+        stderr.contains(
+            "no catch-up from the archive: the archive refused the query: feature-not-implemented"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn archive_needs_dir_and_me() {
+    let dir = scratch("needs");
+    let tree = dir.join("tree");
+    let tree = tree.to_str().unwrap();
+    for args in [
+        &["--archive", "--print", "--me", "bob@x"][..],
+        &["--archive", "--dir", tree],
+    ] {
+        let output = Command::new(BIN)
+            .args(args)
+            .env_remove("XMPP_JID")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--archive needs"), "{stderr}");
+    }
+    assert!(!Path::new(tree).exists(), "refused before the tree is made");
+}
