@@ -10,16 +10,22 @@
 //! - [`client`]: a [`Client`] state machine for the chosen mechanism, which
 //!   turns server challenges into responses and checks that the server proved
 //!   it knows the password.
+//! - [`HashedToken`]: the one-round-trip token mechanisms of FAST (XEP-0484).
+//! - [`Advertised`]: SCRAM downgrade protection (XEP-0474).
 //! - [`SaslError`]: what can go wrong, precise enough to pick an exit status.
 //!
 //! Payloads are raw bytes; base64 for the XMPP wire is the caller's business.
 //! The server's `<failure/>` is also the caller's business: nothing here sees it.
 
 mod digest_md5;
+mod downgrade;
+mod ht;
 mod plain;
 mod scram;
 
 pub use digest_md5::DigestMd5;
+pub use downgrade::Advertised;
+pub use ht::{HashedToken, HtMechanism};
 pub use plain::Plain;
 pub use scram::{Scram, ScramHash, MAX_ITERATIONS};
 
@@ -251,13 +257,15 @@ pub trait Client {
 /// `authcid` is the authentication identity (in XMPP, the JID's localpart);
 /// `service_host` is the XMPP domain (DIGEST-MD5's digest-uri and default
 /// realm); `binding` is the SCRAM channel-binding choice, see
-/// [`binding_for`] (ignored by PLAIN and DIGEST-MD5).
+/// [`binding_for`] (ignored by PLAIN and DIGEST-MD5); `advertised` is what
+/// the server listed, for SCRAM's downgrade protection (XEP-0474).
 pub fn client(
     mech: Mechanism,
     authcid: &str,
     password: &str,
     service_host: &str,
     binding: Binding,
+    advertised: Advertised,
 ) -> Result<Box<dyn Client>, SaslError> {
     if mech.scram_hash().is_some() && mech.is_plus() != matches!(binding, Binding::Use(_)) {
         return Err(SaslError::Unsupported(format!(
@@ -270,7 +278,9 @@ pub fn client(
         )));
     }
     Ok(match mech.scram_hash() {
-        Some(hash) => Box::new(Scram::new(hash, authcid, password, binding)?),
+        Some(hash) => {
+            Box::new(Scram::new(hash, authcid, password, binding)?.with_advertised(advertised))
+        }
         None if mech == Mechanism::Plain => Box::new(Plain::new(authcid, password)?),
         None => Box::new(DigestMd5::new(authcid, password, service_host)?),
     })
@@ -299,6 +309,9 @@ pub enum SaslError {
     ServerSignatureMismatch,
     /// The server reported an error in SCRAM's server-final message (`e=`).
     ServerError(String),
+    /// The server's downgrade-protection hash (XEP-0474) does not match the
+    /// mechanisms and channel-binding types the client saw.
+    Downgrade,
     /// The username or password is not allowed by SASLprep (RFC 4013).
     Saslprep(String),
     /// Something this client does not implement or cannot do.
@@ -338,6 +351,11 @@ impl fmt::Display for SaslError {
                  password, or someone is in the middle",
             ),
             SaslError::ServerError(e) => write!(f, "the server ended SCRAM with an error: {e}"),
+            SaslError::Downgrade => f.write_str(
+                "the server's SCRAM downgrade-protection hash does not match the mechanisms and \
+                 channel-binding types it advertised: someone in the middle changed them \
+                 (XEP-0474); not logging in",
+            ),
             SaslError::Saslprep(s) => write!(f, "SASLprep refuses {s}"),
             SaslError::Unsupported(s) => write!(f, "unsupported: {s}"),
             SaslError::Random(s) => write!(f, "cannot get random bytes: {s}"),
@@ -555,7 +573,15 @@ mod tests {
             } else {
                 Binding::None
             };
-            let c = client(m, "juliet", "pw", "example.org", binding).unwrap();
+            let c = client(
+                m,
+                "juliet",
+                "pw",
+                "example.org",
+                binding,
+                Advertised::default(),
+            )
+            .unwrap();
             assert_eq!(c.mechanism(), m);
         }
         assert!(client(
@@ -563,7 +589,8 @@ mod tests {
             "juliet",
             "pw",
             "example.org",
-            Binding::None
+            Binding::None,
+            Advertised::default()
         )
         .is_err());
     }

@@ -4,7 +4,9 @@
 //! variants: the hash is a [`ScramHash`] value whose `h`, `hmac` and `hi`
 //! functions dispatch to the right hash.
 
-use super::{ct_eq, random_base64, saslprep, wipe, Binding, Client, Mechanism, SaslError};
+use super::{
+    ct_eq, random_base64, saslprep, wipe, Advertised, Binding, Client, Mechanism, SaslError,
+};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hmac::digest::{Digest, KeyInit};
@@ -120,6 +122,8 @@ pub struct Scram {
     binding: Binding,
     client_nonce: String,
     state: State,
+    /// What the server advertised, for its downgrade-protection hash (XEP-0474).
+    advertised: Option<Advertised>,
 }
 
 impl Scram {
@@ -161,7 +165,15 @@ impl Scram {
             binding,
             client_nonce: nonce.to_owned(),
             state: State::Start,
+            advertised: None,
         })
+    }
+
+    /// Check the server's downgrade-protection hash, when it sends one,
+    /// against what it `advertised` (XEP-0474).
+    pub fn with_advertised(mut self, advertised: Advertised) -> Self {
+        self.advertised = Some(advertised);
+        self
     }
 
     fn gs2_header(&self) -> String {
@@ -189,6 +201,9 @@ impl Scram {
     ) -> Result<(String, Vec<u8>), SaslError> {
         let server_first = utf8(challenge, "server-first")?;
         let first = parse_server_first(server_first, &self.client_nonce)?;
+        if let (Some(advertised), Some((name, value))) = (&self.advertised, first.downgrade) {
+            advertised.check(self.hash, name, value)?;
+        }
         let without_proof = format!("c={},r={}", self.channel_binding_attr(), first.nonce);
         let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
 
@@ -365,6 +380,8 @@ struct ServerFirst<'a> {
     nonce: &'a str,
     salt: Vec<u8>,
     iterations: u32,
+    /// XEP-0474's attribute (`h`, or `d` of its earlier versions) and value.
+    downgrade: Option<(char, &'a str)>,
 }
 
 fn parse_server_first<'a>(msg: &'a str, client_nonce: &str) -> Result<ServerFirst<'a>, SaslError> {
@@ -374,7 +391,13 @@ fn parse_server_first<'a>(msg: &'a str, client_nonce: &str) -> Result<ServerFirs
     let nonce = attr(parts.next(), 'r', "nonce", M)?;
     let salt = attr(parts.next(), 's', "salt", M)?;
     let iterations = attr(parts.next(), 'i', "iteration count", M)?;
-    extensions(parts, M)?;
+    let rest: Vec<&str> = parts.collect();
+    extensions(rest.iter().copied(), M)?;
+    let downgrade = ['h', 'd'].into_iter().find_map(|name| {
+        rest.iter()
+            .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
+            .map(|value| (name, value))
+    });
 
     if !valid_nonce(nonce) {
         return Err(proto(
@@ -414,6 +437,7 @@ fn parse_server_first<'a>(msg: &'a str, client_nonce: &str) -> Result<ServerFirs
         nonce,
         salt,
         iterations,
+        downgrade,
     })
 }
 

@@ -48,10 +48,13 @@
 //!   the input (the server closed the connection), as today's code does;
 //! - enforce the time limits: this module has no clock.
 
+use super::sasl2::{self, Fast, InlineSm, TokenUpdate, NS_SASL2};
 use crate::exit::{Error, Result, Status};
 use crate::jid::Jid;
 use crate::password::Password;
-use crate::sasl::{self, ChannelBinding, ChooseContext, Mechanism, SaslError};
+use crate::sasl::{
+    self, Advertised, ChannelBinding, ChooseContext, HashedToken, HtMechanism, Mechanism, SaslError,
+};
 use crate::stream::{
     client_header, describe_stanza_error, parse_server_element as parse, unexpected, NS_BIND,
     NS_REGISTER, NS_SASL, NS_SESSION, NS_SM, NS_TLS,
@@ -115,7 +118,14 @@ pub struct Config {
     pub stream_management: bool,
     /// Try to resume this session instead of binding a new one.
     pub resume: Option<Resume>,
+    /// Use SASL2 (XEP-0388) where the server offers it.
+    pub sasl2: bool,
+    /// FAST (XEP-0484): `None` when not wanted.
+    pub fast: Option<Fast>,
 }
+
+/// The Bind2 tag: the start of the resource the server makes.
+pub const BIND_TAG: &str = "xmpp-pipes";
 
 /// What the login wants done after an item.
 #[derive(Debug, PartialEq, Eq)]
@@ -142,6 +152,8 @@ pub struct Outcome {
     /// What was negotiated, for `--verbose`: the SASL mechanism, the stream
     /// features after SASL.
     pub details: Vec<String>,
+    /// What becomes of the stored FAST token, if anything.
+    pub token: Option<TokenUpdate>,
 }
 
 /// Stream management (XEP-0198) at the end of the login.
@@ -185,6 +197,12 @@ pub struct Login {
     register: bool,
     stream_management: bool,
     resume: Option<Resume>,
+    sasl2: bool,
+    fast: Option<Fast>,
+    /// See [`Outcome::token`].
+    token: Option<TokenUpdate>,
+    /// Why a session is bound after SASL (a failed inline resumption says).
+    fresh: Fresh,
     transport: Transport,
     state: State,
     pending: Vec<String>,
@@ -208,10 +226,27 @@ enum State {
     Register { features: Element },
     /// `<auth/>` is out.
     Sasl { client: Box<dyn sasl::Client> },
+    /// SASL2's `<authenticate/>` is out.
+    Sasl2 {
+        auth: Sasl2Auth,
+        offers: sasl2::Offers,
+        features: Element,
+        /// Stream management was asked for inside Bind2.
+        inline_sm: bool,
+    },
+    /// SASL2 succeeded: the authenticated stream's features follow.
+    Sasl2Features {
+        success: sasl2::Success,
+        inline_sm: bool,
+    },
     /// `<resume/>` is out.
     Resume { offers: Offers },
-    /// The bind iq is out.
-    Bind { offers: Offers, fresh: Fresh },
+    /// The bind iq is out (and `<enable/>` right after it, when `enable`).
+    Bind {
+        offers: Offers,
+        fresh: Fresh,
+        enable: bool,
+    },
     /// The legacy session iq is out.
     Session {
         offers: Offers,
@@ -224,6 +259,18 @@ enum State {
     Done,
     /// An error ended the login.
     Failed,
+}
+
+/// How a SASL2 login authenticates.
+enum Sasl2Auth {
+    /// With the password, by a SASL mechanism (asking for a FAST token
+    /// for this mechanism, if any).
+    Password {
+        client: Box<dyn sasl::Client>,
+        token_for: Option<HtMechanism>,
+    },
+    /// With the stored FAST token.
+    Token(HashedToken),
 }
 
 /// What the features after SASL offer.
@@ -262,6 +309,8 @@ impl Login {
             register,
             stream_management,
             resume,
+            sasl2,
+            fast,
         } = config;
         Login {
             jid,
@@ -271,6 +320,10 @@ impl Login {
             register,
             stream_management,
             resume,
+            sasl2,
+            fast,
+            token: None,
+            fresh: Fresh::Login,
             transport,
             state: State::Header { restarted: false },
             pending: Vec::new(),
@@ -350,6 +403,22 @@ impl Login {
                 }
                 Item::Close => Err(closed_during_negotiation()),
             },
+            State::Sasl2Features { success, inline_sm } => match item {
+                Item::Stanza(line) => {
+                    let features = parse(&line)?;
+                    if !features.is("features", NS_STREAMS) {
+                        return Err(unexpected(
+                            &features,
+                            "the stream features after SASL2's success",
+                        ));
+                    }
+                    self.on_sasl2_features(success, inline_sm, &features)
+                }
+                Item::Header(_) => Err(Error::protocol(
+                    "the server restarted the stream after SASL2, which has no restart",
+                )),
+                Item::Close => Err(closed_during_negotiation()),
+            },
             State::Done => Err(Error::new(
                 Status::Software,
                 "the login is over: what follows belongs to the session",
@@ -405,17 +474,7 @@ impl Login {
 
     /// The features after SASL: resume, or bind a new session.
     fn on_restarted_features(&mut self, features: &Element) -> Result<(State, Step)> {
-        self.max_stanza = stream_limit(features);
-        let names: Vec<&str> = features.elements().map(|e| e.name.as_str()).collect();
-        self.details
-            .push(format!("stream features after SASL: {}", names.join(", ")));
-        let offers = Offers {
-            bind: features.child("bind", NS_BIND).is_some(),
-            session_required: features
-                .child("session", NS_SESSION)
-                .is_some_and(|s| s.child("optional", NS_SESSION).is_none()),
-            sm: features.child("sm", NS_SM).is_some(),
-        };
+        let offers = self.note_features(features);
         match &self.resume {
             Some(resume) if offers.sm => {
                 let element = Element::new("resume", NS_SM)
@@ -423,8 +482,69 @@ impl Login {
                     .with_attr("previd", resume.id.as_str());
                 Ok((State::Resume { offers }, Step::Send(vec![line(&element)?])))
             }
-            _ => self.start_bind(offers, Fresh::Login),
+            _ => self.start_bind(offers, self.fresh),
         }
+    }
+
+    /// The limits and offers of the authenticated stream's features.
+    fn note_features(&mut self, features: &Element) -> Offers {
+        self.max_stanza = stream_limit(features);
+        let names: Vec<&str> = features.elements().map(|e| e.name.as_str()).collect();
+        self.details
+            .push(format!("stream features after SASL: {}", names.join(", ")));
+        Offers {
+            bind: features.child("bind", NS_BIND).is_some(),
+            session_required: features
+                .child("session", NS_SESSION)
+                .is_some_and(|s| s.child("optional", NS_SESSION).is_none()),
+            sm: features.child("sm", NS_SM).is_some(),
+        }
+    }
+
+    /// After SASL2's success: resumed, bound by Bind2, or on as after SASL1.
+    fn on_sasl2_features(
+        &mut self,
+        success: sasl2::Success,
+        inline_sm: bool,
+        features: &Element,
+    ) -> Result<(State, Step)> {
+        match success.resumption {
+            InlineSm::Resumed { h, previd } => {
+                self.note_features(features);
+                let resume = self.resume.take().ok_or_else(|| {
+                    Error::protocol("the server resumed a session that was not asked for")
+                })?;
+                if let Some(previd) = previd.filter(|p| *p != resume.id) {
+                    return Err(Error::protocol(format!(
+                        "the server resumed another session ({previd}) than the one asked for ({})",
+                        resume.id
+                    )));
+                }
+                return Ok((State::Done, self.done(resume.jid, Sm::Resumed { h })));
+            }
+            InlineSm::ResumeFailed { h, why } => {
+                self.warnings
+                    .push(format!("the server could not resume the session ({why})"));
+                self.resume = None;
+                self.fresh = Fresh::AfterFailedResume { h };
+            }
+            InlineSm::None => {}
+        }
+        if !success.bound {
+            return self.on_restarted_features(features);
+        }
+        let offers = self.note_features(features);
+        let enabled = match success.sm_enabled {
+            Some(Ok((id, max))) => Some(Enabled { id, max }),
+            Some(Err(())) => {
+                self.warnings
+                    .push("the server refused to enable stream management".into());
+                None
+            }
+            None if !inline_sm => return self.start_sm(offers, self.fresh, success.jid),
+            None => None,
+        };
+        Ok((State::Done, self.done(success.jid, sm(self.fresh, enabled))))
     }
 
     fn on_element(&mut self, state: State, element: Element) -> Result<(State, Step)> {
@@ -471,6 +591,12 @@ impl Login {
                     Err(unexpected(&element, "a SASL challenge, success or failure"))
                 }
             }
+            State::Sasl2 {
+                auth,
+                offers,
+                features,
+                inline_sm,
+            } => self.on_sasl2_element(auth, offers, features, inline_sm, element),
             State::Resume { offers } => {
                 if element.is("resumed", NS_SM) {
                     let h = element
@@ -506,9 +632,20 @@ impl Login {
                     ))
                 }
             }
-            State::Bind { offers, fresh } => {
+            State::Bind {
+                offers,
+                fresh,
+                enable,
+            } => {
                 if !is_answer(&element, ID_BIND) {
-                    return self.hold(State::Bind { offers, fresh }, &element);
+                    return self.hold(
+                        State::Bind {
+                            offers,
+                            fresh,
+                            enable,
+                        },
+                        &element,
+                    );
                 }
                 let reply = expect_result(element, "resource binding")?;
                 let jid = reply
@@ -521,6 +658,9 @@ impl Login {
                 let jid = Jid::parse(&jid).map_err(|e| {
                     Error::protocol(format!("the server bound an invalid JID: {e}"))
                 })?;
+                if enable {
+                    return Ok((State::Enable { fresh, jid }, Step::Send(Vec::new())));
+                }
                 if !offers.session_required {
                     return self.start_sm(offers, fresh, jid);
                 }
@@ -556,12 +696,14 @@ impl Login {
                     self.hold(State::Enable { fresh, jid }, &element)
                 }
             }
-            State::Header { .. } | State::Features { .. } | State::Done | State::Failed => {
-                Err(Error::new(
-                    Status::Software,
-                    "the login took an element in the wrong state",
-                ))
-            }
+            State::Header { .. }
+            | State::Features { .. }
+            | State::Sasl2Features { .. }
+            | State::Done
+            | State::Failed => Err(Error::new(
+                Status::Software,
+                "the login took an element in the wrong state",
+            )),
         }
     }
 
@@ -581,8 +723,13 @@ impl Login {
             .ok_or_else(|| Error::new(Status::Software, "the password is gone already"))
     }
 
-    /// Choose the mechanism, make the client (dropping the password) and send `<auth/>`.
+    /// SASL2 where offered (over TLS), else SASL1's `<auth/>`.
     fn start_sasl(&mut self, features: &Element) -> Result<(State, Step)> {
+        if self.sasl2 && self.transport.tls {
+            if let Some(offers) = sasl2::Offers::parse(features) {
+                return self.start_sasl2(features.clone(), offers);
+            }
+        }
         let offered: Vec<String> = features
             .child("mechanisms", NS_SASL)
             .map(|m| {
@@ -595,6 +742,23 @@ impl Login {
         if offered.is_empty() {
             return Err(Error::protocol("the server offers no SASL mechanism"));
         }
+        let mut client = self.password_client(&offered, features)?;
+        let mut auth =
+            Element::new("auth", NS_SASL).with_attr("mechanism", client.mechanism().name());
+        if let Some(mut initial) = client.initial().map_err(sasl_error)? {
+            auth = auth.with_text(encode(&initial));
+            wipe(&mut initial);
+        }
+        Ok((State::Sasl { client }, Step::Send(vec![secret_line(auth)?])))
+    }
+
+    /// Choose the mechanism of those `offered` and make its client, which
+    /// takes the password (dropped here).
+    fn password_client(
+        &mut self,
+        offered: &[String],
+        features: &Element,
+    ) -> Result<Box<dyn sasl::Client>> {
         // Bind to the channel only when the server says it knows tls-exporter
         // (XEP-0440): servers that offer -PLUS for tls-unique alone (ejabberd
         // 23.01) refuse a tls-exporter binding, which would fail the login.
@@ -611,28 +775,229 @@ impl Login {
             channel_binding: cb.clone(),
             forced: self.mechanism,
         };
-        let mechanism = sasl::choose(&offered, &context).map_err(sasl_error)?;
-        let binding = sasl::binding_for(mechanism, &offered, cb).map_err(sasl_error)?;
+        let mechanism = sasl::choose(offered, &context).map_err(sasl_error)?;
+        let binding = sasl::binding_for(mechanism, offered, cb).map_err(sasl_error)?;
         self.details.push(format!(
             "SASL mechanism {} (the server offers {})",
             mechanism.name(),
             offered.join(", ")
         ));
-        let mut client = {
-            // The client keeps what it needs (SASLprep'ed, wiped when done).
-            let password = self
-                .password
-                .take()
-                .ok_or_else(|| Error::new(Status::Software, "the password is gone already"))?;
-            self.sasl_client(mechanism, password.expose(), binding)
-                .map_err(sasl_error)?
+        let advertised = Advertised {
+            mechanisms: offered.to_vec(),
+            channel_bindings: channel_binding_types(features),
         };
-        let mut auth = Element::new("auth", NS_SASL).with_attr("mechanism", mechanism.name());
+        // The client keeps what it needs (SASLprep'ed, wiped when done).
+        let password = self
+            .password
+            .take()
+            .ok_or_else(|| Error::new(Status::Software, "the password is gone already"))?;
+        self.sasl_client(mechanism, password.expose(), binding, advertised)
+            .map_err(sasl_error)
+    }
+
+    /// SASL2's `<authenticate/>`: with the stored FAST token when there is
+    /// one the server still takes, else with the password; Bind2, inline
+    /// stream management and resumption as offered.
+    fn start_sasl2(&mut self, features: Element, offers: sasl2::Offers) -> Result<(State, Step)> {
+        let can_bind = self.transport.exporter.is_some() && server_binds_tls_exporter(&features);
+        let fast_offered = !offers.fast.is_empty();
+        let client_id = self
+            .fast
+            .as_ref()
+            .filter(|_| fast_offered)
+            .map(|f| f.client_id.clone());
+        let resume = self
+            .resume
+            .as_ref()
+            .filter(|_| offers.resume)
+            .map(|r| (r.id.clone(), r.handled));
+        // Bind2 cannot ask for a resource: with --resource, bind as in
+        // RFC 6120 after the success; a session to resume that cannot be
+        // resumed inline is resumed after the success too.
+        let bind =
+            offers.bind && self.resource.is_none() && (self.resume.is_none() || offers.resume);
+        let inline_sm = bind && self.stream_management && offers.bind_sm;
+        let mut request = sasl2::Request {
+            client_id,
+            bind_tag: bind.then(|| BIND_TAG.to_owned()),
+            enable_sm: inline_sm,
+            resume,
+            ..sasl2::Request::default()
+        };
+        let authcid = self.jid.local().unwrap_or_default().to_owned();
+        let stored = self
+            .fast
+            .as_mut()
+            .filter(|_| fast_offered)
+            .and_then(|f| f.token.take().map(|t| (t, f.invalidate)));
+        if let Some((token, invalidate)) = stored {
+            let usable = offers.fast.iter().any(|m| m == token.mechanism.name())
+                && (!token.mechanism.binds() || can_bind);
+            if usable {
+                let ht = HashedToken::new(
+                    token.mechanism,
+                    token.secret.expose(),
+                    self.transport.exporter.as_deref(),
+                )
+                .map_err(sasl_error)?;
+                let mut initial = ht.initial(&authcid);
+                request.mechanism = token.mechanism.name().to_owned();
+                request.initial = Some(encode(&initial));
+                wipe(&mut initial);
+                request.fast = Some(invalidate);
+                self.details.push(format!(
+                    "SASL2 with the stored FAST token ({}){}",
+                    token.mechanism.name(),
+                    if invalidate { ", invalidating it" } else { "" }
+                ));
+                return self.send_authenticate(
+                    request,
+                    Sasl2Auth::Token(ht),
+                    offers,
+                    features,
+                    inline_sm,
+                );
+            }
+        }
+        let mut client = self.password_client(&offers.mechanisms, &features)?;
+        request.mechanism = client.mechanism().name().to_owned();
         if let Some(mut initial) = client.initial().map_err(sasl_error)? {
-            auth = auth.with_text(encode(&initial));
+            request.initial = Some(encode(&initial));
             wipe(&mut initial);
         }
-        Ok((State::Sasl { client }, Step::Send(vec![secret_line(auth)?])))
+        let token_for = self
+            .fast
+            .as_ref()
+            .filter(|f| !f.invalidate)
+            .and_then(|_| HtMechanism::choose(&offers.fast, can_bind));
+        request.request_token = token_for;
+        self.details.push(format!(
+            "SASL2{}{}{}",
+            if bind { " with Bind2" } else { "" },
+            if inline_sm {
+                " and stream management inline"
+            } else {
+                ""
+            },
+            token_for.map_or(String::new(), |m| format!(
+                ", asking for a FAST token ({})",
+                m.name()
+            ))
+        ));
+        self.send_authenticate(
+            request,
+            Sasl2Auth::Password { client, token_for },
+            offers,
+            features,
+            inline_sm,
+        )
+    }
+
+    fn send_authenticate(
+        &mut self,
+        request: sasl2::Request,
+        auth: Sasl2Auth,
+        offers: sasl2::Offers,
+        features: Element,
+        inline_sm: bool,
+    ) -> Result<(State, Step)> {
+        let line = secret_line(request.element())?;
+        Ok((
+            State::Sasl2 {
+                auth,
+                offers,
+                features,
+                inline_sm,
+            },
+            Step::Send(vec![line]),
+        ))
+    }
+
+    /// An element while SASL2's exchange runs.
+    fn on_sasl2_element(
+        &mut self,
+        mut auth: Sasl2Auth,
+        offers: sasl2::Offers,
+        features: Element,
+        inline_sm: bool,
+        element: Element,
+    ) -> Result<(State, Step)> {
+        if element.is("challenge", NS_SASL2) {
+            let Sasl2Auth::Password { client, .. } = &mut auth else {
+                return Err(Error::protocol(
+                    "the server sent a challenge to a one-step FAST login",
+                ));
+            };
+            let challenge = decode(&element.text())?;
+            let mut response = client.step(&challenge).map_err(sasl_error)?;
+            let reply = Element::new("response", NS_SASL2).with_text(encode(&response));
+            wipe(&mut response);
+            let line = secret_line(reply)?;
+            return Ok((
+                State::Sasl2 {
+                    auth,
+                    offers,
+                    features,
+                    inline_sm,
+                },
+                Step::Send(vec![line]),
+            ));
+        }
+        if element.is("success", NS_SASL2) {
+            let success = sasl2::Success::parse(&element, &self.jid)?;
+            let data = success.additional_data.as_deref().map(decode).transpose()?;
+            let mechanism = match &mut auth {
+                Sasl2Auth::Password { client, token_for } => {
+                    client.finish(data.as_deref()).map_err(sasl_error)?;
+                    *token_for
+                }
+                Sasl2Auth::Token(ht) => {
+                    ht.finish(data.as_deref()).map_err(sasl_error)?;
+                    if self.fast.as_ref().is_some_and(|f| f.invalidate) {
+                        self.token = Some(TokenUpdate::Forget);
+                    }
+                    Some(ht.mechanism())
+                }
+            };
+            self.password = None;
+            if let (Some((secret, expiry)), Some(mechanism)) = (&success.token, mechanism) {
+                self.token = Some(TokenUpdate::Store(sasl2::Token {
+                    mechanism,
+                    secret: Password::new(secret.clone()),
+                    expiry: expiry.clone(),
+                }));
+            }
+            return Ok((
+                State::Sasl2Features { success, inline_sm },
+                Step::Send(Vec::new()),
+            ));
+        }
+        if element.is("failure", NS_SASL2) {
+            if matches!(auth, Sasl2Auth::Token(_)) && self.password.is_some() {
+                let why = failure_condition(&element);
+                self.warnings.push(format!(
+                    "the server refused the stored FAST token ({why}); logged in with the password"
+                ));
+                self.token = Some(TokenUpdate::Forget);
+                return self.start_sasl2(features, offers);
+            }
+            return Err(sasl_failure(&element, &self.jid));
+        }
+        if element.is("continue", NS_SASL2) {
+            let tasks: Vec<String> = element
+                .child("tasks", NS_SASL2)
+                .map(|t| t.elements().map(Element::text).collect())
+                .unwrap_or_default();
+            return Err(Error::denied(format!(
+                "the server wants more steps before {} may log in ({}), which xmpp-auth does not do",
+                self.jid,
+                tasks.join(", ")
+            )));
+        }
+        Err(unexpected(
+            &element,
+            "a SASL2 challenge, success or failure",
+        ))
     }
 
     fn sasl_client(
@@ -640,15 +1005,24 @@ impl Login {
         mechanism: Mechanism,
         password: &str,
         binding: sasl::Binding,
+        advertised: Advertised,
     ) -> Result<Box<dyn sasl::Client>, SaslError> {
         let authcid = self.jid.local().unwrap_or_default();
         #[cfg(test)]
         if let (Some(nonce), Some(hash)) = (&self.nonce, mechanism.scram_hash()) {
-            return Ok(Box::new(sasl::Scram::with_nonce(
-                hash, authcid, password, binding, nonce,
-            )?));
+            return Ok(Box::new(
+                sasl::Scram::with_nonce(hash, authcid, password, binding, nonce)?
+                    .with_advertised(advertised),
+            ));
         }
-        sasl::client(mechanism, authcid, password, self.jid.domain(), binding)
+        sasl::client(
+            mechanism,
+            authcid,
+            password,
+            self.jid.domain(),
+            binding,
+            advertised,
+        )
     }
 
     fn start_bind(&mut self, offers: Offers, fresh: Fresh) -> Result<(State, Step)> {
@@ -665,7 +1039,21 @@ impl Login {
             .with_attr("type", "set")
             .with_attr("id", ID_BIND)
             .with_child(bind);
-        Ok((State::Bind { offers, fresh }, Step::Send(vec![line(&iq)?])))
+        let mut lines = vec![line(&iq)?];
+        // Pipelined: the server takes `<enable/>` after the bind it follows
+        // (XEP-0198 §3 wants it after binding; a failed bind ends the login).
+        let enable = self.stream_management && offers.sm && !offers.session_required;
+        if enable {
+            lines.push(line(&enable_element())?);
+        }
+        Ok((
+            State::Bind {
+                offers,
+                fresh,
+                enable,
+            },
+            Step::Send(lines),
+        ))
     }
 
     /// Enable stream management when wanted and offered; otherwise done.
@@ -673,10 +1061,9 @@ impl Login {
         if !(self.stream_management && offers.sm) {
             return Ok((State::Done, self.done(jid, sm(fresh, None))));
         }
-        let enable = Element::new("enable", NS_SM).with_attr("resume", "true");
         Ok((
             State::Enable { fresh, jid },
-            Step::Send(vec![line(&enable)?]),
+            Step::Send(vec![line(&enable_element())?]),
         ))
     }
 
@@ -688,8 +1075,14 @@ impl Login {
             warnings: std::mem::take(&mut self.warnings),
             max_stanza: self.max_stanza,
             details: std::mem::take(&mut self.details),
+            token: self.token.take(),
         })
     }
+}
+
+/// `<enable resume='true'/>` (XEP-0198).
+fn enable_element() -> Element {
+    Element::new("enable", NS_SM).with_attr("resume", "true")
 }
 
 /// XEP-0478: the `max-bytes` the features announce (a positive number).
@@ -778,14 +1171,14 @@ fn expect_result(reply: Element, what: &str) -> Result<Element> {
 }
 
 /// An XEP-0198 counter or `max`: a decimal unsigned 32-bit integer.
-fn counter(value: &str) -> Option<u32> {
+pub(super) fn counter(value: &str) -> Option<u32> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     value.parse().ok()
 }
 
-fn bad_counter(element: &Element) -> Error {
+pub(super) fn bad_counter(element: &Element) -> Error {
     Error::protocol(format!(
         "the server sent <{}/> without a valid h ({:?})",
         element.name,
@@ -799,7 +1192,9 @@ fn sasl_error(err: SaslError) -> Error {
         SaslError::NoMechanism { .. }
         | SaslError::NotOffered { .. }
         | SaslError::PlainWithoutTls => Status::Unavailable,
-        SaslError::ServerSignatureMismatch | SaslError::ServerError(_) => Status::NoPerm,
+        SaslError::ServerSignatureMismatch | SaslError::ServerError(_) | SaslError::Downgrade => {
+            Status::NoPerm
+        }
         SaslError::Saslprep(_) => Status::Config,
         SaslError::Random(_) => Status::OsErr,
         SaslError::ServerProtocol(_) | SaslError::Unsupported(_) => Status::Protocol,
@@ -809,13 +1204,10 @@ fn sasl_error(err: SaslError) -> Error {
 
 /// The exit status and message for the server's `<failure/>`.
 fn sasl_failure(failure: &Element, jid: &Jid) -> Error {
-    let condition = failure
-        .elements()
-        .find(|e| e.name != "text")
-        .map(|e| e.name.clone())
-        .unwrap_or_else(|| "not-authorized".into());
+    let condition = failure_condition(failure);
     let text = failure
         .child("text", NS_SASL)
+        .or_else(|| failure.child("text", NS_SASL2))
         .map(|t| format!(" ({})", t.text().trim()))
         .unwrap_or_default();
     let (status, hint) = match condition.as_str() {
@@ -831,6 +1223,27 @@ fn sasl_failure(failure: &Element, jid: &Jid) -> Error {
     Error::new(
         status,
         format!("the server refused the login as {jid}: {condition}{text}{hint}"),
+    )
+}
+
+/// The SASL condition of a `<failure/>` (SASL1's or SASL2's).
+fn failure_condition(failure: &Element) -> String {
+    failure
+        .child_in(NS_SASL)
+        .filter(|e| e.name != "text")
+        .or_else(|| failure.elements().find(|e| e.name != "text"))
+        .map(|e| e.name.clone())
+        .unwrap_or_else(|| "not-authorized".into())
+}
+
+/// The channel-binding types the features list (XEP-0440), if they list any.
+fn channel_binding_types(features: &Element) -> Option<Vec<String>> {
+    let list = features.child("sasl-channel-binding", NS_SASL_CB)?;
+    Some(
+        list.elements()
+            .filter(|e| e.name == "channel-binding")
+            .filter_map(|e| e.attr("type").map(str::to_owned))
+            .collect(),
     )
 }
 
@@ -902,6 +1315,8 @@ mod tests {
             register: false,
             stream_management: false,
             resume: None,
+            sasl2: true,
+            fast: None,
         }
     }
 
@@ -1073,6 +1488,7 @@ mod tests {
             warnings: Vec::new(),
             max_stanza: None,
             details: Vec::new(),
+            token: None,
         }
     }
 
@@ -1124,8 +1540,8 @@ mod tests {
             header(),
             features(&format!("{BIND}{SM}")),
             bind_request(),
-            bind_result(FULL),
             enable(),
+            bind_result(FULL),
             s("<enabled xmlns='urn:xmpp:sm:3'/>"),
         ];
         assert_eq!(
@@ -1570,9 +1986,15 @@ mod tests {
     }
 
     /// A login that wants stream management, through bind.
+    /// Up to the bind result; `<enable/>` goes right after the bind request
+    /// (pipelined) when wanted and offered.
     fn sm_until_enable(config: Config, offered: &str) -> (Login, Vec<T>) {
         let mut transcript = plain_until_restart();
-        transcript.extend([features(offered), bind_request(), bind_result(FULL)]);
+        transcript.extend([features(offered), bind_request()]);
+        if config.stream_management && offered.contains(SM) {
+            transcript.push(enable());
+        }
+        transcript.push(bind_result(FULL));
         (Login::new(config, tls()), transcript)
     }
 
@@ -1607,7 +2029,7 @@ mod tests {
                 ..config()
             };
             let (login, mut transcript) = sm_until_enable(want, &format!("{BIND}{SM}"));
-            transcript.extend([enable(), s(enabled)]);
+            transcript.push(s(enabled));
             assert_eq!(
                 run(login, transcript).unwrap(),
                 outcome(FULL, Sm::Enabled(expected))
@@ -1632,7 +2054,6 @@ mod tests {
         };
         let (login, mut transcript) = sm_until_enable(want, &format!("{BIND}{SM}"));
         transcript.extend([
-            enable(),
             s("<message from='a@example.org'><body>early</body></message>"),
             s(format!(
                 "<failed xmlns='urn:xmpp:sm:3'><unexpected-request xmlns='{NS_STANZA_ERRORS}'/></failed>"
@@ -1700,8 +2121,8 @@ mod tests {
                 resume_request(),
                 s(failed),
                 bind_request(),
-                bind_result(FULL),
                 enable(),
+                bind_result(FULL),
                 s("<enabled xmlns='urn:xmpp:sm:3' id='sm-2' resume='true'/>"),
             ]);
             let mut expected = outcome(
@@ -1725,8 +2146,8 @@ mod tests {
             resume_request(),
             s("<failed xmlns='urn:xmpp:sm:3'/>"),
             bind_request(),
-            bind_result(FULL),
             enable(),
+            bind_result(FULL),
             s("<failed xmlns='urn:xmpp:sm:3'/>"),
         ]);
         let got = run(Login::new(resuming(), tls()), transcript).unwrap();
@@ -1986,5 +2407,326 @@ mod tests {
             Status::Config,
             "--register sends the password in clear text: refusing without TLS",
         );
+    }
+
+    /// SASL2 (XEP-0388) with Bind2, inline stream management and FAST.
+    mod sasl2_logins {
+        use super::*;
+        use crate::session::sasl2::{Token, NS_BIND2, NS_FAST};
+        use hmac::digest::KeyInit;
+        use hmac::{Hmac, Mac};
+
+        const ID: &str = "d4565fa7-4d72-4749-b3d3-740edbf87770";
+        const BOUND: &str = "user@example.org/xmpp-pipes.Xy3";
+
+        fn offers(fast: &str) -> String {
+            format!(
+                "<authentication xmlns='{NS_SASL2}'><mechanism>SCRAM-SHA-1</mechanism><inline>\
+                 <bind xmlns='{NS_BIND2}'><inline><feature var='urn:xmpp:sm:3'/></inline></bind>\
+                 <sm xmlns='urn:xmpp:sm:3'/>{fast}</inline></authentication>{}",
+                mechanisms(&["SCRAM-SHA-1"])
+            )
+        }
+
+        const FAST: &str =
+            "<fast xmlns='urn:xmpp:fast:0'><mechanism>HT-SHA-256-NONE</mechanism></fast>";
+
+        fn sasl2_config(fast: Option<Fast>) -> Config {
+            Config {
+                resource: None,
+                stream_management: true,
+                fast,
+                ..config()
+            }
+        }
+
+        fn fast(token: Option<&str>) -> Fast {
+            Fast {
+                client_id: ID.into(),
+                token: token.map(|t| Token {
+                    mechanism: HtMechanism::Sha256None,
+                    secret: Password::new(t.into()),
+                    expiry: "2100-01-01T00:00:00Z".into(),
+                }),
+                invalidate: false,
+            }
+        }
+
+        fn hmac(key: &str, label: &str) -> Vec<u8> {
+            let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).unwrap();
+            mac.update(label.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+
+        fn agent(with_id: bool) -> String {
+            let id = if with_id {
+                format!(" id='{ID}'")
+            } else {
+                String::new()
+            };
+            format!("<user-agent{id}><software>xmpp-pipes</software></user-agent>")
+        }
+
+        const BIND2: &str = "<bind xmlns='urn:xmpp:bind:0'><tag>xmpp-pipes</tag>\
+            <enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>";
+
+        /// The SCRAM exchange of RFC 5802's vectors, SASL2's way.
+        fn scram(inline: &str, success_extra: &str) -> Vec<T> {
+            vec![
+                c(format!(
+                    "<authenticate xmlns='{NS_SASL2}' mechanism='SCRAM-SHA-1'>\
+                     <initial-response>{}</initial-response>{inline}</authenticate>",
+                    b64(&format!("n,,n=user,r={NONCE}"))
+                )),
+                s(format!("<challenge xmlns='{NS_SASL2}'>{}</challenge>", b64(SERVER_FIRST))),
+                c(format!("<response xmlns='{NS_SASL2}'>{}</response>", b64(CLIENT_FINAL))),
+                s(format!(
+                    "<success xmlns='{NS_SASL2}'><additional-data>{}</additional-data>\
+                     <authorization-identifier>{BOUND}</authorization-identifier>{success_extra}</success>",
+                    b64(SERVER_FINAL)
+                )),
+            ]
+        }
+
+        fn enabled(id: &str) -> Sm {
+            Sm::Enabled(Enabled {
+                id: Some(id.into()),
+                max: None,
+            })
+        }
+
+        #[test]
+        fn scram_with_bind2_inline_sm_and_a_token_asked_for() {
+            let login = Login::new(sasl2_config(Some(fast(None))), tls()).with_nonce(NONCE);
+            let mut transcript = vec![client_header_for(true), header(), features(&offers(FAST))];
+            transcript.extend(scram(
+                &format!(
+                    "{}{BIND2}<request-token xmlns='{NS_FAST}' mechanism='HT-SHA-256-NONE'/>",
+                    agent(true)
+                ),
+                "<bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm-9' resume='true'/></bound>\
+                 <token xmlns='urn:xmpp:fast:0' expiry='2026-12-23T00:00:00Z' token='secret-token:fast-1'/>",
+            ));
+            transcript.push(features(BIND));
+            let outcome = run(login, transcript).unwrap();
+            assert_eq!(outcome.jid.to_string(), BOUND);
+            assert_eq!(outcome.sm, enabled("sm-9"));
+            assert_eq!(
+                outcome.token,
+                Some(TokenUpdate::Store(Token {
+                    mechanism: HtMechanism::Sha256None,
+                    secret: Password::new("secret-token:fast-1".into()),
+                    expiry: "2026-12-23T00:00:00Z".into(),
+                }))
+            );
+        }
+
+        #[test]
+        fn a_stored_token_logs_in_in_one_step_and_the_server_must_prove_it() {
+            let token = "secret-token:fast-1";
+            let authenticate = c(format!(
+                "<authenticate xmlns='{NS_SASL2}' mechanism='HT-SHA-256-NONE'>\
+                 <initial-response>{}</initial-response>{}{BIND2}<fast xmlns='{NS_FAST}'/></authenticate>",
+                BASE64.encode([b"user\0".as_slice(), &hmac(token, "Initiator")].concat()),
+                agent(true)
+            ));
+            let success = |proof: &[u8]| {
+                s(format!(
+                    "<success xmlns='{NS_SASL2}'><additional-data>{}</additional-data>\
+                     <authorization-identifier>{BOUND}</authorization-identifier>\
+                     <bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm-1' resume='1'/></bound></success>",
+                    BASE64.encode(proof)
+                ))
+            };
+            let start = || vec![client_header_for(true), header(), features(&offers(FAST))];
+            let mut transcript = start();
+            transcript.extend([
+                authenticate.clone(),
+                success(&hmac(token, "Responder")),
+                features(BIND),
+            ]);
+            let outcome = run(
+                Login::new(sasl2_config(Some(fast(Some(token)))), tls()),
+                transcript,
+            )
+            .unwrap();
+            assert_eq!(outcome.sm, enabled("sm-1"));
+            assert_eq!(outcome.token, None, "no new token: the stored one stays");
+            // A server that does not hold the token cannot prove it.
+            let mut transcript = start();
+            transcript.extend([authenticate, success(&hmac("forged", "Responder"))]);
+            let err = run(
+                Login::new(sasl2_config(Some(fast(Some(token)))), tls()),
+                transcript,
+            )
+            .unwrap_err();
+            assert_eq!(err.status(), Status::NoPerm, "{err}");
+        }
+
+        #[test]
+        fn a_refused_token_is_forgotten_and_the_password_logs_in_on_the_same_stream() {
+            let login =
+                Login::new(sasl2_config(Some(fast(Some("stale")))), tls()).with_nonce(NONCE);
+            let mut transcript = vec![
+                client_header_for(true),
+                header(),
+                features(&offers(FAST)),
+                c(format!(
+                    "<authenticate xmlns='{NS_SASL2}' mechanism='HT-SHA-256-NONE'>\
+                     <initial-response>{}</initial-response>{}{BIND2}<fast xmlns='{NS_FAST}'/></authenticate>",
+                    BASE64.encode([b"user\0".as_slice(), &hmac("stale", "Initiator")].concat()),
+                    agent(true)
+                )),
+                s(format!(
+                    "<failure xmlns='{NS_SASL2}'><not-authorized xmlns='{NS_SASL}'/></failure>"
+                )),
+            ];
+            transcript.extend(scram(
+                &format!(
+                    "{}{BIND2}<request-token xmlns='{NS_FAST}' mechanism='HT-SHA-256-NONE'/>",
+                    agent(true)
+                ),
+                "<bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm-2' resume='true'/></bound>",
+            ));
+            transcript.push(features(BIND));
+            let outcome = run(login, transcript).unwrap();
+            assert_eq!(outcome.token, Some(TokenUpdate::Forget));
+            assert_eq!(
+                outcome.warnings,
+                ["the server refused the stored FAST token (not-authorized); logged in with the password"]
+            );
+        }
+
+        #[test]
+        fn inline_resumption_and_its_failure() {
+            let resume = Resume {
+                id: "sm-1".into(),
+                handled: 4,
+                jid: Jid::parse(BOUND).unwrap(),
+            };
+            let config = || Config {
+                resume: Some(resume.clone()),
+                ..sasl2_config(None)
+            };
+            let inline = format!(
+                "{}<resume xmlns='urn:xmpp:sm:3' previd='sm-1' h='4'/>{BIND2}",
+                agent(false)
+            );
+            let mut transcript = vec![client_header_for(true), header(), features(&offers(""))];
+            transcript.extend(scram(
+                &inline,
+                "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm-1'/>",
+            ));
+            transcript.push(features(BIND));
+            let outcome = run(Login::new(config(), tls()).with_nonce(NONCE), transcript).unwrap();
+            assert_eq!(outcome.sm, Sm::Resumed { h: 2 });
+            assert_eq!(outcome.jid, resume.jid);
+
+            let mut transcript = vec![client_header_for(true), header(), features(&offers(""))];
+            transcript.extend(scram(
+                &inline,
+                "<failed xmlns='urn:xmpp:sm:3' h='3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>\
+                 <bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm-5' resume='true'/></bound>",
+            ));
+            transcript.push(features(BIND));
+            let outcome = run(Login::new(config(), tls()).with_nonce(NONCE), transcript).unwrap();
+            assert_eq!(
+                outcome.sm,
+                Sm::Restarted {
+                    failed_h: Some(3),
+                    enabled: Some(Enabled {
+                        id: Some("sm-5".into()),
+                        max: None
+                    })
+                }
+            );
+            assert_eq!(
+                outcome.warnings,
+                ["the server could not resume the session (item-not-found)"]
+            );
+        }
+
+        #[test]
+        fn a_resource_asked_for_binds_after_the_success_as_rfc_6120_has_it() {
+            let config = Config {
+                resource: Some("pipes".into()),
+                ..sasl2_config(None)
+            };
+            let mut transcript = vec![client_header_for(true), header(), features(&offers(""))];
+            transcript.extend(scram(&agent(false), ""));
+            transcript.extend([
+                features(&format!("{BIND}{SM}")),
+                bind_request(),
+                enable(),
+                bind_result(FULL),
+                s("<enabled xmlns='urn:xmpp:sm:3' id='sm-3' resume='true'/>"),
+            ]);
+            // BOUND is the bare identity here: authorised, not bound.
+            let transcript: Vec<T> = transcript
+                .into_iter()
+                .map(|t| match t {
+                    S(Item::Stanza(line)) => s(line.replace(BOUND, JID)),
+                    other => other,
+                })
+                .collect();
+            let outcome = run(Login::new(config, tls()).with_nonce(NONCE), transcript).unwrap();
+            assert_eq!(outcome.jid.to_string(), FULL);
+            assert_eq!(outcome.sm, enabled("sm-3"));
+        }
+
+        #[test]
+        fn sasl2_is_not_used_without_tls_or_when_refused() {
+            // --no-sasl2: SASL1's <auth/> although SASL2 is offered.
+            let config = Config {
+                sasl2: false,
+                ..sasl2_config(None)
+            };
+            let transcript = vec![
+                client_header_for(true),
+                header(),
+                features(&offers("")),
+                c(format!(
+                    "<auth xmlns='{NS_SASL}' mechanism='SCRAM-SHA-1'>{}</auth>",
+                    b64(&format!("n,,n=user,r={NONCE}"))
+                )),
+                s(format!(
+                    "<failure xmlns='{NS_SASL}'><not-authorized/></failure>"
+                )),
+            ];
+            let err = run(Login::new(config, tls()).with_nonce(NONCE), transcript).unwrap_err();
+            assert_eq!(err.status(), Status::NoPerm);
+        }
+
+        #[test]
+        fn a_success_for_someone_else_or_a_task_ends_the_login() {
+            let mut transcript = vec![client_header_for(true), header(), features(&offers(""))];
+            let mut steps = scram(&format!("{}{BIND2}", agent(false)), "");
+            let last = steps.pop().unwrap();
+            transcript.extend(steps.clone());
+            let S(Item::Stanza(success)) = last else {
+                unreachable!()
+            };
+            transcript.push(s(success.replace(BOUND, "boss@example.org/x")));
+            let err = run(
+                Login::new(sasl2_config(None), tls()).with_nonce(NONCE),
+                transcript,
+            )
+            .unwrap_err();
+            assert_eq!(err.status(), Status::Protocol);
+            assert!(err.to_string().contains("not as user@example.org"), "{err}");
+
+            let mut transcript = vec![client_header_for(true), header(), features(&offers(""))];
+            transcript.extend(steps);
+            transcript.push(s(format!(
+                "<continue xmlns='{NS_SASL2}'><tasks><task>TOTP-EXAMPLE</task></tasks></continue>"
+            )));
+            let err = run(
+                Login::new(sasl2_config(None), tls()).with_nonce(NONCE),
+                transcript,
+            )
+            .unwrap_err();
+            assert_eq!(err.status(), Status::NoPerm);
+            assert!(err.to_string().contains("TOTP-EXAMPLE"), "{err}");
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod keepalive;
 pub mod login;
 pub mod muc;
 pub mod receipt;
+pub mod sasl2;
 pub mod sm;
 pub mod state;
 

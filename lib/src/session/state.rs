@@ -45,6 +45,7 @@ use super::keepalive::{Due, Keepalive};
 use super::login::{self, Login, Outcome, Resume, Sm, Step, Transport};
 use super::muc::{Observed, Rooms};
 use super::receipt::{Receipts, NS_RECEIPTS};
+use super::sasl2::TokenUpdate;
 use super::sm::{self, Queued, StreamManagement};
 use crate::exit::Error;
 use crate::jid::Jid;
@@ -123,6 +124,8 @@ pub enum Action {
     Notice(String),
     /// The session's state changed (for a state file): online again, or not.
     State(State),
+    /// Store or forget the account's FAST token (XEP-0484), as the login said.
+    Token(TokenUpdate),
 }
 
 /// Where the session stands, as a state file shows it.
@@ -380,6 +383,8 @@ impl Session {
                 handled: self.handled_for_resume(),
                 ..resume
             }),
+            sasl2: self.settings.login.sasl2,
+            fast: self.settings.login.fast.clone(),
         };
         let mut login = Box::new(Login::new(config, transport));
         self.actions.push(Action::Send(login.start()));
@@ -697,7 +702,19 @@ impl Session {
             warnings,
             max_stanza,
             details,
+            token,
         } = outcome;
+        if let Some(update) = token {
+            // Later logins of this session use what the server gave last.
+            if let Some(fast) = &mut self.settings.login.fast {
+                fast.token = match &update {
+                    TokenUpdate::Store(token) => Some(token.clone()),
+                    TokenUpdate::Forget => None,
+                };
+                fast.invalidate = false;
+            }
+            self.actions.push(Action::Token(update));
+        }
         if self.settings.verbose {
             for detail in details {
                 self.actions.push(Action::Notice(detail));

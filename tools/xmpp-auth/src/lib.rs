@@ -13,6 +13,7 @@
 //! delivery at the end.
 
 pub mod account;
+pub mod fast;
 pub mod muc;
 pub mod options;
 pub mod session;
@@ -47,6 +48,15 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .password
         .read(&format!("Password for {}: ", options.jid))?;
     let room_password = options.rooms.read_password()?;
+    let fast_store = (options.fast && options.sasl2)
+        .then(|| open_fast_store(&options.jid))
+        .flatten();
+    let fast = fast_store.as_ref().map(|store| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        store.fast(now, options.forget_fast)
+    });
     let reconnect = (options.reconnect && control.is_some()).then(|| Policy {
         initial: Duration::from_secs(1),
         cap: RECONNECT_CAP,
@@ -61,6 +71,8 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
             register: options.register,
             stream_management: options.stream_management,
             resume: None,
+            sasl2: options.sasl2,
+            fast,
         },
         presence: options.presence,
         join: options.rooms.join.clone(),
@@ -86,7 +98,29 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         prog: options.prog,
         unacked_file: options.unacked_file,
         state_file: options.state_file,
+        fast_store,
     })
+}
+
+/// The account's FAST slot (see [`fast`]); `None`, with a warning where
+/// something is wrong, when FAST cannot be used this time.
+fn open_fast_store(jid: &xmpp_pipes::jid::Jid) -> Option<fast::Store> {
+    let state = std::env::var("XDG_STATE_HOME").ok();
+    let home = std::env::var("HOME").ok();
+    let dir = fast::account_dir(jid, state.as_deref(), home.as_deref())?;
+    match fast::Store::open(&dir) {
+        Ok(store) => store,
+        Err(err) => {
+            xmpp_pipes::exit::warn(
+                "xmpp-auth",
+                &format!(
+                    "cannot keep FAST tokens in {}: {err}; logging in with the password                      (--no-fast says not to try)",
+                    dir.display()
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// The longest wait between two attempts to reconnect.

@@ -43,6 +43,14 @@ Options:
       --presence               send initial presence once logged in
       --register               create the account first (in-band registration, XEP-0077)
       --no-stream-management   do not enable stream management (XEP-0198)
+      --no-sasl2               log in with SASL as RFC 6120 has it, even where the server
+                               offers SASL2 (XEP-0388) with Bind2 (XEP-0386)
+      --no-fast                neither use nor ask for a FAST token (XEP-0484); by default one
+                               is asked for on a login with the password where SASL2 offers
+                               FAST, kept in $XDG_STATE_HOME/xmpp-pipes/fast/ACCOUNT/ (mode
+                               0600), and used on the next login instead of the password
+      --forget-fast            log in once more with the stored FAST token, asking the server
+                               to invalidate it, and delete it (then the password again)
       --unacked-file FILE      when stanzas go unacknowledged, write those that came from
                                downstream to FILE (mode 0600), to be sent again
       --timeout SECONDS        bound each login (the first and each on a reconnection), the
@@ -105,6 +113,7 @@ Environment:
   XMPP_RESOURCE        as --resource
   XMPP_TIMEOUT         as --timeout
   XDG_CONFIG_HOME, HOME  where the config file is
+  XDG_STATE_HOME       where FAST tokens are kept (default ~/.local/state)
   SSL_PROTOCOL         set by xmpp-connect when the stream is TLS; PLAIN is refused without it
   XMPP_TLS_EXPORTER    tls-exporter channel-binding data from xmpp-connect (for SCRAM-*-PLUS)
   XMPP_CONNECT_CONTROL set by xmpp-connect: fd 8 is its control channel (read, and removed
@@ -193,6 +202,12 @@ pub struct Options {
     pub session_events: bool,
     /// `--state-file`: where the session's state is kept.
     pub state_file: Option<std::path::PathBuf>,
+    /// Use SASL2 where offered (not `--no-sasl2`).
+    pub sasl2: bool,
+    /// Use and keep FAST tokens (not `--no-fast`).
+    pub fast: bool,
+    /// `--forget-fast`: invalidate the stored token.
+    pub forget_fast: bool,
 }
 
 /// The default of `--keepalive`: below the idle timeouts of NAT boxes and mobile links.
@@ -224,6 +239,9 @@ const SPEC: OptionSpec = OptionSpec {
         "--presence",
         "--register",
         "--no-stream-management",
+        "--no-sasl2",
+        "--no-fast",
+        "--forget-fast",
         "--no-reconnect",
         "--receipt",
         "--carbons",
@@ -316,6 +334,14 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
             Ok::<_, String>(std::path::PathBuf::from(s))
         })
         .map_err(cli::usage_error)?;
+    let sasl2 = !args.contains("--no-sasl2");
+    let fast = !args.contains("--no-fast");
+    let forget_fast = args.contains("--forget-fast");
+    if forget_fast && !(fast && sasl2) {
+        return Err(Error::usage(
+            "--forget-fast logs in with the FAST token of SASL2: not with --no-fast or --no-sasl2",
+        ));
+    }
     let rooms = crate::muc::RoomOptions::parse(&mut args)?;
     cli::finish(args)?;
 
@@ -354,5 +380,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         reconnect_limit,
         session_events,
         state_file,
+        sasl2,
+        fast,
+        forget_fast,
     })))
 }

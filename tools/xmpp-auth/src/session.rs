@@ -112,6 +112,8 @@ pub struct Setup {
     pub unacked_file: Option<std::path::PathBuf>,
     /// `--state-file`.
     pub state_file: Option<std::path::PathBuf>,
+    /// Where the account's FAST token is kept, when FAST is used.
+    pub fast_store: Option<crate::fast::Store>,
 }
 
 /// Run the session to its end; the exit status.
@@ -124,6 +126,7 @@ pub fn run(setup: Setup) -> Result<u8> {
         prog,
         unacked_file,
         state_file,
+        mut fast_store,
     } = setup;
     let (mut downstream, mut prog) = downstream(&prog)?;
     let mut control = control;
@@ -136,6 +139,7 @@ pub fn run(setup: Setup) -> Result<u8> {
             &mut control,
             &mut downstream,
             state_file.as_deref(),
+            fast_store.as_mut(),
             Instant::now(),
         );
         if prog.child.is_none() && prog.command.is_some() {
@@ -384,6 +388,7 @@ fn carry_out(
     control: &mut Option<OwnedFd>,
     downstream: &mut Downstream,
     state_file: Option<&std::path::Path>,
+    mut fast_store: Option<&mut crate::fast::Store>,
     now: Instant,
 ) {
     loop {
@@ -417,6 +422,16 @@ fn carry_out(
                     }
                 }
                 Action::State(state) => write_state(state_file, &state),
+                Action::Token(update) => {
+                    if let Some(store) = fast_store.as_deref_mut() {
+                        if let Err(err) = store.apply(&update) {
+                            xmpp_pipes::exit::warn(
+                                "xmpp-auth",
+                                format!("cannot keep the FAST token: {err}; the next login uses the password"),
+                            );
+                        }
+                    }
+                }
                 Action::Notice(text) => {
                     xmpp_pipes::exit::print_line(&format!("xmpp-auth: {text}\n"))
                 }

@@ -20,6 +20,8 @@ fn settings(reconnect: Option<Policy>) -> Settings {
             register: false,
             stream_management: true,
             resume: None,
+            sasl2: true,
+            fast: None,
         },
         presence: false,
         join: Vec::new(),
