@@ -2,7 +2,7 @@
 //! [`Ejabberd`]): the `xmpp-connect … xmpp-auth …` prefix every end-to-end
 //! test starts from.
 
-use crate::{tool, Account, Ejabberd, Prosody, Spawned};
+use crate::{tool, Account, Ejabberd, Prosody, ServerVersion, Spawned};
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::Command;
@@ -25,8 +25,8 @@ pub const CONFIG_VARIABLES: &[&str] = &[
 ];
 
 /// Keep `command` away from the user's own configuration: `HOME` is `home`,
-/// `XDG_CONFIG_HOME` is `home/.config`, and no configuration variable is
-/// inherited. `home` need not exist (then no configuration file is read).
+/// `XDG_CONFIG_HOME` is `home/.config`, `XDG_STATE_HOME` (FAST tokens)
+/// `home/.local/state`, and no configuration variable is inherited. `home` need not exist (then no configuration file is read).
 pub fn isolate<'a>(command: &'a mut Command, home: &Path) -> &'a mut Command {
     for name in CONFIG_VARIABLES {
         command.env_remove(name);
@@ -34,6 +34,7 @@ pub fn isolate<'a>(command: &'a mut Command, home: &Path) -> &'a mut Command {
     command
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
 }
 
 /// How xmpp-connect reaches the server.
@@ -57,6 +58,10 @@ pub trait Server {
     fn ca_pem(&self) -> &Path;
     /// A directory of its own the tests may use (e.g. as an empty HOME).
     fn scratch_dir(&self) -> &Path;
+    /// Which server and version it is.
+    fn version(&self) -> ServerVersion;
+    /// Registers a new throwaway account whose name starts with `prefix`.
+    fn new_account(&self, prefix: &str) -> Account;
 }
 
 impl Server for Prosody {
@@ -74,6 +79,12 @@ impl Server for Prosody {
     }
     fn scratch_dir(&self) -> &Path {
         Prosody::scratch_dir(self)
+    }
+    fn version(&self) -> ServerVersion {
+        ServerVersion::Prosody(Prosody::version(self))
+    }
+    fn new_account(&self, prefix: &str) -> Account {
+        Prosody::new_account(self, prefix)
     }
 }
 
@@ -93,11 +104,17 @@ impl Server for Ejabberd {
     fn scratch_dir(&self) -> &Path {
         Ejabberd::scratch_dir(self)
     }
+    fn version(&self) -> ServerVersion {
+        ServerVersion::Ejabberd(Ejabberd::version(self))
+    }
+    fn new_account(&self, prefix: &str) -> Account {
+        Ejabberd::new_account(self, prefix)
+    }
 }
 
 /// `xmpp-connect --host 127.0.0.1:PORT [--direct-tls] --cafile CA localhost`,
 /// ready for the next program's arguments.
-pub fn connect(prosody: &impl Server, transport: Transport) -> Command {
+pub fn connect(prosody: &(impl Server + ?Sized), transport: Transport) -> Command {
     let cafile = prosody.ca_pem().as_os_str();
     connect_with(prosody, transport, &[OsStr::new("--cafile"), cafile])
 }
@@ -105,7 +122,11 @@ pub fn connect(prosody: &impl Server, transport: Transport) -> Command {
 /// `xmpp-connect [--direct-tls] OPTIONS --host 127.0.0.1:PORT localhost`,
 /// isolated from the user's configuration, with `options` instead of the
 /// harness CA (the trust tests give their own), ready for PROG.
-pub fn connect_with(prosody: &impl Server, transport: Transport, options: &[&OsStr]) -> Command {
+pub fn connect_with(
+    prosody: &(impl Server + ?Sized),
+    transport: Transport,
+    options: &[&OsStr],
+) -> Command {
     let mut command = Command::new(tool("xmpp-connect"));
     isolate(&mut command, &prosody.scratch_dir().join("no-home"));
     let port = match transport {
@@ -126,7 +147,7 @@ pub fn connect_with(prosody: &impl Server, transport: Transport, options: &[&OsS
 /// The full login chain for `account`: xmpp-connect, then
 /// `xmpp-auth --password-file FILE [auth_args] JID`; append PROG to run one.
 pub fn login(
-    prosody: &impl Server,
+    prosody: &(impl Server + ?Sized),
     account: &Account,
     transport: Transport,
     auth_args: &[&str],
@@ -144,12 +165,16 @@ pub fn login(
 /// A receiving session for `account` in bridge mode, with initial presence
 /// sent; returns once the server has echoed that presence back, so the
 /// session is known to be online.
-pub fn online(prosody: &impl Server, account: &Account) -> Spawned {
+pub fn online(prosody: &(impl Server + ?Sized), account: &Account) -> Spawned {
     online_with(prosody, account, &[])
 }
 
 /// [`online`] with extra xmpp-auth arguments.
-pub fn online_with(prosody: &impl Server, account: &Account, auth_args: &[&str]) -> Spawned {
+pub fn online_with(
+    prosody: &(impl Server + ?Sized),
+    account: &Account,
+    auth_args: &[&str],
+) -> Spawned {
     let mut args = vec!["--presence"];
     args.extend_from_slice(auth_args);
     let mut session = Spawned::start(login(prosody, account, Transport::StartTls, &args));

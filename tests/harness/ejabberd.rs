@@ -35,6 +35,48 @@ const CTL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many console lines are kept for panic messages.
 const CONSOLE_TAIL: usize = 400;
 
+/// Which ejabberd the harness runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// 23.01, Debian 12's `ejabberd` package (SASL1 only).
+    V23,
+    /// 24.12 from bookworm-backports with its newer Erlang libraries
+    /// (erlang-p1-*), unpacked by `tests/fetch-servers` into
+    /// `target/servers/ejabberd-24`, on Debian 12's Erlang 25; `mod_auth_fast`
+    /// on (SASL2 with Bind2 and FAST, offered when the stream header
+    /// carries `from`).
+    V24,
+}
+
+impl Version {
+    /// Both, oldest first.
+    pub const ALL: [Version; 2] = [Version::V23, Version::V24];
+
+    /// A short name for test output: `ejabberd-23.01`, `ejabberd-24.12`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::V23 => "ejabberd-23.01",
+            Version::V24 => "ejabberd-24.12",
+        }
+    }
+
+    /// This version's `ejabberdctl`.
+    fn ejabberdctl(self) -> PathBuf {
+        match self {
+            Version::V23 => find_program("ejabberdctl"),
+            Version::V24 => crate::servers_dir().join("ejabberd-24/usr/sbin/ejabberdctl"),
+        }
+    }
+
+    /// The modules this version enables beyond the ones both get.
+    fn extra_modules(self) -> &'static str {
+        match self {
+            Version::V23 => "",
+            Version::V24 => "  mod_auth_fast: {}\n",
+        }
+    }
+}
+
 struct Running {
     child: Child,
     console: Arc<Mutex<VecDeque<String>>>,
@@ -59,6 +101,7 @@ pub struct Ejabberd {
     direct_tls_port: u16,
     dist_port: u16,
     run_as: (u32, u32),
+    version: Version,
     running: Mutex<Option<Running>>,
     /// Last, so that the processes are gone before the files.
     dir: TempDir,
@@ -91,14 +134,26 @@ fn sh_path(p: &Path) -> String {
 }
 
 impl Ejabberd {
-    /// Why ejabberd cannot be run here, if it cannot: not installed, or not
-    /// root (Debian's `ejabberdctl` runs only as root or as `ejabberd`, and
-    /// the harness must switch to that user).
+    /// Why ejabberd 23.01 cannot be run here (see
+    /// [`Ejabberd::unavailable_version`]).
     pub fn unavailable() -> Option<String> {
-        if !find_program("ejabberdctl").is_file() {
+        Ejabberd::unavailable_version(Version::V23)
+    }
+
+    /// Why `version` cannot be run here, if it cannot: not installed (24.12:
+    /// not fetched), or not root (Debian's `ejabberdctl` runs only as root
+    /// or as `ejabberd`, and the harness must switch to that user).
+    pub fn unavailable_version(version: Version) -> Option<String> {
+        if !Version::V23.ejabberdctl().is_file() {
             return Some(
                 "ejabberd is not installed (no ejabberdctl): apt-get install ejabberd".into(),
             );
+        }
+        if !version.ejabberdctl().is_file() {
+            return Some(format!(
+                "ejabberd 24.12 is not fetched (no {}): run tests/fetch-servers",
+                version.ejabberdctl().display()
+            ));
         }
         if passwd_entry(|n, _| n == "ejabberd").is_none() {
             return Some("there is no `ejabberd` user (reinstall the ejabberd package)".into());
@@ -113,35 +168,48 @@ impl Ejabberd {
         None
     }
 
-    /// The shared instance, started on first use and kept for the whole test
-    /// binary. Tests using it should make their own accounts
+    /// The shared ejabberd 23.01, started on first use and kept for the
+    /// whole test binary. Tests using it should make their own accounts
     /// ([`Ejabberd::new_account`]) and not stop it.
     pub fn shared() -> &'static Ejabberd {
-        static SHARED: OnceLock<Ejabberd> = OnceLock::new();
+        Ejabberd::shared_version(Version::V23)
+    }
+
+    /// The shared instance of `version` (see [`Ejabberd::shared`]).
+    pub fn shared_version(version: Version) -> &'static Ejabberd {
+        static SHARED: [OnceLock<Ejabberd>; 2] = [OnceLock::new(), OnceLock::new()];
         extern "C" {
             fn atexit(cb: extern "C" fn()) -> std::os::raw::c_int;
         }
         extern "C" fn cleanup() {
-            if let Some(e) = SHARED.get() {
+            for e in SHARED.iter().filter_map(OnceLock::get) {
                 e.kill_now();
                 let _ = std::fs::remove_dir_all(e.dir.path());
                 let _ = std::fs::remove_dir_all(e.pki.dir());
             }
         }
-        SHARED.get_or_init(|| {
-            let e = Ejabberd::start();
-            // SAFETY: registering a plain function with libc's atexit.
+        let slot = &SHARED[Version::ALL.iter().position(|v| *v == version).unwrap_or(0)];
+        slot.get_or_init(|| {
+            let e = Ejabberd::start_version(version);
+            // SAFETY: registering a plain function with libc's atexit (once
+            // per slot; cleanup is idempotent).
             unsafe { atexit(cleanup) };
             e
         })
     }
 
-    /// Starts a private instance on fresh ports with a fresh [`Pki`]; it
-    /// stops when dropped. Panics (with ejabberd's output) if it is not ready
-    /// within 60 s, or if [`Ejabberd::unavailable`] says why it cannot run.
+    /// Starts a private ejabberd 23.01 (see [`Ejabberd::start_version`]).
     pub fn start() -> Ejabberd {
-        if let Some(why) = Ejabberd::unavailable() {
-            panic!("cannot start ejabberd: {why}");
+        Ejabberd::start_version(Version::V23)
+    }
+
+    /// Starts a private instance of `version` on fresh ports with a fresh
+    /// [`Pki`]; it stops when dropped. Panics (with ejabberd's output) if it
+    /// is not ready within 60 s, or if [`Ejabberd::unavailable_version`]
+    /// says why it cannot run.
+    pub fn start_version(version: Version) -> Ejabberd {
+        if let Some(why) = Ejabberd::unavailable_version(version) {
+            panic!("cannot start {}: {why}", version.name());
         }
         let (_, uid, gid) = passwd_entry(|n, _| n == "ejabberd").expect("ejabberd user");
         let pki = Pki::new();
@@ -192,6 +260,7 @@ impl Ejabberd {
             direct_tls_port: 0,
             dist_port: 0,
             run_as: (uid, gid),
+            version,
             running: Mutex::new(None),
             dir,
         };
@@ -262,12 +331,13 @@ modules:
   mod_ping: {{}}
   mod_disco: {{}}
   mod_carboncopy: {{}}
-"#,
+{extra}"#,
             crt = yaml_path(&run_dir.join("localhost.crt")),
             key = yaml_path(&run_dir.join("localhost.key")),
             ca = yaml_path(&run_dir.join("ca.pem")),
             starttls = self.starttls_port,
             direct = self.direct_tls_port,
+            extra = self.version.extra_modules(),
         );
         let wrapper = run_dir.join("erl");
         let erl = if wrapper.is_file() {
@@ -310,7 +380,7 @@ ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {{127,0
     /// `ejabberdctl --config-dir RUN_DIR --ctl-config CFG` as the ejabberd
     /// user, with HOME (and so the Erlang cookie) in RUN_DIR.
     fn ctl(&self) -> Command {
-        let mut cmd = Command::new(find_program("ejabberdctl"));
+        let mut cmd = Command::new(self.version.ejabberdctl());
         cmd.arg("--config-dir")
             .arg(&self.run_dir)
             .arg("--ctl-config")
@@ -464,6 +534,11 @@ ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {{127,0
         let guard = self.running.lock().unwrap();
         let running = guard.as_ref().expect("ejabberd is not running");
         kill_group(running.child.id(), sig);
+    }
+
+    /// Which ejabberd this is.
+    pub fn version(&self) -> Version {
+        self.version
     }
 
     /// The XMPP domain: `localhost`.

@@ -36,7 +36,11 @@ impl GoSendxmpp {
     /// go-sendxmpp logged in as `account` on `server` (127.0.0.1, the port
     /// for `transport`). Panics if it is not installed (see
     /// [`GoSendxmpp::program`]).
-    pub fn new(server: &impl Server, account: &Account, transport: Transport) -> GoSendxmpp {
+    pub fn new(
+        server: &(impl Server + ?Sized),
+        account: &Account,
+        transport: Transport,
+    ) -> GoSendxmpp {
         let program = GoSendxmpp::program()
             .expect("go-sendxmpp is not installed (apt-get install go-sendxmpp)");
         let dir = TempDir::new("go-sendxmpp");

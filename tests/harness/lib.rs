@@ -21,6 +21,8 @@ mod pki;
 mod process;
 mod prosody;
 pub mod proxy;
+mod raw;
+mod servers;
 mod tempdir;
 mod watch;
 
@@ -32,12 +34,14 @@ pub use chain::{
     CONFIG_VARIABLES,
 };
 pub use dns::{Dns, SrvRecord};
-pub use ejabberd::Ejabberd;
+pub use ejabberd::{Ejabberd, Version as EjabberdVersion};
 pub use go_sendxmpp::GoSendxmpp;
 pub use hostile::{Hostile, SaslPlay, Script, Seen, SessionPlay};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
-pub use prosody::{Account, Options as ProsodyOptions, Prosody};
+pub use prosody::{Account, Options as ProsodyOptions, Prosody, Version as ProsodyVersion};
+pub use raw::RawStream;
+pub use servers::{run_on, ServerVersion};
 pub use tempdir::TempDir;
 pub use watch::{wait_for_file, wait_for_path};
 
@@ -233,6 +237,15 @@ pub fn assert_man_sections(name: &str, text: &str) {
 pub fn interop_python() -> Option<PathBuf> {
     let python = tools_dir().parent()?.join("interop-venv/bin/python");
     python.is_file().then_some(python)
+}
+
+/// Where `tests/fetch-servers` unpacks the servers beside Debian 12's
+/// (Prosody 13, ejabberd 24.12): `target/servers`.
+pub fn servers_dir() -> PathBuf {
+    tools_dir()
+        .parent()
+        .map(|target| target.join("servers"))
+        .unwrap_or_else(|| repo_root().join("target/servers"))
 }
 
 /// A script of tests/interop.

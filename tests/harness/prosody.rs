@@ -42,9 +42,90 @@ pub struct Account {
     pub password_file: PathBuf,
 }
 
+/// Which Prosody the harness runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// 0.12.3, Debian 12's `prosody` package (SASL1 only).
+    V0_12,
+    /// 13.0.1 from bookworm-backports with the prosody-modules of 2025
+    /// (SASL2 with Bind2, FAST and inline stream management), unpacked by
+    /// `tests/fetch-servers` into `target/servers/prosody-13`.
+    V13,
+}
+
+impl Version {
+    /// Both, oldest first.
+    pub const ALL: [Version; 2] = [Version::V0_12, Version::V13];
+
+    /// The version the end-to-end tests run against: Prosody 13 (what users
+    /// run), or 0.12 where 13 has not been fetched, said once on stderr
+    /// (a failure with `XMPP_PIPES_REQUIRE_INTEROP=1`).
+    pub fn default_for_tests() -> Version {
+        static CHOSEN: OnceLock<Version> = OnceLock::new();
+        *CHOSEN.get_or_init(|| match Version::V13.unavailable() {
+            None => Version::V13,
+            Some(why) => {
+                crate::skip(
+                    "Prosody 13 as the tests' server (Prosody 0.12 instead)",
+                    &why,
+                );
+                Version::V0_12
+            }
+        })
+    }
+
+    /// A short name for test output: `prosody-0.12`, `prosody-13`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::V0_12 => "prosody-0.12",
+            Version::V13 => "prosody-13",
+        }
+    }
+
+    /// Why this version cannot run here, if it cannot.
+    pub fn unavailable(self) -> Option<String> {
+        let (prosody, _) = self.programs();
+        if prosody.is_file() {
+            return None;
+        }
+        Some(match self {
+            Version::V0_12 => "Prosody 0.12 is not installed: apt-get install prosody".into(),
+            Version::V13 => format!(
+                "Prosody 13 is not fetched (no {}): run tests/fetch-servers",
+                prosody.display()
+            ),
+        })
+    }
+
+    /// The `prosody` and `prosodyctl` programs of this version.
+    fn programs(self) -> (PathBuf, PathBuf) {
+        match self {
+            Version::V0_12 => (
+                crate::find_program("prosody"),
+                crate::find_program("prosodyctl"),
+            ),
+            Version::V13 => {
+                let bin = crate::servers_dir().join("prosody-13/usr/bin");
+                (bin.join("prosody"), bin.join("prosodyctl"))
+            }
+        }
+    }
+
+    /// The modules this version enables beyond the ones both get: SASL2,
+    /// Bind2, FAST and inline stream management on 13.
+    fn extra_modules(self) -> &'static str {
+        match self {
+            Version::V0_12 => "",
+            Version::V13 => r#""sasl2"; "sasl2_bind2"; "sasl2_fast"; "sasl2_sm";"#,
+        }
+    }
+}
+
 /// How a private server ([`Prosody::start_with`]) differs from the tests' one.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Which Prosody: [`Version::default_for_tests`] unless set.
+    pub version: Version,
     /// The lowest level Prosody writes to its log file: `"debug"` (the
     /// default: every stanza, for the tests' failure messages), `"info"`,
     /// `"warn"` or `"error"`. The benchmarks use `"warn"`, so that logging
@@ -59,6 +140,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
+            version: Version::default_for_tests(),
             log_level: "debug",
             s2s_out: false,
         }
@@ -112,24 +194,35 @@ fn lua_path(p: &Path) -> String {
 }
 
 impl Prosody {
-    /// The shared instance, started on first use and kept for the whole test
-    /// binary. Tests using it should make their own accounts
-    /// ([`Prosody::new_account`]) and not stop it.
+    /// The shared instance of [`Version::default_for_tests`], started on
+    /// first use and kept for the whole test binary. Tests using it should
+    /// make their own accounts ([`Prosody::new_account`]) and not stop it.
     pub fn shared() -> &'static Prosody {
-        static SHARED: OnceLock<Prosody> = OnceLock::new();
+        Prosody::shared_version(Version::default_for_tests())
+    }
+
+    /// The shared instance of `version` (see [`Prosody::shared`]); panics if
+    /// it cannot run ([`Version::unavailable`]).
+    pub fn shared_version(version: Version) -> &'static Prosody {
+        static SHARED: [OnceLock<Prosody>; 2] = [OnceLock::new(), OnceLock::new()];
         extern "C" {
             fn atexit(cb: extern "C" fn()) -> std::os::raw::c_int;
         }
         extern "C" fn cleanup() {
-            if let Some(p) = SHARED.get() {
+            for p in SHARED.iter().filter_map(OnceLock::get) {
                 p.kill_now();
                 let _ = std::fs::remove_dir_all(p.dir.path());
                 let _ = std::fs::remove_dir_all(p.pki.dir());
             }
         }
-        SHARED.get_or_init(|| {
-            let p = Prosody::start();
-            // SAFETY: registering a plain function with libc's atexit.
+        let slot = &SHARED[Version::ALL.iter().position(|v| *v == version).unwrap_or(0)];
+        slot.get_or_init(|| {
+            let p = Prosody::start_with(Options {
+                version,
+                ..Options::default()
+            });
+            // SAFETY: registering a plain function with libc's atexit (once
+            // per slot; cleanup is idempotent).
             unsafe { atexit(cleanup) };
             p
         })
@@ -142,8 +235,12 @@ impl Prosody {
         Prosody::start_with(Options::default())
     }
 
-    /// [`Prosody::start`] with other [`Options`].
+    /// [`Prosody::start`] with other [`Options`]; panics if its version
+    /// cannot run ([`Version::unavailable`]).
     pub fn start_with(options: Options) -> Prosody {
+        if let Some(why) = options.version.unavailable() {
+            panic!("cannot start {}: {why}", options.version.name());
+        }
         assert!(
             ["debug", "info", "warn", "error"].contains(&options.log_level),
             "unknown Prosody log level {:?}",
@@ -259,6 +356,7 @@ modules_enabled = {{
 	"roster"; "saslauth"; "tls"; "disco"; "ping"; "register";
 	"smacks"; "carbons"; "version"; "uptime"; "time"; "blocklist";
 	"posix";
+	{extra}
 	"mam";
 }}
 modules_disabled = {{ {disabled} }}
@@ -294,6 +392,7 @@ Component "conference.localhost" "muc"
             certs = lua_path(&certs),
             log = lua_path(log_path),
             log_level = lua_str(self.options.log_level),
+            extra = self.options.version.extra_modules(),
             disabled = if self.options.s2s_out {
                 ""
             } else {
@@ -322,7 +421,7 @@ Component "conference.localhost" "muc"
         assert!(running.is_none(), "Prosody is already running");
         let started = Instant::now();
         let (reader, writer) = std::io::pipe().expect("pipe");
-        let mut cmd = Command::new(crate::find_program("prosody"));
+        let mut cmd = Command::new(self.options.version.programs().0);
         cmd.arg("-F")
             .arg("--config")
             .arg(&self.config)
@@ -474,6 +573,11 @@ Component "conference.localhost" "muc"
         self.running.lock().unwrap().is_some()
     }
 
+    /// Which Prosody this is.
+    pub fn version(&self) -> Version {
+        self.options.version
+    }
+
     /// The XMPP domain: `localhost`.
     pub fn domain(&self) -> &'static str {
         "localhost"
@@ -535,7 +639,7 @@ Component "conference.localhost" "muc"
     /// panics with prosodyctl's output on failure.
     #[track_caller]
     pub fn register(&self, user: &str, password: &str) {
-        let mut cmd = Command::new(crate::find_program("prosodyctl"));
+        let mut cmd = Command::new(self.options.version.programs().1);
         cmd.arg("--config")
             .arg(&self.config)
             .args(["register", user, self.domain(), password]);
