@@ -49,7 +49,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .read(&format!("Password for {}: ", options.jid))?;
     let room_password = options.rooms.read_password()?;
     let fast_store = (options.fast && options.sasl2)
-        .then(|| open_fast_store(&options.jid))
+        .then(|| open_fast_store(&options.jid, options.verbose))
         .flatten();
     let fast = fast_store.as_ref().map(|store| {
         let now = std::time::SystemTime::now()
@@ -102,22 +102,22 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     })
 }
 
-/// The account's FAST slot (see [`fast`]); `None`, with a warning where
-/// something is wrong, when FAST cannot be used this time.
-fn open_fast_store(jid: &xmpp_pipes::jid::Jid) -> Option<fast::Store> {
+/// The account's FAST slot (see [`fast`]); `None` when FAST cannot be used
+/// this time (said only with `--verbose`: a cron job whose HOME is not
+/// writable must not mail a warning on every run).
+fn open_fast_store(jid: &xmpp_pipes::jid::Jid, verbose: bool) -> Option<fast::Store> {
     let state = std::env::var("XDG_STATE_HOME").ok();
     let home = std::env::var("HOME").ok();
     let dir = fast::account_dir(jid, state.as_deref(), home.as_deref())?;
     match fast::Store::open(&dir) {
         Ok(store) => store,
         Err(err) => {
-            xmpp_pipes::exit::warn(
-                "xmpp-auth",
-                &format!(
-                    "cannot keep FAST tokens in {}: {err}; logging in with the password                      (--no-fast says not to try)",
+            if verbose {
+                xmpp_pipes::exit::print_line(&format!(
+                    "xmpp-auth: no FAST: cannot keep tokens in {}: {err}\n",
                     dir.display()
-                ),
-            );
+                ));
+            }
             None
         }
     }
