@@ -1,8 +1,11 @@
 //! End to end: xmpp-connect and xmpp-auth against a real Prosody on
-//! 127.0.0.1 (and a dnsmasq for SRV records), as a user would run them.
+//! 127.0.0.1 (and a dnsmasq for SRV records), as a user would run them; the
+//! logins and deliveries against each of the four harness servers (Prosody
+//! 0.12 and 13, ejabberd 23.01 and 24.12).
 
 use harness::{
-    chat, connect, login, online, run, tool, Dns, Prosody, Signal, SrvRecord, TempDir, Transport,
+    chat, connect, login, online, run, tool, Dns, Prosody, Server, Signal, SrvRecord, TempDir,
+    Transport,
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -13,13 +16,12 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// Send one message from a new account to a receiver that is online, over `transport`
 /// with extra xmpp-auth arguments; check the chain's status and the delivery.
-fn deliver(transport: Transport, auth_args: &[&str]) {
-    let prosody = Prosody::shared();
-    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
-    let mut receiver = online(prosody, &bob);
+fn deliver(server: &dyn Server, transport: Transport, auth_args: &[&str]) {
+    let (alice, bob) = (server.new_account("alice"), server.new_account("bob"));
+    let mut receiver = online(server, &bob);
     let body = format!("hello over {transport:?} {}", harness::random_string(8));
     let output = run(
-        login(prosody, &alice, transport, auth_args),
+        login(server, &alice, transport, auth_args),
         chat(&bob.jid, &body).as_bytes(),
         LIMIT,
     );
@@ -30,68 +32,80 @@ fn deliver(transport: Transport, auth_args: &[&str]) {
     assert!(line.contains(&format!("from='{}/", alice.jid)), "{line}");
 }
 
-#[test]
-fn starttls_login_delivers_a_message() {
-    deliver(Transport::StartTls, &[]);
-}
+harness::on_every_server! {
+    fn starttls_login_delivers_a_message(server) {
+        deliver(server, Transport::StartTls, &[]);
+    }
 
-#[test]
-fn direct_tls_login_delivers_a_message() {
-    deliver(Transport::DirectTls, &[]);
-}
+    fn direct_tls_login_delivers_a_message(server) {
+        deliver(server, Transport::DirectTls, &[]);
+    }
 
-#[test]
-fn without_stream_management_delivery_is_confirmed_by_a_ping() {
-    deliver(Transport::StartTls, &["--no-stream-management"]);
-}
+    fn without_stream_management_delivery_is_confirmed_by_a_ping(server) {
+        deliver(server, Transport::StartTls, &["--no-stream-management"]);
+    }
 
-#[test]
-fn the_receiver_gets_lines_and_the_servers_close() {
-    let prosody = Prosody::shared();
-    let bob = prosody.new_account("bob");
-    let mut receiver = online(prosody, &bob);
-    receiver.close_stdin();
-    receiver.expect_line(LIMIT, |line| line == "</stream:stream>");
-    let status = receiver.wait_timeout(LIMIT).expect("the receiver exits");
-    assert_eq!(status.code(), Some(0), "{}", receiver.stderr());
-}
+    fn the_receiver_gets_lines_and_the_servers_close(server) {
+        let bob = server.new_account("bob");
+        let mut receiver = online(server, &bob);
+        receiver.close_stdin();
+        receiver.expect_line(LIMIT, |line| line == "</stream:stream>");
+        let status = receiver.wait_timeout(LIMIT).expect("the receiver exits");
+        assert_eq!(status.code(), Some(0), "{}", receiver.stderr());
+    }
 
-#[test]
-fn prog_gets_the_stream_on_fds_6_and_7_and_its_status_is_passed_on() {
-    let prosody = Prosody::shared();
-    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
-    let mut receiver = online(prosody, &bob);
-    let dir = TempDir::new("prog");
-    let script = format!(
-        "printf '%s' \"$XMPP_JID\" > '{jid}'; printf '%s' \"$XMPP_DOMAIN $SSL_PROTOCOL\" > '{tls}'; \
-         printf \"<message to='{to}'><body>from prog</body></message>\" >&7; exec 7>&-; \
-         cat <&6 > '{seen}'; exit 3",
-        jid = dir.join("jid").display(),
-        tls = dir.join("tls").display(),
-        seen = dir.join("seen").display(),
-        to = bob.jid
-    );
-    let mut command = login(prosody, &alice, Transport::StartTls, &[]);
-    command.args(["sh", "-c", &script]);
-    let output = run(command, b"", LIMIT);
-    assert_eq!(
-        output.code(),
-        Some(3),
-        "PROG's status is the chain's: {output}"
-    );
-    receiver.expect_line(LIMIT, |line| line.contains("from prog"));
-    let jid = std::fs::read_to_string(dir.join("jid")).unwrap();
-    assert!(
-        jid.starts_with(&format!("{}/", alice.jid)),
-        "XMPP_JID is the bound full JID: {jid:?}"
-    );
-    let tls = std::fs::read_to_string(dir.join("tls")).unwrap();
-    assert!(tls.starts_with("localhost TLSv1."), "{tls:?}");
-    let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
-    assert!(
-        seen.ends_with("</stream:stream>\n"),
-        "PROG saw the server's close: {seen:?}"
-    );
+    fn prog_gets_the_stream_on_fds_6_and_7_and_its_status_is_passed_on(server) {
+        let (alice, bob) = (server.new_account("alice"), server.new_account("bob"));
+        let mut receiver = online(server, &bob);
+        let dir = TempDir::new("prog");
+        let script = format!(
+            "printf '%s' \"$XMPP_JID\" > '{jid}'; printf '%s' \"$XMPP_DOMAIN $SSL_PROTOCOL\" > '{tls}'; \
+             printf \"<message to='{to}'><body>from prog</body></message>\" >&7; exec 7>&-; \
+             cat <&6 > '{seen}'; exit 3",
+            jid = dir.join("jid").display(),
+            tls = dir.join("tls").display(),
+            seen = dir.join("seen").display(),
+            to = bob.jid
+        );
+        let mut command = login(server, &alice, Transport::StartTls, &[]);
+        command.args(["sh", "-c", &script]);
+        let output = run(command, b"", LIMIT);
+        assert_eq!(
+            output.code(),
+            Some(3),
+            "PROG's status is the chain's: {output}"
+        );
+        receiver.expect_line(LIMIT, |line| line.contains("from prog"));
+        let jid = std::fs::read_to_string(dir.join("jid")).unwrap();
+        assert!(
+            jid.starts_with(&format!("{}/", alice.jid)),
+            "XMPP_JID is the bound full JID: {jid:?}"
+        );
+        let tls = std::fs::read_to_string(dir.join("tls")).unwrap();
+        assert!(tls.starts_with("localhost TLSv1."), "{tls:?}");
+        let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
+        assert!(
+            seen.ends_with("</stream:stream>\n"),
+            "PROG saw the server's close: {seen:?}"
+        );
+    }
+
+    fn a_wrong_password_is_refused_with_77(server) {
+        let alice = server.new_account("alice");
+        let dir = TempDir::new("wrongpw");
+        let file = dir.join("pw");
+        write_private(&file, "not the password");
+        let mut command = connect(server, Transport::StartTls);
+        command
+            .arg(tool("xmpp-auth"))
+            .arg("--password-file")
+            .arg(&file)
+            .arg(&alice.jid);
+        let output = run(command, b"", LIMIT);
+        assert_eq!(output.code(), Some(77), "{output}");
+        assert!(output.stderr_str().contains("not-authorized"), "{output}");
+        assert_eq!(output.stderr_str().lines().count(), 1, "{output}");
+    }
 }
 
 #[test]
@@ -108,25 +122,6 @@ fn options_after_the_jid_belong_to_prog() {
     ]);
     let output = run(command, b"", LIMIT);
     assert_eq!(output.code(), Some(4), "{output}");
-}
-
-#[test]
-fn a_wrong_password_is_refused_with_77() {
-    let prosody = Prosody::shared();
-    let alice = prosody.new_account("alice");
-    let dir = TempDir::new("wrongpw");
-    let file = dir.join("pw");
-    write_private(&file, "not the password");
-    let mut command = connect(prosody, Transport::StartTls);
-    command
-        .arg(tool("xmpp-auth"))
-        .arg("--password-file")
-        .arg(&file)
-        .arg(&alice.jid);
-    let output = run(command, b"", LIMIT);
-    assert_eq!(output.code(), Some(77), "{output}");
-    assert!(output.stderr_str().contains("not-authorized"), "{output}");
-    assert_eq!(output.stderr_str().lines().count(), 1, "{output}");
 }
 
 fn write_private(path: &std::path::Path, content: &str) {

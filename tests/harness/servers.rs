@@ -60,22 +60,47 @@ impl ServerVersion {
     }
 }
 
-/// Runs `body` on the shared instance of `version`, or says SKIPPED (a
-/// failure with `XMPP_PIPES_REQUIRE_INTEROP=1`, see [`skip`]) when it
-/// cannot run here. `test` names the test in that line.
-pub fn run_on(version: ServerVersion, test: &str, body: fn(&'static dyn Server)) {
+/// Runs `body` on `shared(version)`, or says SKIPPED (a failure with
+/// `XMPP_PIPES_REQUIRE_INTEROP=1`, see [`skip`]) when `version` cannot run
+/// here. `test` names the test in that line.
+pub fn run_on<S: ?Sized + 'static>(
+    version: ServerVersion,
+    test: &str,
+    shared: fn(ServerVersion) -> &'static S,
+    body: fn(&'static S),
+) {
     match version.unavailable() {
         Some(why) => skip(test, &why),
-        None => body(version.shared()),
+        None => body(shared(version)),
     }
 }
 
-/// Defines a test to run on each of the four servers: a module named after
-/// the test holding one `#[test]` a server (`prosody_0_12`, `prosody_13`,
-/// `ejabberd_23_01`, `ejabberd_24_12`), each calling the body with that
-/// server's shared instance as a `&'static dyn Server`; a server that
-/// cannot run here is skipped ([`run_on`]). The module sees the test file's
-/// items (`use super::*`).
+impl ServerVersion {
+    /// The shared ejabberd of this version; panics for a Prosody.
+    pub fn shared_ejabberd(self) -> &'static Ejabberd {
+        match self {
+            ServerVersion::Ejabberd(v) => Ejabberd::shared_version(v),
+            ServerVersion::Prosody(_) => panic!("{} is not an ejabberd", self.name()),
+        }
+    }
+
+    /// The shared Prosody of this version; panics for an ejabberd.
+    pub fn shared_prosody(self) -> &'static Prosody {
+        match self {
+            ServerVersion::Prosody(v) => Prosody::shared_version(v),
+            ServerVersion::Ejabberd(_) => panic!("{} is not a Prosody", self.name()),
+        }
+    }
+}
+
+/// Defines tests to run on each of the four servers: for each `fn
+/// NAME(server) BODY`, a module NAME holding one `#[test]` a server
+/// (`prosody_0_12`, `prosody_13`, `ejabberd_23_01`, `ejabberd_24_12`), each
+/// calling BODY with that server's shared instance as `server: &'static dyn
+/// Server`; a server that cannot run here is skipped ([`run_on`]). Starting
+/// with `prosody:` or `ejabberd:`, only that implementation's two versions,
+/// `server` then being a `&'static Prosody` or `&'static Ejabberd`. The
+/// modules see the test file's items (`use super::*`).
 ///
 /// ```ignore
 /// harness::on_every_server! {
@@ -88,26 +113,39 @@ pub fn run_on(version: ServerVersion, test: &str, body: fn(&'static dyn Server))
 /// ```
 #[macro_export]
 macro_rules! on_every_server {
-    ($($(#[$attr:meta])* fn $name:ident($server:ident) $body:block)*) => {$(
+    (prosody: $($rest:tt)*) => {
+        $crate::on_every_server!(@tests [$crate::Prosody, $crate::ServerVersion::shared_prosody]
+            [prosody_0_12 = 0, prosody_13 = 1] $($rest)*);
+    };
+    (ejabberd: $($rest:tt)*) => {
+        $crate::on_every_server!(@tests [$crate::Ejabberd, $crate::ServerVersion::shared_ejabberd]
+            [ejabberd_23_01 = 2, ejabberd_24_12 = 3] $($rest)*);
+    };
+    (@tests [$ty:ty, $shared:path] $servers:tt
+        $($(#[$attr:meta])* fn $name:ident($server:ident) $body:block)*) => {$(
         $(#[$attr])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
 
-            fn body($server: &'static dyn $crate::Server) $body
+            fn body($server: &'static $ty) $body
 
-            $crate::on_every_server!(@each $name:
-                prosody_0_12 = 0, prosody_13 = 1, ejabberd_23_01 = 2, ejabberd_24_12 = 3);
+            $crate::on_every_server!(@each $name $shared $servers);
         }
     )*};
-    (@each $name:ident: $($test:ident = $index:literal),*) => {$(
+    (@each $name:ident $shared:path [$($test:ident = $index:literal),*]) => {$(
         #[test]
         fn $test() {
             $crate::run_on(
                 $crate::ServerVersion::ALL[$index],
                 concat!(stringify!($name), "::", stringify!($test)),
+                $shared,
                 body,
             );
         }
     )*};
+    ($($rest:tt)*) => {
+        $crate::on_every_server!(@tests [dyn $crate::Server, $crate::ServerVersion::shared]
+            [prosody_0_12 = 0, prosody_13 = 1, ejabberd_23_01 = 2, ejabberd_24_12 = 3] $($rest)*);
+    };
 }
