@@ -34,18 +34,20 @@ fn stop(dir: &Path, session: &mut Spawned) {
     assert!(status.success(), "{status:?}\n{}", session.stderr());
 }
 
-/// `DIR/log` once it says the catch-up is over (the `n`th time).
-fn caught_up(dir: &Path, n: usize) -> String {
-    wait_for_file(&dir.join("log"), LIMIT, |log| {
-        log.matches("caught up from the archive").count() >= n
-    })
+/// Start `ii-client run` and wait until it is connected.
+fn start(prosody: &Prosody, bob: &Account, dir: &Path) -> Spawned {
+    let session = Spawned::start(ii_run(prosody, bob, dir));
+    wait_for_file(&dir.join("state"), LIMIT, |state| {
+        state.starts_with("connected ")
+    });
+    session
 }
 
-/// Start `ii-client run` and wait until its catch-up (the `n`th in DIR) is over.
-fn start(prosody: &Prosody, bob: &Account, dir: &Path, n: usize) -> Spawned {
-    let session = Spawned::start(ii_run(prosody, bob, dir));
-    caught_up(dir, n);
-    session
+/// Send `text` from `from` to `bob` and wait until it is in `out`: a live
+/// message waits for the catch-up, so the catch-up is over then.
+fn marker(from: &mut Spawned, bob: &Account, out: &Path, text: &str) -> String {
+    from.write(harness::chat(&bob.jid, text).as_bytes());
+    wait_for_file(out, LIMIT, |out| out.contains(text))
 }
 
 /// The lines of `out` that end with ` <who> text`.
@@ -63,7 +65,7 @@ fn what_was_said_while_the_tree_was_stopped_is_written_once_in_order() {
     let out_path = dir.join(&alice.jid).join("out");
 
     // First run: a live line each way.
-    let mut session = start(prosody, &bob, &dir, 1);
+    let mut session = start(prosody, &bob, &dir);
     let mut alice_online = harness::online(prosody, &alice);
     let live = harness::unique("live");
     alice_online.write(harness::chat(&bob.jid, &live).as_bytes());
@@ -99,7 +101,7 @@ fn what_was_said_while_the_tree_was_stopped_is_written_once_in_order() {
     let _ = phone.wait_timeout(LIMIT);
 
     // Second run: the catch-up writes the gap; nothing is there twice.
-    let mut session = start(prosody, &bob, &dir, 2);
+    let mut session = start(prosody, &bob, &dir);
     let out = wait_for_file(&out_path, LIMIT, |out| {
         out.contains(&from_phone) && away.iter().all(|text| out.contains(text))
     });
@@ -126,13 +128,21 @@ fn what_was_said_while_the_tree_was_stopped_is_written_once_in_order() {
     alice_online.write(harness::chat(&bob.jid, &after).as_bytes());
     wait_for_file(&out_path, LIMIT, |out| out.contains(&after));
     stop(&dir, &mut session);
-    let mut session = start(prosody, &bob, &dir, 3);
-    let log = std::fs::read_to_string(dir.join("log")).unwrap();
-    let third = log.lines().rev().find(|l| l.contains("caught up")).unwrap();
-    assert!(third.contains(": 0 message(s) written"), "{third}");
-    let again = std::fs::read_to_string(&out_path).unwrap();
+    let mut session = start(prosody, &bob, &dir);
+    let third = harness::unique("third run");
+    let again = marker(&mut alice_online, &bob, &out_path, &third);
     assert_eq!(count(&again, &alice.jid, &after), 1, "{again}");
-    assert_eq!(again.lines().count(), out.lines().count() + 1, "{again}");
+    assert_eq!(again.lines().count(), out.lines().count() + 2, "{again}");
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    assert_eq!(
+        log.matches("caught up from the archive").count(),
+        1,
+        "only the second run found anything: {log}"
+    );
+    assert!(
+        log.contains("caught up from the archive: 4 message(s) written, 1 in the tree already"),
+        "{log}"
+    );
     eprintln!("acceptance: out after three runs:\n{again}\nDIR/log:\n{log}");
     alice_online.close_stdin();
     stop(&dir, &mut session);
@@ -144,11 +154,11 @@ fn a_contact_s_forged_archive_results_change_nothing() {
     let (eve, bob) = (prosody.new_account("eve"), prosody.new_account("bob"));
     let temp = TempDir::new("tree-archive-forged");
     let dir = temp.join("xmpp");
-    let mut session = start(prosody, &bob, &dir, 1);
+    let mut session = start(prosody, &bob, &dir);
     let mut eve_online = harness::online(prosody, &eve);
     let forged = harness::unique("forged");
     // A result as our archive would send it, from eve, naming bob's
-    // contact boss as the author; and a carbon-like guess of a queryid.
+    // contact boss as the author, for a queryid it guessed.
     eve_online.write(
         format!(
             "<message to='{bob}'><result xmlns='urn:xmpp:mam:2' queryid='x' id='A1'>\
@@ -160,18 +170,19 @@ fn a_contact_s_forged_archive_results_change_nothing() {
         )
         .as_bytes(),
     );
-    let marker = harness::unique("then a real line");
-    eve_online.write(harness::chat(&bob.jid, &marker).as_bytes());
-    wait_for_file(&dir.join(&eve.jid).join("out"), LIMIT, |out| {
-        out.contains(&marker)
-    });
+    let real = harness::unique("then a real line");
+    let eve_out = marker(
+        &mut eve_online,
+        &bob,
+        &dir.join(&eve.jid).join("out"),
+        &real,
+    );
     let unrouted = wait_for_file(&dir.join("unrouted"), LIMIT, |u| u.contains(&forged));
     assert!(
         unrouted.contains("not from our own account: forged"),
         "{unrouted}"
     );
     assert!(!dir.join("boss@localhost").exists());
-    let eve_out = std::fs::read_to_string(dir.join(&eve.jid).join("out")).unwrap();
     assert!(!eve_out.contains(&forged), "{eve_out}");
     eve_online.close_stdin();
     stop(&dir, &mut session);

@@ -42,8 +42,14 @@ pub const IQ: &str = "iq";
 /// The directory of iq request handlers.
 pub const EXT: &str = "ext";
 
-/// Names in DIR that no contact directory may take.
-pub const RESERVED: [&str; 6] = [IN, MYPRESENCE, UNROUTED, IQ, EXT, OUT];
+/// The roster (jid-route `--roster`).
+pub const ROSTER: &str = "roster";
+
+/// Names in DIR that no contact directory may take (`state` and `log` are
+/// ii-client's).
+pub const RESERVED: [&str; 9] = [
+    IN, MYPRESENCE, UNROUTED, IQ, EXT, OUT, ROSTER, "state", "log",
+];
 
 /// The longest file name (NAME_MAX on Linux).
 pub const NAME_MAX: usize = 255;

@@ -9,6 +9,7 @@
 //! iq `id`, both drawn at random): an archive result from anyone else is
 //! forged (the CVE-2017-5589 class) and goes to `DIR/unrouted`.
 
+use crate::ids::{fresh_id, random_word};
 use crate::stanza::{Kind, Stanza};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::xml::{Element, NS_CLIENT};
@@ -93,7 +94,7 @@ impl CatchUp {
 
     fn page(&mut self, since: Since) -> Element {
         let query = Query {
-            id: format!("xp-mam-{}", random_word()),
+            id: fresh_id("mam"),
             queryid: random_word(),
             since,
         };
@@ -112,7 +113,7 @@ impl CatchUp {
             return None;
         }
         let result = stanza.element.child("result", NS_MAM)?;
-        if !from_account(stanza, me) {
+        if !stanza.from_account(me) {
             let from = stanza.element.attr("from").unwrap_or_default();
             return Some(Err(format!(
                 "an archive result from {from}, not from our own account: forged"
@@ -143,7 +144,7 @@ impl CatchUp {
         let query = self.query.as_ref()?;
         if stanza.kind != Kind::Iq
             || stanza.id.as_deref() != Some(query.id.as_str())
-            || !from_account(stanza, me)
+            || !stanza.from_account(me)
         {
             return None;
         }
@@ -184,15 +185,6 @@ pub fn forgot_the_id(why: &str) -> bool {
     why.starts_with("the archive no longer knows")
 }
 
-/// RFC 6120 §8.1.2.1: no `from`, or our own bare JID, is our account.
-fn from_account(stanza: &Stanza, me: &Jid) -> bool {
-    match &stanza.from {
-        None => true,
-        Some(Ok(from)) => from.is_bare() && *from == me.to_bare(),
-        Some(Err(_)) => false,
-    }
-}
-
 fn query_element(query: &Query) -> Element {
     let field = |var: &str, value: String| {
         Element::new("field", NS_DATA)
@@ -218,23 +210,6 @@ fn query_element(query: &Query) -> Element {
                 .with_child(form)
                 .with_child(set),
         )
-}
-
-/// Sixteen random characters of `a-z0-9` (about 82 bits): a query's ids
-/// cannot be guessed, so its results cannot be planted.
-fn random_word() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 16];
-    // Without the system's randomness the ids are still unique (the time),
-    // though guessable: the archive's own checks (from our account) remain.
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = jiff::Timestamp::now().as_nanosecond();
-        bytes = nanos.to_le_bytes();
-    }
-    bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
 }
 
 /// The XEP-0359 stanza-id that `by` gave `message`, if any.

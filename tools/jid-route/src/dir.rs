@@ -250,6 +250,11 @@ impl DirSink {
         }
     }
 
+    /// Replace `DIR/roster` with `text` (atomically).
+    pub fn write_roster(&self, text: &str) -> Result<()> {
+        self.replace(None, tree::ROSTER, text)
+    }
+
     /// The record of what the tree has written (`DIR/.archive`); an empty
     /// one when there is none yet.
     pub fn load_written(&self) -> Result<Written> {

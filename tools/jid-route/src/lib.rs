@@ -10,6 +10,8 @@
 //! - [`repeats`]: messages seen already (origin-id), dropped before anything sees them.
 //! - [`archive`], [`written`]: the catch-up from the account's archive, and
 //!   the tree's record of what it wrote (so that nothing is written twice).
+//! - [`roster`]: the roster in `DIR/roster`, fetched and pushed.
+//! - [`ids`]: unpredictable ids of the requests jid-route sends itself.
 //! - [`answer`], [`reply`]: built-in answers, iq handlers and the reply path.
 //! - [`router`]: all of it, one line at a time.
 
@@ -18,10 +20,12 @@ pub mod answer;
 pub mod archive;
 pub mod dir;
 pub mod event;
+pub mod ids;
 pub mod presence;
 pub mod print;
 pub mod repeats;
 pub mod reply;
+pub mod roster;
 pub mod router;
 pub mod rules;
 pub mod stanza;
@@ -84,6 +88,11 @@ Options:
                              the account's archive (XEP-0313), in order, with
                              its times; nothing is written twice (XEP-0359
                              stanza-ids, kept in DIR/.archive)
+      --roster               with --dir: on each new session fetch the roster
+                             and keep it in DIR/roster (a line per contact: JID,
+                             subscription, name, groups, tab-separated), updated
+                             by roster pushes from our own account; a change of
+                             subscription is a notice in the contact's out
       --reply PATH           write answers to iq requests to PATH (a named pipe
                              to the server, or a file); default DIR/in with --dir,
                              else iq requests are not answered
@@ -120,6 +129,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--print",
         "--epoch",
         "--archive",
+        "--roster",
         "-h",
         "--help",
         "-V",
@@ -160,6 +170,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .map_err(cli::usage_error)?;
     let print = args.contains("--print");
     let archive = args.contains("--archive");
+    let roster = args.contains("--roster");
     let time = if args.contains("--epoch") {
         TimeFormat::Epoch
     } else {
@@ -192,6 +203,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
     if archive {
         router::archive_needs(dir.is_some(), me.is_some())?;
     }
+
     let sink = match &dir {
         Some(path) => Some(dir::DirSink::open(path, time, me.clone())?.with_max_new(max_new)),
         None => None,
@@ -221,6 +233,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         reply,
         handlers,
         archive,
+        roster,
     })?;
     let outcome = route_input(&mut router, io::stdin().lock(), max);
     let finished = router.finish();

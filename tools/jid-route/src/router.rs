@@ -23,9 +23,7 @@ const TOOL: &str = "jid-route";
 /// How many live messages wait for a catch-up to end, at most; past it
 /// they are written as they come.
 pub const HELD: usize = 10_000;
-
-/// The namespace of roster pushes (RFC 6121 §2).
-pub const NS_ROSTER: &str = "jabber:iq:roster";
+use crate::roster::{Roster, NS_ROSTER};
 
 /// How jid-route was asked to route.
 pub struct Config {
@@ -44,6 +42,9 @@ pub struct Config {
     /// `--archive`: catch up from the account's archive on each new
     /// session, and write nothing twice (needs `dir` and `me`).
     pub archive: bool,
+    /// `--roster`: fetch the roster on each new session and keep it in
+    /// `DIR/roster` (needs `dir`).
+    pub roster: bool,
 }
 
 /// How a message event is to be written (see [`Router::message`]).
@@ -94,6 +95,8 @@ pub struct Router {
     rooms: std::collections::HashSet<Jid>,
     /// `--archive`.
     archive: Option<Archived>,
+    /// `--roster`.
+    roster: Option<Roster>,
 }
 
 impl Router {
@@ -113,8 +116,12 @@ impl Router {
                 None
             }
         };
+        if config.roster && config.dir.is_none() {
+            return Err(Error::usage("--roster needs --dir"));
+        }
         Ok(Router {
             archive,
+            roster: config.roster.then(Roster::default),
             actions: Actions::open(&config.rules)?,
             config,
             presences: Presences::default(),
@@ -164,7 +171,7 @@ impl Router {
             }
         };
         let sender = sender.as_ref();
-        if self.archive_answer(number, &stanza)? {
+        if self.archive_answer(number, &stanza)? || self.roster_answer(&stanza)? {
             return Ok(Flow::Continue);
         }
         if let Some(sender) = sender {
@@ -205,7 +212,7 @@ impl Router {
             return Ok(Flow::Continue);
         }
         if request {
-            self.answer(&stanza, sender);
+            self.answer(&stanza, sender)?;
             return Ok(Flow::Continue);
         }
         self.show(number, &stanza, sender)?;
@@ -278,6 +285,7 @@ impl Router {
         if let Some(dir) = &mut self.config.dir {
             dir.clear_presence()?;
         }
+        self.fetch_roster();
         self.start_catch_up()?;
         if self.config.print {
             let jid = event
@@ -495,13 +503,13 @@ impl Router {
             Next::Done => {
                 let pages = archive.catch_up.pages;
                 let (taken, known) = (archive.taken, archive.known);
-                warn(
-                    TOOL,
-                    format!(
-                        "caught up from the archive: {taken} message(s) written, {known} in the \
-                         tree already ({pages} page(s))"
-                    ),
-                );
+                // Said when the archive had something; a quiet catch-up is not news.
+                if taken + known > 0 {
+                    eprintln!(
+                        "{TOOL}: caught up from the archive: {taken} message(s) written, \
+                         {known} in the tree already ({pages} page(s))"
+                    );
+                }
                 self.release_held()?;
             }
             Next::Failed(why) => match &archive.written.last {
@@ -666,60 +674,122 @@ impl Router {
     }
 
     /// Answer an iq get or set no rule claimed.
-    fn answer(&mut self, request: &Stanza, sender: Option<&Jid>) {
-        let Some(reply_path) = &self.config.reply else {
+    fn answer(&mut self, request: &Stanza, sender: Option<&Jid>) -> Result<()> {
+        if self.config.reply.is_none() {
             self.unanswered += 1;
-            return;
-        };
+            return Ok(());
+        }
         if request.id.is_none() {
             warn(TOOL, "an iq request without an id cannot be answered");
-            return;
+            return Ok(());
         }
-        let reply = self
-            .config
-            .handlers
-            .handle(request, sender)
-            .or_else(|| self.roster_push(request))
+        let reply = match self.config.handlers.handle(request, sender) {
+            Some(reply) => Some(reply),
+            None => self.roster_push(request)?,
+        };
+        let reply = reply
             .or_else(|| answer::builtin(request, &self.config.handlers.namespaces()))
             .unwrap_or_else(|| answer::error_reply(request, "cancel", "service-unavailable"));
-        reply_path.send(&reply);
+        if let Some(reply_path) = &self.config.reply {
+            reply_path.send(&reply);
+        }
+        Ok(())
     }
 
     /// RFC 6121 §2.1.6: a roster push is acknowledged if it comes from our
     /// own account (no `from`, or our bare JID); one from anybody else is
-    /// a spoof, refused with `service-unavailable`.
-    fn roster_push(&self, request: &Stanza) -> Option<xmpp_pipes::xml::Element> {
+    /// a spoof, refused with `service-unavailable`. With `--roster`, the
+    /// push changes `DIR/roster`, and a change of subscription is a notice
+    /// in the contact's `out`.
+    fn roster_push(&mut self, request: &Stanza) -> Result<Option<Element>> {
         if request.stanza_type != "set" || request.payload_ns() != Some(NS_ROSTER) {
-            return None;
+            return Ok(None);
         }
-        let own = match &request.from {
-            None => true,
-            Some(Ok(from)) => self
-                .config
-                .me
-                .as_ref()
-                .is_some_and(|me| from.is_bare() && *from == me.to_bare()),
-            Some(Err(_)) => false,
-        };
-        if own {
-            if self.config.print {
-                let line = format!("{} -!- roster changed\n", print::clock());
-                let _ = write_stdout(line.as_bytes());
+        let own = self
+            .config
+            .me
+            .as_ref()
+            .is_some_and(|me| request.from_account(me));
+        if !own {
+            warn(
+                TOOL,
+                format!(
+                    "refusing a roster push from {} (RFC 6121 section 2.1.6)",
+                    request
+                        .element
+                        .attr("from")
+                        .map(one_line)
+                        .unwrap_or_default()
+                ),
+            );
+            return Ok(None);
+        }
+        if self.config.print {
+            let line = format!("{} -!- roster changed\n", print::clock());
+            write_stdout(line.as_bytes())?;
+        }
+        let change = self.roster.as_mut().and_then(|roster| {
+            let (change, before) = roster.push(request)?;
+            let notice = roster
+                .fetched
+                .then(|| change.notice(before.as_ref()))
+                .flatten();
+            Some((change.jid, notice, roster.render()))
+        });
+        if let Some((jid, notice, text)) = change {
+            if let Some(dir) = &self.config.dir {
+                dir.write_roster(&text)?;
             }
-            return Some(answer::reply_to(request, "result"));
+            if let Some(text) = notice {
+                self.show_notice(jid, text)?;
+            }
         }
-        warn(
-            TOOL,
-            format!(
-                "refusing a roster push from {} (RFC 6121 section 2.1.6)",
-                request
-                    .element
-                    .attr("from")
-                    .map(one_line)
-                    .unwrap_or_default()
-            ),
-        );
-        None
+        Ok(Some(answer::reply_to(request, "result")))
+    }
+
+    /// A notice about `contact`, in the tree and on the terminal.
+    fn show_notice(&mut self, contact: Jid, text: String) -> Result<()> {
+        let event = Event::Notice { contact, text };
+        if let Some(dir) = &mut self.config.dir {
+            if let Err(why) = dir.show(&event, None, "")? {
+                warn(TOOL, format!("not shown in the tree: {why}"));
+            }
+        }
+        if self.config.print {
+            write_stdout(print::lines(&event, None, self.config.me.as_ref()).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The answer to the roster fetch (`--roster`): the roster is replaced
+    /// and `DIR/roster` written; `false` when `stanza` is not that answer.
+    fn roster_answer(&mut self, stanza: &Stanza) -> Result<bool> {
+        let (Some(roster), Some(me)) = (&mut self.roster, &self.config.me) else {
+            return Ok(false);
+        };
+        match roster.answer(stanza, me) {
+            None => Ok(false),
+            Some(Err(why)) => {
+                warn(TOOL, why);
+                Ok(true)
+            }
+            Some(Ok(())) => {
+                if let Some(dir) = &self.config.dir {
+                    dir.write_roster(&roster.render())?;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// A new session began: with `--roster`, ask for the roster.
+    fn fetch_roster(&mut self) {
+        let (Some(roster), Some(reply)) = (&mut self.roster, &self.config.reply) else {
+            return;
+        };
+        if let Err(err) = reply.try_send(&roster.fetch()) {
+            warn(TOOL, format!("cannot ask for the roster: {err}"));
+        }
     }
 
     /// End of input: clear presence, close commands, say what was not routed.

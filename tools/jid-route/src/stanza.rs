@@ -131,6 +131,16 @@ impl Stanza {
         }
     }
 
+    /// Whether it comes from our own account (`me`): no `from`, or our bare
+    /// JID (RFC 6120 §8.1.2.1), as roster pushes and archive results must.
+    pub fn from_account(&self, me: &Jid) -> bool {
+        match &self.from {
+            None => true,
+            Some(Ok(from)) => from.is_bare() && *from == me.to_bare(),
+            Some(Err(_)) => false,
+        }
+    }
+
     /// Whether this is a group chat message.
     pub fn is_groupchat(&self) -> bool {
         self.kind == Kind::Message && self.stanza_type == "groupchat"

@@ -1,8 +1,10 @@
-//! jid-route --archive as a process, against a scripted server side: the
-//! query it sends to DIR/in when a new session begins, the results it
-//! writes (in order, with the archive's times, ours as our lines), the live
-//! messages it holds until the catch-up is over and does not write twice,
-//! the forged results it refuses, and where the next catch-up starts.
+//! What jid-route asks for when a new session begins, as a process against
+//! a scripted server side. --archive: the query it sends to DIR/in, the
+//! results it writes (in order, with the archive's times, ours as our
+//! lines), the live messages it holds until the catch-up is over and does
+//! not write twice, the forged results it refuses, and where the next
+//! catch-up starts. --roster: the fetch, DIR/roster, pushes from our
+//! account only.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,11 @@ fn scratch(name: &str) -> PathBuf {
 /// writing end is kept open with it, so that a read waits for a line
 /// instead of seeing the end of the pipe between jid-route's writes).
 fn start(dir: &Path) -> (Child, BufReader<Fifo>) {
+    start_with(dir, &["--archive"])
+}
+
+/// jid-route `--dir DIR --me bob@x/tree --epoch` with `options`, as [`start`].
+fn start_with(dir: &Path, options: &[&str]) -> (Child, BufReader<Fifo>) {
     let fifo = dir.join("in");
     if !fifo.exists() {
         rustix::fs::mkfifoat(
@@ -44,7 +51,8 @@ fn start(dir: &Path) -> (Child, BufReader<Fifo>) {
     let child = Command::new(BIN)
         .args(["--dir"])
         .arg(dir)
-        .args(["--me", "bob@x/tree", "--archive", "--epoch"])
+        .args(["--me", "bob@x/tree", "--epoch"])
+        .args(options)
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -74,11 +82,16 @@ fn send(child: &mut Child, line: &str) {
     stdin.flush().unwrap();
 }
 
-/// The next query from DIR/in: (its iq id, its queryid, the line).
-fn query(fifo: &mut BufReader<Fifo>) -> (String, String, String) {
+/// The next line written to DIR/in, parsed.
+fn next_line(fifo: &mut BufReader<Fifo>) -> (Element, String) {
     let mut line = String::new();
     fifo.read_line(&mut line).unwrap();
-    let iq = Element::parse(line.trim_end()).unwrap();
+    (Element::parse(line.trim_end()).expect(&line), line)
+}
+
+/// The next query from DIR/in: (its iq id, its queryid, the line).
+fn query(fifo: &mut BufReader<Fifo>) -> (String, String, String) {
+    let (iq, line) = next_line(fifo);
     let query = iq.child("query", "urn:xmpp:mam:2").expect(&line);
     (
         iq.attr("id").unwrap().to_owned(),
@@ -328,4 +341,81 @@ fn archive_needs_dir_and_me() {
         assert!(stderr.contains("--archive needs"), "{stderr}");
     }
     assert!(!Path::new(tree).exists(), "refused before the tree is made");
+}
+
+#[test]
+fn the_roster_is_fetched_kept_in_dir_roster_and_pushed_only_by_our_account() {
+    let dir = scratch("roster");
+    let (mut child, mut fifo) = start_with(&dir, &["--roster"]);
+    send(&mut child, SESSION);
+    let (get, line) = next_line(&mut fifo);
+    assert!(get.child("query", "jabber:iq:roster").is_some(), "{line}");
+    let id = get.attr("id").unwrap().to_owned();
+    assert!(id.len() > 16, "an id nobody can guess: {id}");
+    // A planted answer first: not taken (and dropped as an answer nobody asked for).
+    let roster = |id: &str, from: &str| {
+        format!(
+            "<iq type='result' id='{id}' {from}><query xmlns='jabber:iq:roster'>\
+             <item jid='alice@x' subscription='both' name='Alice'><group>Friends</group></item>\
+             <item jid='carol@x' subscription='none' ask='subscribe'/></query></iq>"
+        )
+    };
+    send(&mut child, &roster(&id, "from='eve@x/pc'"));
+    send(&mut child, &roster(&id, ""));
+    // A push from our account: carol approved; one from eve: refused.
+    let push = |id: &str, from: &str, jid: &str, sub: &str| {
+        format!(
+            "<iq type='set' id='{id}' {from}><query xmlns='jabber:iq:roster'>\
+             <item jid='{jid}' subscription='{sub}'/></query></iq>"
+        )
+    };
+    send(&mut child, &push("p1", "from='bob@x'", "carol@x", "to"));
+    send(&mut child, &push("p2", "from='eve@x/pc'", "eve@x", "both"));
+    let (reply, line) = next_line(&mut fifo);
+    assert_eq!(
+        (reply.attr("id"), reply.attr("type")),
+        (Some("p1"), Some("result")),
+        "{line}"
+    );
+    let (reply, line) = next_line(&mut fifo);
+    assert_eq!(
+        (reply.attr("id"), reply.attr("type")),
+        (Some("p2"), Some("error")),
+        "{line}"
+    );
+    let stderr = finish(child);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("roster")).unwrap(),
+        "alice@x\tboth\tAlice\tFriends\ncarol@x\tto\t\t\n"
+    );
+    let carol = std::fs::read_to_string(dir.join("carol@x/out")).unwrap();
+    assert!(
+        carol.ends_with(" -!- roster: carol@x subscription to: you see their presence\n"),
+        "{carol}"
+    );
+    assert!(!dir.join("eve@x").exists());
+    assert!(
+        stderr.contains("refusing a roster push from eve@x/pc"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("dropped 1 iq answer(s) nobody asked for"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_contact_named_like_a_file_of_the_tree_gets_no_directory() {
+    let dir = scratch("reserved");
+    let (mut child, _fifo) = start_with(&dir, &["--roster"]);
+    for name in ["roster", "state", "log"] {
+        send(
+            &mut child,
+            &format!("<message from='{name}' type='chat'><body>hi</body></message>"),
+        );
+    }
+    finish(child);
+    let unrouted = std::fs::read_to_string(dir.join("unrouted")).unwrap();
+    assert_eq!(unrouted.matches("reserved name").count(), 3, "{unrouted}");
+    assert!(!dir.join("roster").exists() && !dir.join("log").exists());
 }
