@@ -1,12 +1,12 @@
 //! Interoperability with an independent client: go-sendxmpp (Debian's
 //! package) receives what the chain sends and sends what the chain
-//! receives, through the harness's Prosody on 127.0.0.1. The same checks
-//! against ejabberd are in tests/ejabberd.rs.
+//! receives, through each of the four harness servers on 127.0.0.1
+//! (Prosody 0.12 and 13, ejabberd 23.01 and 24.12).
 //!
 //! Without go-sendxmpp installed the tests say SKIPPED on stderr and pass
 //! (they fail instead under tests/run, which installs it).
 
-use harness::{chat, login, online, run, GoSendxmpp, Prosody, Transport};
+use harness::{chat, login, online, run, GoSendxmpp, Prosody, Server, Transport};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -23,8 +23,7 @@ fn have_go_sendxmpp(test: &str) -> bool {
 }
 
 /// The chain sends; go-sendxmpp, listening, prints the message.
-fn chain_to_go_sendxmpp(transport: Transport) {
-    let prosody = Prosody::shared();
+fn chain_to_go_sendxmpp(prosody: &dyn Server, transport: Transport) {
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
     let mut listener = GoSendxmpp::new(prosody, &bob, Transport::StartTls).listen();
     let marker = harness::random_string(8);
@@ -41,23 +40,22 @@ fn chain_to_go_sendxmpp(transport: Transport) {
     );
 }
 
-#[test]
-fn go_sendxmpp_receives_what_the_chain_sends() {
-    if have_go_sendxmpp("go_sendxmpp_receives_what_the_chain_sends") {
-        chain_to_go_sendxmpp(Transport::StartTls);
+harness::on_every_server! {
+    fn go_sendxmpp_receives_what_the_chain_sends(server) {
+        if have_go_sendxmpp("go_sendxmpp_receives_what_the_chain_sends") {
+            chain_to_go_sendxmpp(server, Transport::StartTls);
+        }
     }
-}
 
-#[test]
-fn go_sendxmpp_receives_what_the_chain_sends_over_direct_tls() {
-    if have_go_sendxmpp("go_sendxmpp_receives_what_the_chain_sends_over_direct_tls") {
-        chain_to_go_sendxmpp(Transport::DirectTls);
+    fn go_sendxmpp_receives_what_the_chain_sends_over_direct_tls(server) {
+        if have_go_sendxmpp("go_sendxmpp_receives_what_the_chain_sends_over_direct_tls") {
+            chain_to_go_sendxmpp(server, Transport::DirectTls);
+        }
     }
 }
 
 /// go-sendxmpp sends over `transport`; the chain, online, receives.
-fn go_sendxmpp_to_chain(transport: Transport) {
-    let prosody = Prosody::shared();
+fn go_sendxmpp_to_chain(prosody: &dyn Server, transport: Transport) {
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
     let mut receiver = online(prosody, &bob);
     let marker = harness::random_string(8);
@@ -73,17 +71,17 @@ fn go_sendxmpp_to_chain(transport: Transport) {
     );
 }
 
-#[test]
-fn the_chain_receives_what_go_sendxmpp_sends() {
-    if have_go_sendxmpp("the_chain_receives_what_go_sendxmpp_sends") {
-        go_sendxmpp_to_chain(Transport::StartTls);
+harness::on_every_server! {
+    fn the_chain_receives_what_go_sendxmpp_sends(server) {
+        if have_go_sendxmpp("the_chain_receives_what_go_sendxmpp_sends") {
+            go_sendxmpp_to_chain(server, Transport::StartTls);
+        }
     }
-}
 
-#[test]
-fn the_chain_receives_what_go_sendxmpp_sends_over_direct_tls() {
-    if have_go_sendxmpp("the_chain_receives_what_go_sendxmpp_sends_over_direct_tls") {
-        go_sendxmpp_to_chain(Transport::DirectTls);
+    fn the_chain_receives_what_go_sendxmpp_sends_over_direct_tls(server) {
+        if have_go_sendxmpp("the_chain_receives_what_go_sendxmpp_sends_over_direct_tls") {
+            go_sendxmpp_to_chain(server, Transport::DirectTls);
+        }
     }
 }
 

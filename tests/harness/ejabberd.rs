@@ -85,7 +85,9 @@ struct Running {
 /// An ejabberd server listening on 127.0.0.1 only: client STARTTLS (required)
 /// on one port, client direct TLS on another, host `localhost` serving the
 /// test CA's certificate, passwords stored as SCRAM-SHA-256, stream
-/// management, carbons and ping enabled. Killed when dropped (the
+/// management, carbons, ping and offline storage enabled (as in ejabberd's
+/// own default config; without it a message to an account with no session
+/// bounces). Killed when dropped (the
 /// [`Ejabberd::shared`] one when the test process exits).
 pub struct Ejabberd {
     pki: Pki,
@@ -331,6 +333,7 @@ modules:
   mod_ping: {{}}
   mod_disco: {{}}
   mod_carboncopy: {{}}
+  mod_offline: {{}}
 {extra}"#,
             crt = yaml_path(&run_dir.join("localhost.crt")),
             key = yaml_path(&run_dir.join("localhost.key")),
