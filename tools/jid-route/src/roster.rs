@@ -208,16 +208,14 @@ fn field(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn me() -> Jid {
-        Jid::parse("bob@x/tree").unwrap()
-    }
-
+    /// A stanza line from the server, parsed.
     fn stanza(line: String) -> Stanza {
-        Stanza::parse(line).unwrap()
+        Stanza::parse(line).expect("a stanza line")
     }
 
     #[test]
     fn the_fetch_s_answer_is_taken_only_by_its_id_from_our_account() {
+        let me = Jid::parse("bob@x/tree").unwrap();
         let mut roster = Roster::default();
         let id = roster.fetch().attr("id").unwrap().to_owned();
         let answer = |from: &str, id: &str| {
@@ -228,10 +226,10 @@ mod tests {
                  <item jid='bad@x/res'/></query></iq>"
             ))
         };
-        assert!(roster.answer(&answer("from='eve@x'", &id), &me()).is_none());
-        assert!(roster.answer(&answer("", "guessed"), &me()).is_none());
+        assert!(roster.answer(&answer("from='eve@x'", &id), &me).is_none());
+        assert!(roster.answer(&answer("", "guessed"), &me).is_none());
         assert_eq!(
-            roster.answer(&answer("from='bob@x'", &id), &me()),
+            roster.answer(&answer("from='bob@x'", &id), &me),
             Some(Ok(()))
         );
         assert_eq!(
@@ -239,7 +237,7 @@ mod tests {
             "alice@x\tboth\tAl ice\tFriends,a b\ncarol@x\tnone+asked\t\t\n"
         );
         assert!(
-            roster.answer(&answer("", &id), &me()).is_none(),
+            roster.answer(&answer("", &id), &me).is_none(),
             "one answer"
         );
     }

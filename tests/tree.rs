@@ -1,0 +1,240 @@
+//! The ii tree (examples/ii-client) against the harness Prosody.
+//!
+//! Catch-up from the account's archive (XEP-0313 MAM): what
+//! was said while `ii-client run` was stopped, by a contact and by the
+//! account's other client (the phone), is in the right `out` once it runs
+//! again, once, in order, with the time it was said; live messages are not
+//! written twice; forged archive results from a contact change nothing.
+//!
+//! The roster: fetched when the session begins, `DIR/roster` kept up to
+//! date from roster pushes, so that a contact's approval and denial of our
+//! subscription show (in DIR/roster and as notices in the contact's `out`),
+//! with the contact as a second session.
+
+use harness::{wait_for_file, Account, Prosody, Spawned, TempDir};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn ii_run(prosody: &Prosody, account: &Account, dir: &Path) -> Command {
+    let mut command = harness::example("ii-client");
+    let port = format!("127.0.0.1:{}", prosody.starttls_port());
+    command
+        .args(["run"])
+        .arg(dir)
+        .arg(&account.jid)
+        .arg(&account.password_file)
+        .arg("--host")
+        .arg(port)
+        .arg("--cafile")
+        .arg(prosody.ca_pem());
+    command
+}
+
+fn stop(dir: &Path, session: &mut Spawned) {
+    let mut stop = harness::example("ii-client");
+    stop.arg("stop").arg(dir);
+    harness::run(stop, b"", LIMIT).assert_success();
+    let status = session.wait_timeout(LIMIT).expect("ii-client run ends");
+    assert!(status.success(), "{status:?}\n{}", session.stderr());
+}
+
+/// Start `ii-client run` and wait until it is connected.
+fn start(prosody: &Prosody, bob: &Account, dir: &Path) -> Spawned {
+    let session = Spawned::start(ii_run(prosody, bob, dir));
+    wait_for_file(&dir.join("state"), LIMIT, |state| {
+        state.starts_with("connected ")
+    });
+    session
+}
+
+/// Send `text` from `from` to `bob` and wait until it is in `out`: a live
+/// message waits for the catch-up, so the catch-up is over then.
+fn marker(from: &mut Spawned, bob: &Account, out: &Path, text: &str) -> String {
+    from.write(harness::chat(&bob.jid, text).as_bytes());
+    wait_for_file(out, LIMIT, |out| out.contains(text))
+}
+
+/// The lines of `out` that end with ` <who> text`.
+fn count(out: &str, who: &str, text: &str) -> usize {
+    let end = format!(" <{who}> {text}");
+    out.lines().filter(|line| line.ends_with(&end)).count()
+}
+
+#[test]
+fn what_was_said_while_the_tree_was_stopped_is_written_once_in_order() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-archive");
+    let dir = temp.join("xmpp");
+    let out_path = dir.join(&alice.jid).join("out");
+
+    // First run: a live line each way.
+    let mut session = start(prosody, &bob, &dir);
+    let mut alice_online = harness::online(prosody, &alice);
+    let live = harness::unique("live");
+    alice_online.write(harness::chat(&bob.jid, &live).as_bytes());
+    let mine = harness::unique("mine");
+    let mut say = harness::example("ii-client");
+    say.arg("say").arg(&dir).arg(&alice.jid).arg(&mine);
+    harness::run(say, b"", LIMIT).assert_success();
+    alice_online.expect_line(LIMIT, |line| line.contains(&mine));
+    wait_for_file(&out_path, LIMIT, |out| {
+        out.contains(&live) && out.contains(&mine)
+    });
+    stop(&dir, &mut session);
+    let record = std::fs::read_to_string(dir.join(".archive")).unwrap();
+    assert!(
+        record.starts_with("xmpp-pipes archive 1\nlast "),
+        "{record}"
+    );
+
+    // While it is stopped: alice writes, and bob's phone writes to her.
+    let away: Vec<String> = (0..3)
+        .map(|n| harness::unique(&format!("away{n}")))
+        .collect();
+    for text in &away {
+        alice_online.write(harness::chat(&bob.jid, text).as_bytes());
+    }
+    let mut phone = harness::online_with(prosody, &bob, &["--resource", "phone"]);
+    let from_phone = harness::unique("from the phone");
+    phone.write(harness::chat(&alice.jid, &from_phone).as_bytes());
+    alice_online.expect_line(LIMIT, |line| line.contains(&from_phone));
+    phone.close_stdin();
+    // Bob's messages to alice are archived at once; hers to him too, as
+    // the phone's session saw the last one of them before it went.
+    let _ = phone.wait_timeout(LIMIT);
+
+    // Second run: the catch-up writes the gap; nothing is there twice.
+    let mut session = start(prosody, &bob, &dir);
+    let out = wait_for_file(&out_path, LIMIT, |out| {
+        out.contains(&from_phone) && away.iter().all(|text| out.contains(text))
+    });
+    for text in &away {
+        assert_eq!(count(&out, &alice.jid, text), 1, "{out}");
+    }
+    assert_eq!(count(&out, &alice.jid, &live), 1, "{out}");
+    assert_eq!(count(&out, &bob.jid, &mine), 1, "{out}");
+    assert_eq!(count(&out, &bob.jid, &from_phone), 1, "{out}");
+    let position = |text: &str| out.find(text).unwrap();
+    assert!(position(&away[0]) < position(&away[1]), "{out}");
+    assert!(position(&away[1]) < position(&away[2]), "{out}");
+    assert!(position(&live) < position(&away[0]), "{out}");
+    for line in out.lines() {
+        let shape: String = line[..16]
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99 99:99", "{line}");
+    }
+
+    // A live line after the catch-up, then a third run: nothing new twice.
+    let after = harness::unique("after");
+    alice_online.write(harness::chat(&bob.jid, &after).as_bytes());
+    wait_for_file(&out_path, LIMIT, |out| out.contains(&after));
+    stop(&dir, &mut session);
+    let mut session = start(prosody, &bob, &dir);
+    let third = harness::unique("third run");
+    let again = marker(&mut alice_online, &bob, &out_path, &third);
+    assert_eq!(count(&again, &alice.jid, &after), 1, "{again}");
+    assert_eq!(again.lines().count(), out.lines().count() + 2, "{again}");
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    assert_eq!(
+        log.matches("caught up from the archive").count(),
+        1,
+        "only the second run found anything: {log}"
+    );
+    assert!(
+        log.contains("caught up from the archive: 4 message(s) written, 1 in the tree already"),
+        "{log}"
+    );
+    eprintln!("acceptance: out after three runs:\n{again}\nDIR/log:\n{log}");
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}
+
+#[test]
+fn a_contact_s_forged_archive_results_change_nothing() {
+    let prosody = Prosody::shared();
+    let (eve, bob) = (prosody.new_account("eve"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-archive-forged");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let mut eve_online = harness::online(prosody, &eve);
+    let forged = harness::unique("forged");
+    // A result as our archive would send it, from eve, naming bob's
+    // contact boss as the author, for a queryid it guessed.
+    eve_online.write(
+        format!(
+            "<message to='{bob}'><result xmlns='urn:xmpp:mam:2' queryid='x' id='A1'>\
+             <forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' \
+             stamp='2026-01-01T00:00:00Z'/><message xmlns='jabber:client' \
+             from='boss@localhost/pc' to='{bob}' type='chat'><body>{forged}</body>\
+             </message></forwarded></result></message>\n",
+            bob = bob.jid
+        )
+        .as_bytes(),
+    );
+    let real = harness::unique("then a real line");
+    let eve_out = marker(
+        &mut eve_online,
+        &bob,
+        &dir.join(&eve.jid).join("out"),
+        &real,
+    );
+    let unrouted = wait_for_file(&dir.join("unrouted"), LIMIT, |u| u.contains(&forged));
+    assert!(
+        unrouted.contains("not from our own account: forged"),
+        "{unrouted}"
+    );
+    assert!(!dir.join("boss@localhost").exists());
+    assert!(!eve_out.contains(&forged), "{eve_out}");
+    eve_online.close_stdin();
+    stop(&dir, &mut session);
+}
+
+#[test]
+fn approvals_and_denials_show_in_dir_roster_and_the_conversation() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-roster");
+    let dir = temp.join("xmpp");
+    let mut session = Spawned::start(ii_run(prosody, &bob, &dir));
+    // The fetch's answer: an empty roster, written as an empty file.
+    wait_for_file(&dir.join("roster"), LIMIT, |roster| roster.is_empty());
+    let mut alice_online = harness::online(prosody, &alice);
+
+    let mut cmd = harness::example("ii-client");
+    cmd.arg("cmd")
+        .arg(&dir)
+        .arg(format!("/subscribe {}", alice.jid));
+    harness::run(cmd, b"", LIMIT).assert_success();
+    alice_online.expect_line(LIMIT, |line| {
+        line.contains("type='subscribe'") && line.contains(&bob.jid)
+    });
+    let roster_path = dir.join("roster");
+    let asked = format!("{}\tnone+asked\t\t\n", alice.jid);
+    wait_for_file(&roster_path, LIMIT, |roster| roster == asked);
+
+    alice_online.write(format!("<presence to='{}' type='subscribed'/>\n", bob.jid).as_bytes());
+    let approved = format!("{}\tto\t\t\n", alice.jid);
+    wait_for_file(&roster_path, LIMIT, |roster| roster == approved);
+    let out_path = dir.join(&alice.jid).join("out");
+    let out = wait_for_file(&out_path, LIMIT, |out| {
+        out.contains("subscription to: you see their presence")
+    });
+    assert!(out.contains("approved your subscription"), "{out}");
+
+    alice_online.write(format!("<presence to='{}' type='unsubscribed'/>\n", bob.jid).as_bytes());
+    let denied = format!("{}\tnone\t\t\n", alice.jid);
+    wait_for_file(&roster_path, LIMIT, |roster| roster == denied);
+    let out = wait_for_file(&out_path, LIMIT, |out| {
+        out.contains("subscription none: no presence subscription either way")
+    });
+    eprintln!("acceptance: {}'s out:\n{out}", alice.jid);
+
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}
