@@ -151,6 +151,7 @@ impl Tls {
                 .map_err(|_| deadline.error("during the TLS handshake"))?;
             socket.set_read_timeout(Some(left))?;
             socket.set_write_timeout(Some(left))?;
+            crate::connect::quickack(socket);
             if let Err(err) = conn.complete_io(socket) {
                 return Err(self.handshake_error(domain, err, deadline));
             }
