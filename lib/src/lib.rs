@@ -18,6 +18,7 @@
 //! - [`session`]: the sans-I/O session core: login, stream management, keepalive, backoff.
 //! - [`password`]: where a password may come from (never argv).
 //! - [`ucspi`]: fds 6/7 plumbing, spawning and exec'ing the next program.
+//! - [`upload`]: HTTP File Upload (XEP-0363), sans I/O: the service, the slot, the message.
 //! - [`tree`]: the sj/ii-style directory tree, with safe names and no symlink following.
 
 pub mod cli;
@@ -32,4 +33,5 @@ pub mod session;
 pub mod stream;
 pub mod tree;
 pub mod ucspi;
+pub mod upload;
 pub mod xml;
