@@ -117,3 +117,20 @@ harness::on_every_server! {
         assert!(stderr.contains(&format!("xmpp-auth: bound {}/desk", alice.jid)), "{stderr}");
     }
 }
+
+harness::on_every_server! {
+    /// `-v` says which SASL profile and mechanism the login took, and
+    /// whether SCRAM's downgrade protection (XEP-0474) was checked.
+    fn verbose_says_the_path_and_the_downgrade_check(server) {
+        let alice = server.new_account("alice");
+        let stderr = log_in(server, &alice, &["--no-fast"], None);
+        assert!(stderr.contains("xmpp-auth: SASL mechanism SCRAM-SHA-"), "{stderr}");
+        assert!(stderr.contains("xmpp-auth: SCRAM downgrade protection (XEP-0474): "), "{stderr}");
+        assert_eq!(stderr.contains("xmpp-auth: SASL2"), server.version().has_sasl2(), "{stderr}");
+        // ejabberd 24.12 sends XEP-0474's hash (Prosody 13.0.1 does not):
+        // an independent implementation of it agrees with ours.
+        if server.version().name() == "ejabberd-24.12" {
+            assert!(stderr.contains("the server's hash matches what it advertised"), "{stderr}");
+        }
+    }
+}

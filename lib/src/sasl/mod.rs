@@ -250,6 +250,12 @@ pub trait Client {
     /// server signature, and fails if the server never proved it knows the
     /// password. `Some(&[])` is treated like `None`.
     fn finish(&mut self, success_data: Option<&[u8]>) -> Result<(), SaslError>;
+
+    /// Whether the server sent a downgrade-protection hash (XEP-0474) and
+    /// it matched what it advertised.
+    fn downgrade_checked(&self) -> bool {
+        false
+    }
 }
 
 /// Makes the client for `mech`.

@@ -124,6 +124,8 @@ pub struct Scram {
     state: State,
     /// What the server advertised, for its downgrade-protection hash (XEP-0474).
     advertised: Option<Advertised>,
+    /// The server's hash was there and matched.
+    downgrade_checked: bool,
 }
 
 impl Scram {
@@ -166,6 +168,7 @@ impl Scram {
             client_nonce: nonce.to_owned(),
             state: State::Start,
             advertised: None,
+            downgrade_checked: false,
         })
     }
 
@@ -203,6 +206,7 @@ impl Scram {
         let first = parse_server_first(server_first, &self.client_nonce)?;
         if let (Some(advertised), Some((name, value))) = (&self.advertised, first.downgrade) {
             advertised.check(self.hash, name, value)?;
+            self.downgrade_checked = true;
         }
         let without_proof = format!("c={},r={}", self.channel_binding_attr(), first.nonce);
         let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
@@ -282,6 +286,10 @@ impl Client for Scram {
             State::Verified { .. } => Err(proto("a challenge came after the server-final message")),
             State::Failed => Err(proto("a challenge came after the exchange failed")),
         }
+    }
+
+    fn downgrade_checked(&self) -> bool {
+        self.downgrade_checked
     }
 
     fn finish(&mut self, success_data: Option<&[u8]>) -> Result<(), SaslError> {
@@ -850,5 +858,32 @@ mod tests {
             assert_eq!(h.hmac(b"k", b"x").unwrap().len(), h.output_len());
             assert_eq!(h.hi(b"p", b"s", 2).len(), h.output_len());
         }
+    }
+
+    #[test]
+    fn the_downgrade_protection_hash_is_checked_when_the_server_sends_one() {
+        let advertised = Advertised {
+            mechanisms: vec!["SCRAM-SHA-1-PLUS".into(), "SCRAM-SHA-1".into()],
+            channel_bindings: Some(vec!["tls-server-end-point".into(), "tls-exporter".into()]),
+        };
+        // XEP-0474's example hash of that list.
+        let good = format!("{SHA1_SERVER_FIRST},h=G6k/rBLDqgOhRRaCuuatSDFkJ08=");
+        let mut c = sha1_client().with_advertised(advertised.clone());
+        run_first(&mut c);
+        assert!(c.step(good.as_bytes()).is_ok());
+        assert!(c.downgrade_checked());
+        // Someone struck -PLUS from the features the client saw.
+        let seen = Advertised {
+            mechanisms: vec!["SCRAM-SHA-1".into()],
+            ..advertised
+        };
+        let mut c = sha1_client().with_advertised(seen);
+        run_first(&mut c);
+        assert_eq!(c.step(good.as_bytes()), Err(SaslError::Downgrade));
+        // A server without XEP-0474: nothing to check.
+        let mut c = sha1_client().with_advertised(Advertised::default());
+        run_first(&mut c);
+        assert!(c.step(SHA1_SERVER_FIRST.as_bytes()).is_ok());
+        assert!(!c.downgrade_checked());
     }
 }

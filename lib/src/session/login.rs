@@ -581,6 +581,7 @@ impl Login {
                 } else if element.is("success", NS_SASL) {
                     let data = decode(&element.text())?;
                     client.finish(Some(&data)).map_err(sasl_error)?;
+                    self.note_downgrade_check(client.as_ref());
                     Ok((
                         State::Header { restarted: true },
                         Step::Send(vec![self.header()]),
@@ -721,6 +722,17 @@ impl Login {
         self.password
             .as_ref()
             .ok_or_else(|| Error::new(Status::Software, "the password is gone already"))
+    }
+
+    /// For `--verbose`: whether SCRAM's downgrade protection was checked.
+    fn note_downgrade_check(&mut self, client: &dyn sasl::Client) {
+        if client.mechanism().scram_hash().is_some() {
+            self.details.push(if client.downgrade_checked() {
+                "SCRAM downgrade protection (XEP-0474): the server's hash matches what it advertised".into()
+            } else {
+                "SCRAM downgrade protection (XEP-0474): the server sent no hash".into()
+            });
+        }
     }
 
     /// SASL2 where offered (over TLS), else SASL1's `<auth/>`.
@@ -949,6 +961,7 @@ impl Login {
             let mechanism = match &mut auth {
                 Sasl2Auth::Password { client, token_for } => {
                     client.finish(data.as_deref()).map_err(sasl_error)?;
+                    self.note_downgrade_check(client.as_ref());
                     *token_for
                 }
                 Sasl2Auth::Token(ht) => {
