@@ -134,3 +134,33 @@ harness::on_every_server! {
         }
     }
 }
+
+harness::on_every_server! {
+    /// The server's stanza limit (XEP-0478), where it announces one, is
+    /// made known to PROG (XMPP_MAX_STANZA) and in --session-events.
+    fn the_stanza_limit_is_made_known_downstream(server) {
+        let alice = server.new_account("alice");
+        let file = server.scratch_dir().join(format!("{}.limit", alice.jid));
+        let script = format!(
+            "printf '%s ' \"${{XMPP_MAX_STANZA-none}}\" > '{}'; head -n 1 <&6 >> '{}'",
+            file.display(),
+            file.display()
+        );
+        let mut command = login(server, &alice, Transport::DirectTls, &["--session-events"]);
+        command.args(["sh", "-c", &script]);
+        let output = run(command, b"", LIMIT);
+        assert_eq!(output.code(), Some(0), "{output}");
+        let seen = std::fs::read_to_string(&file).unwrap();
+        let (env, event) = seen.split_once(' ').unwrap();
+        assert!(event.starts_with("<session xmlns='urn:xmpp-pipes:session:0' state='new'"), "{seen}");
+        if server.version().name() == "prosody-13" {
+            // Prosody 13.0.1 announces max-bytes 262144.
+            assert_eq!(env, "262144", "{seen}");
+            assert!(event.contains("max-bytes='262144'"), "{seen}");
+        } else if env == "none" {
+            assert!(!event.contains("max-bytes"), "{seen}");
+        } else {
+            assert!(event.contains(&format!("max-bytes='{env}'")), "{seen}");
+        }
+    }
+}

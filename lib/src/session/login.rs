@@ -441,6 +441,7 @@ impl Login {
 
     /// The first features: refuse plaintext when TLS is required, then register or authenticate.
     fn on_features(&mut self, features: Element) -> Result<(State, Step)> {
+        self.max_stanza = stream_limit(&features);
         if !self.transport.tls
             && features
                 .child("starttls", NS_TLS)
@@ -488,7 +489,10 @@ impl Login {
 
     /// The limits and offers of the authenticated stream's features.
     fn note_features(&mut self, features: &Element) -> Offers {
-        self.max_stanza = stream_limit(features);
+        // A limit the authenticated stream does not state again stays as
+        // the stream first announced it (SASL2 has no restart, and
+        // Prosody 13 announces its limits before authentication only).
+        self.max_stanza = stream_limit(features).or(self.max_stanza);
         let names: Vec<&str> = features.elements().map(|e| e.name.as_str()).collect();
         self.details
             .push(format!("stream features after SASL: {}", names.join(", ")));
@@ -2685,6 +2689,24 @@ mod tests {
             let outcome = run(Login::new(config, tls()).with_nonce(NONCE), transcript).unwrap();
             assert_eq!(outcome.jid.to_string(), FULL);
             assert_eq!(outcome.sm, enabled("sm-3"));
+        }
+
+        #[test]
+        fn a_limit_announced_before_authentication_holds_after_it() {
+            let limits =
+                "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>262144</max-bytes></limits>";
+            let login = Login::new(sasl2_config(None), tls()).with_nonce(NONCE);
+            let mut transcript = vec![
+                client_header_for(true),
+                header(),
+                features(&format!("{}{limits}", offers(""))),
+            ];
+            transcript.extend(scram(
+                &format!("{}{BIND2}", agent(false)),
+                "<bound xmlns='urn:xmpp:bind:0'/>",
+            ));
+            transcript.push(features(""));
+            assert_eq!(run(login, transcript).unwrap().max_stanza, Some(262144));
         }
 
         #[test]

@@ -364,6 +364,11 @@ impl Session {
             .min()
     }
 
+    /// The largest stanza the server takes (XEP-0478), once it said.
+    pub fn max_stanza(&self) -> Option<usize> {
+        self.max_stanza
+    }
+
     /// A connection is up (the first, or one the connector made on request).
     pub fn connected(&mut self, transport: Transport, now: Instant) {
         if self.is_done() {
@@ -821,9 +826,13 @@ impl Session {
             return;
         }
         if self.settings.events {
-            let event = Element::new("session", NS_EVENTS)
+            let mut event = Element::new("session", NS_EVENTS)
                 .with_attr("state", "new")
                 .with_attr("jid", jid.to_string());
+            if let Some(max) = self.max_stanza {
+                // XEP-0478: what downstream may send in one stanza.
+                event = event.with_attr("max-bytes", max.to_string());
+            }
             if let Ok(line) = event.to_line(NS_CLIENT) {
                 self.deliver(line);
             }

@@ -72,7 +72,8 @@ Options:
       --reconnect-limit N      give up after N failed attempts in a row (default: never)
       --session-events         give downstream a line when a new session begins (the first,
                                and each after a failed resumption): <session
-                               xmlns='urn:xmpp-pipes:session:0' state='new' jid='FULL-JID'/>;
+                               xmlns='urn:xmpp-pipes:session:0' state='new' jid='FULL-JID'/>
+                               (with max-bytes='N' where the server announced its limit);
                                and each message of its own the server acknowledged, inside
                                an <acked xmlns='urn:xmpp-pipes:session:0'>
       --state-file FILE        keep one line `STATE SINCE [JID]` in FILE (mode 0600, replaced
@@ -119,6 +120,8 @@ Environment:
   XMPP_CONNECT_CONTROL set by xmpp-connect: fd 8 is its control channel (read, and removed
                        before PROG runs; PROG gets no fd 8)
   XMPP_JID             set for PROG: the full JID the server bound
+  XMPP_MAX_STANZA      set for PROG when the server announced it (XEP-0478): the largest
+                       stanza in bytes it takes; a larger one is refused (65)
 
 Exit status:
   0    success: everything sent was acknowledged by the server (or PROG's status)

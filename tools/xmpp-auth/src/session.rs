@@ -144,7 +144,7 @@ pub fn run(setup: Setup) -> Result<u8> {
         );
         if prog.child.is_none() && prog.command.is_some() {
             if let Some(jid) = session.jid() {
-                start_prog(&mut prog, &jid.to_string())?;
+                start_prog(&mut prog, &jid.to_string(), session.max_stanza())?;
             }
         }
         if session.is_done() && (downstream.out.is_empty() || downstream.output.is_none()) {
@@ -221,13 +221,17 @@ fn downstream(prog: &[std::ffi::OsString]) -> Result<(Downstream, Prog)> {
 }
 
 /// Start PROG with XMPP_JID, once the first login bound it.
-fn start_prog(prog: &mut Prog, jid: &str) -> Result<()> {
+fn start_prog(prog: &mut Prog, jid: &str, max_stanza: Option<usize>) -> Result<()> {
     let Some(mut command) = prog.command.take() else {
         return Ok(());
     };
     command
         .env("XMPP_JID", jid)
         .env_remove(xmpp_pipes::password::ENV_PASSWORD);
+    match max_stanza {
+        Some(max) => command.env("XMPP_MAX_STANZA", max.to_string()),
+        None => command.env_remove("XMPP_MAX_STANZA"),
+    };
     let child = xmpp_pipes::ucspi::spawn(&mut command)?;
     prog.fds = None;
     prog.pidfd = rustix::process::pidfd_open(
