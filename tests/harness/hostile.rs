@@ -240,7 +240,7 @@ fn play(socket: TcpStream, script: Script) -> Seen {
     seen
 }
 
-fn server_config(cert: &CertKey) -> rustls::ServerConfig {
+pub(crate) fn server_config(cert: &CertKey) -> rustls::ServerConfig {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(cert.chain_pem.as_bytes())
             .collect::<Result<_, _>>()

@@ -24,6 +24,7 @@ pub mod proxy;
 mod raw;
 mod servers;
 mod tempdir;
+pub mod upload;
 mod watch;
 
 use std::net::{TcpListener, UdpSocket};
@@ -39,10 +40,13 @@ pub use go_sendxmpp::GoSendxmpp;
 pub use hostile::{Hostile, SaslPlay, Script, Seen, SessionPlay};
 pub use pki::{spki_pin, CertKey, Pki};
 pub use process::{run, spawn, Output, Spawned};
-pub use prosody::{Account, Options as ProsodyOptions, Prosody, Version as ProsodyVersion};
+pub use prosody::{
+    Account, Options as ProsodyOptions, Prosody, Version as ProsodyVersion, UPLOAD_LIMIT,
+};
 pub use raw::RawStream;
 pub use servers::{run_on, ServerVersion};
 pub use tempdir::TempDir;
+pub use upload::{https_get, HttpStub, StubPlay};
 pub use watch::{wait_for_file, wait_for_path};
 
 /// Signals for [`Spawned::signal`].

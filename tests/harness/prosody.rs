@@ -135,7 +135,15 @@ pub struct Options {
     /// listens for none), so that a message to a remote domain is tried and
     /// bounces for real. Off: such a message bounces at once (`not-allowed`).
     pub s2s_out: bool,
+    /// HTTP upload (mod_http_file_share, XEP-0363) on `upload.localhost`
+    /// with this size limit in bytes, its HTTPS on a port of its own
+    /// (127.0.0.1, the harness certificate); `None`: no upload service.
+    pub upload_limit: Option<u64>,
 }
+
+/// The upload service's size limit unless a test sets another: a 20 MB
+/// file fits, a sparse file of 33 MiB does not.
+pub const UPLOAD_LIMIT: u64 = 32 << 20;
 
 impl Default for Options {
     fn default() -> Options {
@@ -143,6 +151,7 @@ impl Default for Options {
             version: Version::default_for_tests(),
             log_level: "debug",
             s2s_out: false,
+            upload_limit: Some(UPLOAD_LIMIT),
         }
     }
 }
@@ -166,6 +175,8 @@ pub struct Prosody {
     log_path: PathBuf,
     starttls_port: u16,
     direct_tls_port: u16,
+    /// The HTTPS port of the upload service (0 without one).
+    https_port: u16,
     run_as: Option<(u32, u32)>,
     /// The user it runs as (`prosody_user`).
     user: String,
@@ -289,6 +300,7 @@ impl Prosody {
             options,
             starttls_port: 0,
             direct_tls_port: 0,
+            https_port: 0,
             run_as,
             running: Mutex::new(None),
             dir,
@@ -300,6 +312,12 @@ impl Prosody {
                 let (a, b) = (free_port(), free_port());
                 if a != b {
                     break (a, b);
+                }
+            };
+            prosody.https_port = loop {
+                let port = free_port();
+                if ![prosody.starttls_port, prosody.direct_tls_port].contains(&port) {
+                    break port;
                 }
             };
             prosody.write_config();
@@ -349,7 +367,8 @@ component_ports = {{ }}
 http_interfaces = {{ "127.0.0.1" }}
 http_ports = {{ }}
 https_interfaces = {{ "127.0.0.1" }}
-https_ports = {{ }}
+https_ports = {{ {https_ports} }}
+https_ssl = {ssl}
 
 modules_enabled = {{
 	"harness_ready";
@@ -384,7 +403,7 @@ VirtualHost "localhost"
 
 Component "conference.localhost" "muc"
 	modules_enabled = {{ "muc_mam" }}
-"#,
+{upload}"#,
             user = lua_str(user),
             data = lua_path(&data),
             plugins = lua_path(&plugins),
@@ -393,6 +412,8 @@ Component "conference.localhost" "muc"
             log = lua_path(log_path),
             log_level = lua_str(self.options.log_level),
             extra = self.options.version.extra_modules(),
+            https_ports = self.upload_port().map_or(String::new(), |p| p.to_string()),
+            upload = self.upload_component(),
             disabled = if self.options.s2s_out {
                 ""
             } else {
@@ -404,6 +425,31 @@ Component "conference.localhost" "muc"
             std::os::unix::fs::chown(&self.config, Some(uid), Some(gid))
                 .unwrap_or_else(|e| panic!("chown {}: {e}", self.config.display()));
         }
+    }
+
+    /// The upload component's section of the config, if there is one.
+    fn upload_component(&self) -> String {
+        let (Some(limit), Some(port)) = (self.options.upload_limit, self.upload_port()) else {
+            return String::new();
+        };
+        format!(
+            r#"
+Component "upload.localhost" "http_file_share"
+	http_file_share_size_limit = {limit}
+	http_host = "localhost"
+	http_external_url = "https://localhost:{port}/"
+"#
+        )
+    }
+
+    /// The HTTPS port of the upload service, if it has one.
+    pub fn upload_port(&self) -> Option<u16> {
+        self.options.upload_limit.map(|_| self.https_port)
+    }
+
+    /// The JID of the upload service (XEP-0363), if it has one.
+    pub fn upload_service(&self) -> Option<&'static str> {
+        self.options.upload_limit.map(|_| "upload.localhost")
     }
 
     /// Starts the process and waits until it is ready; panics if it is not.

@@ -314,7 +314,7 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
 /// The system trust store's places from the environment, as OpenSSL reads
 /// them: `SSL_CERT_FILE` a PEM bundle, `SSL_CERT_DIR` a colon-separated list
 /// of directories, each replacing the system's own; empty is unset.
-fn system_store(env: Lookup) -> SystemStore {
+pub fn system_store(env: Lookup) -> SystemStore {
     let set = |name: &str| env(name).filter(|value| !value.is_empty());
     let cert_dirs = set("SSL_CERT_DIR").map(|dirs| {
         std::env::split_paths(&dirs)

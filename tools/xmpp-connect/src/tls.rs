@@ -120,6 +120,18 @@ impl Tls {
         })
     }
 
+    /// The rustls settings with this trust's verifier, for another client
+    /// that must trust exactly as xmpp-connect does (xmpp-upload's HTTPS).
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.config)
+    }
+
+    /// Why a handshake with `name` over [`Tls::client_config`] failed, in
+    /// xmpp-connect's words (77 for a certificate refused, 76 for TLS).
+    pub fn refusal(&self, name: &str, err: io::Error, deadline: &Deadline) -> Error {
+        self.handshake_error(name, err, deadline)
+    }
+
     /// Whose trust the certificates are checked against (for `--verbose`).
     pub fn source(&self) -> String {
         self.source.to_string()

@@ -1,0 +1,165 @@
+//! xmpp-upload against the harness Prosody's mod_http_file_share (XEP-0363):
+//! a file sent to a second account arrives as a link with out-of-band data
+//! and downloads byte for byte; the bad cases each give their status and line
+//! (a file missing, too large for the service, no service, a certificate the
+//! PUT does not trust).
+
+use harness::{login, online, tool, Output, Prosody, ProsodyOptions, Transport};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `xmpp-connect … xmpp-auth … xmpp-upload ARGS` for a new account of `prosody`.
+fn upload_chain(prosody: &Prosody, args: &[&std::ffi::OsStr]) -> Command {
+    let alice = prosody.new_account("alice");
+    let mut command = login(prosody, &alice, Transport::StartTls, &[]);
+    command.arg(tool("xmpp-upload")).args(args);
+    command
+}
+
+/// Run the chain with the harness CA for the PUT.
+fn send(prosody: &Prosody, file: &Path, to: &[&str], extra: &[&str]) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--cafile".as_ref(), prosody.ca_pem().as_os_str()];
+    args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+    args.push(file.as_os_str());
+    args.extend(to.iter().map(|a| std::ffi::OsStr::new(*a)));
+    harness::run(upload_chain(prosody, &args), b"", WAIT)
+}
+
+/// A file of `size` pseudo-random bytes in the server's scratch directory.
+fn random_file(prosody: &Prosody, name: &str, size: usize) -> (PathBuf, Vec<u8>) {
+    let path = prosody
+        .scratch_dir()
+        .join(format!("{}-{name}", harness::unique("upload")));
+    let mut data = Vec::with_capacity(size);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ size as u64;
+    while data.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(size);
+    std::fs::write(&path, &data).unwrap();
+    (path, data)
+}
+
+/// The text of the first `<tag>…</tag>` in `line`.
+fn between<'a>(line: &'a str, open: &str, close: &str) -> &'a str {
+    let start = line
+        .find(open)
+        .unwrap_or_else(|| panic!("no {open} in {line}"))
+        + open.len();
+    let end = line[start..].find(close).unwrap() + start;
+    &line[start..end]
+}
+
+#[test]
+fn a_file_arrives_as_a_link_with_oob_data_and_downloads_byte_for_byte() {
+    let prosody = Prosody::shared();
+    let bob = prosody.new_account("bob");
+    let mut session = online(prosody, &bob);
+    let (file, data) = random_file(prosody, "graph.png", 300_000);
+    let out = send(prosody, &file, &[&bob.jid], &["--desc", "the weekly graph"]);
+    out.assert_success();
+    let line = session.expect_line(WAIT, |l| {
+        l.starts_with("<message") && l.contains("jabber:x:oob")
+    });
+    let url = between(&line, "<url>", "</url>").replace("&amp;", "&");
+    assert_eq!(
+        between(&line, "<body>", "</body>").replace("&amp;", "&"),
+        url,
+        "{line}"
+    );
+    assert_eq!(
+        between(&line, "<desc>", "</desc>"),
+        "the weekly graph",
+        "{line}"
+    );
+    let port = prosody.upload_port().unwrap();
+    assert!(
+        url.starts_with(&format!("https://localhost:{port}/")),
+        "{url}"
+    );
+    assert!(url.ends_with(".png"), "{url}");
+    assert_eq!(
+        harness::https_get(&url, prosody.ca_pem()),
+        data,
+        "the file as uploaded"
+    );
+}
+
+#[test]
+fn a_missing_or_unreadable_file_is_66_before_anything_is_sent() {
+    let prosody = Prosody::shared();
+    let dir = prosody.scratch_dir();
+    for (path, says) in [
+        (dir.join("no-such-file"), "cannot open it"),
+        (dir.to_path_buf(), "not a regular file"),
+    ] {
+        let out = send(prosody, &path, &["bob@localhost"], &[]);
+        assert_eq!(out.code(), Some(66), "{out}");
+        assert!(
+            out.stderr_str()
+                .contains(&format!("xmpp-upload: {}: {says}", path.display())),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn a_file_larger_than_the_service_takes_is_refused_naming_the_limit() {
+    let prosody = Prosody::shared();
+    let path = prosody.scratch_dir().join(harness::unique("huge.bin"));
+    // Sparse: one byte over the limit costs no disk.
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(harness::UPLOAD_LIMIT + 1).unwrap();
+    let out = send(prosody, &path, &["bob@localhost"], &[]);
+    assert_eq!(out.code(), Some(65), "{out}");
+    let limit = harness::UPLOAD_LIMIT;
+    assert!(
+        out.stderr_str().contains(&format!(
+            "is {} bytes, more than the {limit} bytes (32.0 MiB) that the upload service upload.localhost takes; nothing was uploaded",
+            limit + 1
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_server_without_an_upload_service_is_69() {
+    let prosody = Prosody::start_with(ProsodyOptions {
+        upload_limit: None,
+        ..Default::default()
+    });
+    let (file, _) = random_file(&prosody, "a.txt", 10);
+    let out = send(&prosody, &file, &["bob@localhost"], &[]);
+    assert_eq!(out.code(), Some(69), "{out}");
+    assert!(
+        out.stderr_str().contains("xmpp-upload: no HTTP upload service (XEP-0363, urn:xmpp:http:upload:0) at localhost (asked localhost, conference.localhost)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_put_certificate_the_trust_refuses_is_77_and_names_the_key() {
+    let prosody = Prosody::shared();
+    let (file, _) = random_file(prosody, "a.txt", 10);
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "--cafile".as_ref(),
+        prosody.pki().other_ca_pem.as_os_str(),
+        file.as_os_str(),
+        "bob@localhost".as_ref(),
+    ];
+    let out = harness::run(upload_chain(prosody, &args), b"", WAIT);
+    assert_eq!(out.code(), Some(77), "{out}");
+    assert!(
+        out.stderr_str().contains("xmpp-upload: the upload of ")
+            && out
+                .stderr_str()
+                .contains("the server's certificate for localhost is not trusted by --cafile"),
+        "{out}"
+    );
+}
