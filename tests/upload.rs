@@ -163,3 +163,196 @@ fn a_put_certificate_the_trust_refuses_is_77_and_names_the_key() {
         "{out}"
     );
 }
+
+/// The server side of a scripted stream: the slot's put URL to give.
+struct Scripted {
+    /// The `put` URL of the slot (`{port}` is not replaced: give it whole).
+    put: String,
+}
+
+/// What a scripted run gave: the exit code, stderr, and the lines
+/// xmpp-upload wrote to fd 7 after the slot request.
+struct ScriptedRun {
+    code: Option<i32>,
+    stderr: String,
+    after_slot: Vec<String>,
+}
+
+/// Run xmpp-upload alone with fds 6/7 on pipes, the test playing the server:
+/// the domain `localhost` offers upload itself, and grants a slot for `put`.
+/// For what no real server does (a plain http URL, HTTP errors, a cut).
+fn scripted(script: Scripted, args: &[&str], file: &Path) -> ScriptedRun {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::OwnedFd;
+    let (to_upload_read, to_upload_write) = std::io::pipe().unwrap();
+    let (from_upload_read, from_upload_write) = std::io::pipe().unwrap();
+    let (fd6, fd7) = (
+        OwnedFd::from(to_upload_read),
+        OwnedFd::from(from_upload_write),
+    );
+    let mut prog: Vec<std::ffi::OsString> = vec![tool("xmpp-upload").into()];
+    prog.extend(args.iter().map(Into::into));
+    prog.push(file.into());
+    prog.push("bob@localhost".into());
+    let mut command = xmpp_pipes::ucspi::command_with_stream(&prog, &fd6, &fd7).unwrap();
+    harness::isolate(&mut command, Path::new("/nonexistent"));
+    command.env("XMPP_JID", "alice@localhost/x");
+    let server = std::thread::spawn(move || {
+        let mut to_upload = to_upload_write;
+        let mut lines = BufReader::new(from_upload_read).lines();
+        let mut after_slot = Vec::new();
+        let mut slot_sent = false;
+        while let Some(Ok(line)) = lines.next() {
+            if slot_sent {
+                after_slot.push(line);
+                continue;
+            }
+            let id = between(&line, "id='", "'").to_owned();
+            let answer = if line.contains("disco#info") {
+                format!(
+                    "<iq type='result' from='localhost' id='{id}'><query xmlns='http://jabber.org/protocol/disco#info'>\
+                     <feature var='urn:xmpp:http:upload:0'/></query></iq>"
+                )
+            } else if line.contains("disco#items") {
+                format!("<iq type='result' from='localhost' id='{id}'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>")
+            } else if line.contains("urn:xmpp:http:upload:0") {
+                slot_sent = true;
+                format!(
+                    "<iq type='result' from='localhost' id='{id}'><slot xmlns='urn:xmpp:http:upload:0'>\
+                     <put url='{}'/><get url='https://localhost/get/f'/></slot></iq>",
+                    script.put
+                )
+            } else {
+                continue;
+            };
+            to_upload
+                .write_all(format!("{answer}\n").as_bytes())
+                .unwrap();
+        }
+        drop(to_upload);
+        after_slot
+    });
+    let mut child = harness::Spawned::start(command);
+    drop((fd6, fd7));
+    child.close_stdin();
+    let status = child.wait_timeout(WAIT).expect("xmpp-upload exits");
+    ScriptedRun {
+        code: status.code(),
+        stderr: child.stderr(),
+        after_slot: server.join().unwrap(),
+    }
+}
+
+#[test]
+fn a_slot_url_that_is_not_https_is_refused_unless_plaintext() {
+    let prosody = Prosody::shared();
+    let (file, _) = random_file(prosody, "a.txt", 10);
+    let run = scripted(
+        Scripted {
+            put: "http://127.0.0.1:9/put".into(),
+        },
+        &[],
+        &file,
+    );
+    assert_eq!(run.code, Some(76), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "xmpp-upload: the upload slot's put URL http://127.0.0.1:9/put is not https: the file would travel unencrypted; refused (--plaintext allows it"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.after_slot.is_empty(), "{:?}", run.after_slot);
+}
+
+#[test]
+fn http_errors_have_their_statuses_and_send_no_message() {
+    let prosody = Prosody::shared();
+    let (file, _) = random_file(prosody, "a.txt", 1000);
+    let ca = prosody.ca_pem().to_str().unwrap().to_owned();
+    for (code, status) in [(403, 77), (413, 65), (500, 75), (503, 75), (404, 76)] {
+        let stub =
+            harness::HttpStub::start(prosody.pki().server(), harness::StubPlay::Answer(code));
+        let put = format!("https://localhost:{}/put/a.txt", stub.port());
+        let run = scripted(Scripted { put }, &["--cafile", &ca], &file);
+        let seen = stub.finish();
+        assert_eq!(run.code, Some(status), "HTTP {code}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "xmpp-upload: the upload of {}",
+                file.file_name().unwrap().to_str().unwrap()
+            )) && run
+                .stderr
+                .contains(&format!("failed: HTTP {code} Stub from localhost"))
+                && run.stderr.contains("no message was sent"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.after_slot.is_empty(),
+            "HTTP {code}: {:?}",
+            run.after_slot
+        );
+        assert!(
+            seen.head.starts_with("PUT /put/a.txt HTTP/1.1\r\n"),
+            "{}",
+            seen.head
+        );
+        assert!(
+            seen.head.contains("Content-Length: 1000\r\n"),
+            "{}",
+            seen.head
+        );
+        assert!(
+            seen.head.contains("Content-Type: text/plain\r\n"),
+            "{}",
+            seen.head
+        );
+    }
+}
+
+#[test]
+fn a_connection_lost_during_the_put_is_75_and_sends_no_message() {
+    let prosody = Prosody::shared();
+    let (file, _) = random_file(prosody, "big.bin", 4 << 20);
+    let ca = prosody.ca_pem().to_str().unwrap().to_owned();
+    let stub = harness::HttpStub::start(
+        prosody.pki().server(),
+        harness::StubPlay::CutAfter(256 << 10),
+    );
+    let put = format!("https://localhost:{}/put/big.bin", stub.port());
+    let run = scripted(Scripted { put }, &["--cafile", &ca], &file);
+    let seen = stub.finish();
+    assert!(seen.body_bytes >= 256 << 10, "{seen:?}");
+    assert_eq!(run.code, Some(75), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("failed: the connection to localhost was lost after ")
+            && run.stderr.contains(&format!(" of {} bytes", 4 << 20))
+            && run.stderr.contains("no message was sent (try again later)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.after_slot.is_empty(), "{:?}", run.after_slot);
+}
+
+#[test]
+fn a_put_certificate_for_another_name_is_77() {
+    let prosody = Prosody::shared();
+    let (file, _) = random_file(prosody, "a.txt", 10);
+    let ca = prosody.ca_pem().to_str().unwrap().to_owned();
+    let other = prosody.pki().issue(&["other.example"]);
+    let stub = harness::HttpStub::start(&other, harness::StubPlay::Answer(201));
+    let put = format!("https://localhost:{}/put/a.txt", stub.port());
+    let run = scripted(Scripted { put }, &["--cafile", &ca], &file);
+    drop(stub);
+    assert_eq!(run.code, Some(77), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "the server's certificate is not valid for localhost: it is issued for another name"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.after_slot.is_empty(), "{:?}", run.after_slot);
+}

@@ -121,6 +121,19 @@ impl HttpStub {
             seen.body_bytes = buffer.len() - body_start;
             match play {
                 StubPlay::Answer(code) => {
+                    // The whole body first: unread bytes would turn the close into a reset.
+                    let length = seen
+                        .head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|l| l.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    while seen.body_bytes < length {
+                        match tls.read(&mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => seen.body_bytes += n,
+                        }
+                    }
                     let _ = write!(
                         tls,
                         "HTTP/1.1 {code} Stub\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
