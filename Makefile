@@ -1,4 +1,4 @@
-# Install the five xmpp-pipes tools, the user commands made of them
+# Install the six xmpp-pipes tools, the user commands made of them
 # (examples/: xmpp-notify, xmpp-room-notify, xmpp-watch-log, xmpp-echo-bot,
 # xmpp-ii) and their manual pages; or make a Debian package of them all.
 #
@@ -32,7 +32,7 @@ DEB_DIR ?= $(TARGET_DIR)
 DEB_STAGE ?= $(TARGET_DIR)/deb-root
 DEB_COMPRESS ?= xz
 
-TOOLS = xmpp-connect xmpp-auth stanza-split stanza-fmt jid-route
+TOOLS = xmpp-connect xmpp-auth stanza-split stanza-fmt jid-route xmpp-upload
 # The scripts of examples/ that are installed, as SCRIPT:COMMAND.
 SCRIPTS = notify:xmpp-notify room-notify:xmpp-room-notify watch-log:xmpp-watch-log \
     echo-bot:xmpp-echo-bot ii-client:xmpp-ii

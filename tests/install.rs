@@ -1,4 +1,4 @@
-//! `make install` puts the five tools, the user commands made of the
+//! `make install` puts the six tools, the user commands made of the
 //! example scripts (xmpp-notify, ...) and their manual pages under PREFIX
 //! (or DESTDIR/PREFIX), where they run and `man` finds the pages, and
 //! `make uninstall` takes them away again. `make install` is `make build`
@@ -19,12 +19,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-const TOOLS: [&str; 5] = [
+const TOOLS: [&str; 6] = [
     "xmpp-connect",
     "xmpp-auth",
     "stanza-split",
     "stanza-fmt",
     "jid-route",
+    "xmpp-upload",
 ];
 /// The scripts of examples/ as they are installed.
 const COMMANDS: [(&str, &str); 5] = [

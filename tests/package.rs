@@ -10,14 +10,15 @@ use harness::{run, TempDir};
 use std::process::Command;
 use std::time::Duration;
 
-/// The crates meant for crates.io: the library and the five tools.
-const CRATES: [&str; 6] = [
+/// The crates meant for crates.io: the library and the six tools.
+const CRATES: [&str; 7] = [
     "xmpp-pipes",
     "xmpp-connect",
     "xmpp-auth",
     "stanza-split",
     "stanza-fmt",
     "jid-route",
+    "xmpp-upload",
 ];
 
 /// The values of the array `key = [ ... ]` in a normalized Cargo.toml

@@ -356,3 +356,66 @@ fn a_put_certificate_for_another_name_is_77() {
     );
     assert!(run.after_slot.is_empty(), "{:?}", run.after_slot);
 }
+
+/// examples/notify with the account in the environment (as cron has it).
+fn notify(prosody: &Prosody, sender: &harness::Account, args: &[&std::ffi::OsStr]) -> Output {
+    let mut command = Command::new(harness::repo_root().join("examples/notify"));
+    harness::isolate(&mut command, &prosody.scratch_dir().join("no-home"));
+    command
+        .env("PATH", harness::path_with_tools())
+        .env("XMPP_JID", &sender.jid)
+        .env("XMPP_PASSWORD_FILE", &sender.password_file)
+        .env(
+            "XMPP_HOST",
+            format!("127.0.0.1:{}", prosody.starttls_port()),
+        )
+        .env("XMPP_CAFILE", prosody.ca_pem())
+        .args(args);
+    harness::run(command, b"", WAIT)
+}
+
+#[test]
+fn notify_file_sends_a_link_with_its_description_and_says_why_not() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let mut session = online(prosody, &bob);
+    let (file, data) = random_file(prosody, "backup.log", 5000);
+    let out = notify(
+        prosody,
+        &alice,
+        &[
+            "--file".as_ref(),
+            file.as_os_str(),
+            "--desc".as_ref(),
+            "last night's backup".as_ref(),
+            bob.jid.as_ref(),
+        ],
+    );
+    out.assert_success();
+    assert_eq!(out.stderr_str(), "", "{out}");
+    let line = session.expect_line(WAIT, |l| l.contains("jabber:x:oob"));
+    assert!(line.contains(&format!("from='{}/", alice.jid)), "{line}");
+    assert_eq!(
+        between(&line, "<desc>", "</desc>"),
+        "last night&apos;s backup",
+        "{line}"
+    );
+    let url = between(&line, "<url>", "</url>").replace("&amp;", "&");
+    assert_eq!(harness::https_get(&url, prosody.ca_pem()), data);
+
+    let missing = prosody.scratch_dir().join("no-such.log");
+    let out = notify(
+        prosody,
+        &alice,
+        &["--file".as_ref(), missing.as_os_str(), bob.jid.as_ref()],
+    );
+    assert_eq!(out.code(), Some(66), "{out}");
+    assert_eq!(
+        out.stderr_str(),
+        format!(
+            "xmpp-upload: {}: cannot open it: No such file or directory (os error 2)\n",
+            missing.display()
+        ),
+        "{out}"
+    );
+}

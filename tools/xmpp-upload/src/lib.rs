@@ -138,11 +138,13 @@ fn ask_slot(options: &Options, info: &FileInfo, lines: &mut Lines, out: &mut Out
                     upload.waiting_for()
                 )))
             }
-            Next::TimedOut => return Err(Error::temp(format!(
+            Next::TimedOut => {
+                return Err(Error::temp(format!(
                 "no answer within {}s while waiting for {} (try again later, or raise --timeout)",
                 options.timeout.as_secs_f64(),
                 upload.waiting_for()
-            ))),
+            )))
+            }
         };
         match upload.on_line(&line)? {
             Step::NotOurs | Step::Wait => {}
@@ -160,11 +162,11 @@ fn messages(options: &Options, slot: &Slot) -> Result<Vec<String>> {
     options
         .to
         .iter()
-        .map(|to| {
+        .map(|(to, kind)| {
             let to = to.to_string();
             oob_message(&OobMessage {
                 to: &to,
-                kind: options.kind,
+                kind,
                 url: &slot.get,
                 desc: options.desc.as_deref(),
             })

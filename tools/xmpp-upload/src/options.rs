@@ -17,7 +17,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The text of `--help`; the manual page documents the same options.
 pub const HELP: &str = "\
-Usage: xmpp-upload [OPTIONS] FILE JID...
+Usage: xmpp-upload [OPTIONS] FILE [JID...]
 
 Send FILE to each JID over XMPP: find the server's HTTP upload service
 (XEP-0363, by service discovery), ask it for a slot for FILE's name, size
@@ -47,8 +47,9 @@ Options:
       --name NAME          the file name the recipients see (default: FILE's own)
       --content-type MIME  the file's type (default: by its extension, else
                            application/octet-stream)
-      --type TYPE          the messages' type: chat (default), normal, headline, or
-                           groupchat for rooms the session joined (xmpp-auth --join)
+      --type TYPE          the messages' type: chat (default), normal or headline
+      --room ROOM@SERVICE  also send the link to this room (type groupchat), which the
+                           session joined (xmpp-auth --join); repeatable
       --cafile FILE        trust only the CA certificates in this PEM file for the PUT
       --pin sha256:BASE64  accept exactly the HTTPS certificate with this public key
       --timeout SECONDS    bound each wait for the server's answer, the connection of
@@ -66,7 +67,7 @@ Environment:
 
 Exit status:
   0    uploaded, and the messages handed to xmpp-auth
-  64   usage error (no JID, a JID that is not valid, fds 6/7 not open)
+  64   usage error (no JID or --room, a JID that is not valid, fds 6/7 not open)
   65   FILE is larger than the upload service takes (the limit is named), or
        the HTTP server refused it as too large (413)
   66   FILE does not exist, is not readable, or is not a regular file
@@ -90,6 +91,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--name",
         "--content-type",
         "--type",
+        "--room",
         "--cafile",
         "--pin",
         "--timeout",
@@ -114,8 +116,8 @@ pub enum Command {
 pub struct Options {
     /// FILE.
     pub file: PathBuf,
-    /// The recipients, as given (checked to be JIDs).
-    pub to: Vec<Jid>,
+    /// The recipients (checked to be JIDs), with the type of their message.
+    pub to: Vec<(Jid, &'static str)>,
     /// `--service`.
     pub service: Option<Jid>,
     /// `--desc`.
@@ -124,8 +126,6 @@ pub struct Options {
     pub name: Option<String>,
     /// `--content-type`.
     pub content_type: Option<String>,
-    /// `--type`.
-    pub kind: &'static str,
     /// How the PUT's certificate is checked.
     pub trust: TrustChoice,
     /// `--timeout`.
@@ -161,13 +161,22 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
         None | Some("chat") => "chat",
         Some("normal") => "normal",
         Some("headline") => "headline",
-        Some("groupchat") => "groupchat",
         Some(other) => {
             return Err(Error::usage(format!(
-                "--type {other}: use chat, normal, headline or groupchat"
+                "--type {other}: use chat, normal or headline (--room for a group chat)"
             )))
         }
     };
+    let mut rooms = Vec::new();
+    while let Some(room) = text(&mut args, "--room")? {
+        let jid = Jid::parse(&room).map_err(|e| Error::usage(format!("--room {room}: {e}")))?;
+        if jid.local().is_none() || !jid.is_bare() {
+            return Err(Error::usage(format!(
+                "--room {room}: give the room as ROOM@SERVICE"
+            )));
+        }
+        rooms.push((jid, "groupchat"));
+    }
     let cafile: Option<PathBuf> = args
         .opt_value_from_os_str("--cafile", |s| Ok::<_, String>(PathBuf::from(s)))
         .map_err(cli::usage_error)?;
@@ -191,15 +200,17 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
     let file = operands.next().map(PathBuf::from).ok_or_else(|| {
         Error::usage("missing FILE (usage: xmpp-upload [OPTIONS] FILE JID...; see --help)")
     })?;
-    let to = operands
+    let mut to = operands
         .map(|jid| {
             let text = jid.to_string_lossy();
-            Jid::parse(&text).map_err(|e| Error::usage(format!("JID {text}: {e}")))
+            let jid = Jid::parse(&text).map_err(|e| Error::usage(format!("JID {text}: {e}")))?;
+            Ok((jid, kind))
         })
         .collect::<Result<Vec<_>>>()?;
+    to.extend(rooms);
     if to.is_empty() {
         return Err(Error::usage(
-            "missing JID: whom to send the file to (usage: xmpp-upload [OPTIONS] FILE JID...)",
+            "missing JID (or --room): whom to send the file to (usage: xmpp-upload [OPTIONS] FILE JID...)",
         ));
     }
     let account = env("XMPP_JID")
@@ -229,7 +240,6 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
         desc,
         name,
         content_type,
-        kind,
         trust,
         timeout,
         plaintext,
@@ -303,10 +313,15 @@ mod tests {
         .unwrap();
         assert_eq!(o.file, PathBuf::from("graph.png"));
         assert_eq!(o.to.len(), 2);
-        assert_eq!(o.kind, "chat");
+        assert_eq!(o.to[1].1, "chat");
         assert_eq!(o.desc.as_deref(), Some("the graph"));
         assert!(matches!(o.trust, TrustChoice::System(_)));
         assert_eq!(o.account.domain(), "example.org");
+        let o = upload(&["--room", "ops@muc.example.org", "f"]).unwrap();
+        assert_eq!(
+            o.to,
+            [(Jid::parse("ops@muc.example.org").unwrap(), "groupchat")]
+        );
     }
 
     #[test]
@@ -316,6 +331,7 @@ mod tests {
             (&[][..], "missing FILE"),
             (&["f", "not a jid@"][..], "JID not a jid@"),
             (&["--type", "shout", "f", "a@b"][..], "--type shout"),
+            (&["--room", "ops@muc/nick", "f"][..], "ROOM@SERVICE"),
             (
                 &["--cafile", "x", "--pin", "sha256:AAAA", "f", "a@b"][..],
                 "--pin",
