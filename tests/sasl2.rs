@@ -73,6 +73,12 @@ harness::on_every_server! {
         let mode = std::fs::metadata(slot(server, &alice)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(second.contains("xmpp-auth: SASL2 with the stored FAST token (HT-SHA-256-"), "{second}");
+        // The first login's features were kept: the second sends its
+        // <authenticate/> with the stream header (XEP-0388 allows the cache).
+        assert!(
+            second.contains("xmpp-auth: SASL2 from the features cached by the last login, sent with the stream header"),
+            "{second}"
+        );
         let secret = token.trim_start_matches("token=");
         for stderr in [&first, &second] {
             assert!(!stderr.contains(secret), "the token in stderr: {stderr}");

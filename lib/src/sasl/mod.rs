@@ -256,6 +256,10 @@ pub trait Client {
     fn downgrade_checked(&self) -> bool {
         false
     }
+
+    /// What the server advertised, learnt after the client was made (a
+    /// pipelined login), for the downgrade-protection check.
+    fn set_advertised(&mut self, _advertised: Advertised) {}
 }
 
 /// Makes the client for `mech`.

@@ -292,6 +292,10 @@ impl Client for Scram {
         self.downgrade_checked
     }
 
+    fn set_advertised(&mut self, advertised: Advertised) {
+        self.advertised = Some(advertised);
+    }
+
     fn finish(&mut self, success_data: Option<&[u8]>) -> Result<(), SaslError> {
         let data = success_data.filter(|d| !d.is_empty());
         match (std::mem::replace(&mut self.state, State::Failed), data) {

@@ -16,7 +16,12 @@
 //!    binding only when the server lists tls-exporter (XEP-0440) or the user
 //!    forced a -PLUS mechanism; challenges are answered until `<success/>`,
 //!    whose data must carry the server's proof (SCRAM). The password is
-//!    dropped (and wiped) as soon as the SASL client holds what it needs.
+//!    dropped (and wiped) as soon as the SASL client holds what it needs
+//!    (with SASL2 at the success: a refused FAST token or stale cached
+//!    features are followed by a login with it on the same stream). With
+//!    SASL2 ([`super::sasl2`]) there is no restart: Bind2 and stream
+//!    management go inline, and the features after `<success/>` end the
+//!    login (or lead to 6–9 as below when Bind2 was not used).
 //! 5. **Restart**: a new stream header is written; the server's header and
 //!    features follow, as in 1 and 2.
 //! 6. **Resumption** (XEP-0198, only with [`Config::resume`] and when the
@@ -122,6 +127,10 @@ pub struct Config {
     pub sasl2: bool,
     /// FAST (XEP-0484): `None` when not wanted.
     pub fast: Option<Fast>,
+    /// The server's first stream features (a line) as an earlier login saw
+    /// them: with SASL2 there, `<authenticate/>` goes out with the stream
+    /// header instead of after the features (XEP-0388 lets clients cache them).
+    pub cached_features: Option<String>,
 }
 
 /// The Bind2 tag: the start of the resource the server makes.
@@ -154,6 +163,9 @@ pub struct Outcome {
     pub details: Vec<String>,
     /// What becomes of the stored FAST token, if anything.
     pub token: Option<TokenUpdate>,
+    /// The server's first features (a line) when they offer SASL2, to be
+    /// cached for the next login ([`Config::cached_features`]).
+    pub features: Option<String>,
 }
 
 /// Stream management (XEP-0198) at the end of the login.
@@ -203,6 +215,16 @@ pub struct Login {
     token: Option<TokenUpdate>,
     /// Why a session is bound after SASL (a failed inline resumption says).
     fresh: Fresh,
+    /// See [`Config::cached_features`].
+    cached_features: Option<String>,
+    /// `<authenticate/>` went out with the header, from the cached
+    /// features: what the server's header and features are still awaited.
+    early: Option<Early>,
+    /// The server's features differ from the cached ones the authenticate
+    /// was built from: a failure is then retried with the real ones.
+    stale: bool,
+    /// See [`Outcome::features`].
+    features_line: Option<String>,
     transport: Transport,
     state: State,
     pending: Vec<String>,
@@ -261,6 +283,15 @@ enum State {
     Failed,
 }
 
+/// Where a pipelined SASL2 login is (see [`Config::cached_features`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Early {
+    /// The server's stream header is awaited.
+    Header,
+    /// Its features are awaited (and compared with the cached ones).
+    Features,
+}
+
 /// How a SASL2 login authenticates.
 enum Sasl2Auth {
     /// With the password, by a SASL mechanism (asking for a FAST token
@@ -311,6 +342,7 @@ impl Login {
             resume,
             sasl2,
             fast,
+            cached_features,
         } = config;
         Login {
             jid,
@@ -324,6 +356,10 @@ impl Login {
             fast,
             token: None,
             fresh: Fresh::Login,
+            cached_features,
+            early: None,
+            stale: false,
+            features_line: None,
             transport,
             state: State::Header { restarted: false },
             pending: Vec::new(),
@@ -343,8 +379,43 @@ impl Login {
     }
 
     /// The stream header to write first (`from` is the bare JID, over TLS only).
+    ///
+    /// With [`Config::cached_features`] offering SASL2, the `<authenticate/>`
+    /// follows it in the same string (one write).
     pub fn start(&mut self) -> String {
-        self.header()
+        let mut start = self.header();
+        if let Some(lines) = self.pipelined_authenticate() {
+            start.extend(lines);
+        }
+        start
+    }
+
+    /// `<authenticate/>` from the cached features, when they allow it.
+    fn pipelined_authenticate(&mut self) -> Option<Vec<String>> {
+        let line = self.cached_features.take()?;
+        if !(self.sasl2 && self.transport.tls && !self.register) {
+            return None;
+        }
+        let features = Element::parse(&line).ok()?;
+        let offers = sasl2::Offers::parse(&features)?;
+        match self.start_sasl2(features, offers) {
+            Ok((state, Step::Send(lines))) => {
+                self.state = state;
+                self.early = Some(Early::Header);
+                self.details.push(
+                    "SASL2 from the features cached by the last login, sent with the stream header"
+                        .into(),
+                );
+                Some(lines)
+            }
+            _ => {
+                // Back to the ordinary start; nothing was sent.
+                self.details.clear();
+                self.warnings.clear();
+                self.token = None;
+                None
+            }
+        }
     }
 
     /// Take the next item from the server; see the module documentation.
@@ -373,6 +444,9 @@ impl Login {
     }
 
     fn advance(&mut self, state: State, item: Item) -> Result<(State, Step)> {
+        if let (Some(stage), State::Sasl2 { .. }) = (self.early, &state) {
+            return self.on_early_item(stage, state, item);
+        }
         match state {
             State::Header { restarted } => match item {
                 Item::Header(header) => {
@@ -439,9 +513,93 @@ impl Login {
         }
     }
 
+    /// The server's header and features while a pipelined `<authenticate/>`
+    /// is out: the features replace the cached ones (XEP-0474's check uses
+    /// them; a difference makes a failure worth a retry with them).
+    fn on_early_item(&mut self, stage: Early, state: State, item: Item) -> Result<(State, Step)> {
+        let State::Sasl2 {
+            mut auth,
+            offers: cached,
+            inline_sm,
+            ..
+        } = state
+        else {
+            return Err(Error::new(
+                Status::Software,
+                "a pipelined login out of step",
+            ));
+        };
+        match (stage, item) {
+            (Early::Header, Item::Header(header)) => {
+                check_version(&header)?;
+                self.early = Some(Early::Features);
+                let features = Element::new("features", NS_STREAMS);
+                Ok((
+                    State::Sasl2 {
+                        auth,
+                        offers: cached,
+                        features,
+                        inline_sm,
+                    },
+                    Step::Send(Vec::new()),
+                ))
+            }
+            (Early::Features, Item::Stanza(line)) => {
+                let features = parse(&line)?;
+                if !features.is("features", NS_STREAMS) {
+                    return Err(unexpected(&features, "stream features"));
+                }
+                self.early = None;
+                self.max_stanza = stream_limit(&features);
+                let Some(offers) = sasl2::Offers::parse(&features) else {
+                    return Err(Error::temp(
+                        "the server no longer offers SASL2, which this login assumed from the \
+                         last one (the cache is dropped): run it again",
+                    ));
+                };
+                self.features_line = Some(line);
+                self.stale = offers != cached;
+                if let Sasl2Auth::Password { client, .. } = &mut auth {
+                    client.set_advertised(Advertised {
+                        mechanisms: offers.mechanisms.clone(),
+                        channel_bindings: channel_binding_types(&features),
+                    });
+                }
+                Ok((
+                    State::Sasl2 {
+                        auth,
+                        offers,
+                        features,
+                        inline_sm,
+                    },
+                    Step::Send(Vec::new()),
+                ))
+            }
+            (_, Item::Close) => Err(closed_during_negotiation()),
+            (Early::Header, Item::Stanza(_)) => Err(Error::protocol(
+                "the server sent an element before its stream header",
+            )),
+            (Early::Features, Item::Header(header)) => {
+                check_version(&header)?;
+                Ok((
+                    State::Sasl2 {
+                        auth,
+                        offers: cached,
+                        features: Element::new("features", NS_STREAMS),
+                        inline_sm,
+                    },
+                    Step::Send(Vec::new()),
+                ))
+            }
+        }
+    }
+
     /// The first features: refuse plaintext when TLS is required, then register or authenticate.
     fn on_features(&mut self, features: Element) -> Result<(State, Step)> {
         self.max_stanza = stream_limit(&features);
+        if self.transport.tls && sasl2::Offers::parse(&features).is_some() {
+            self.features_line = features.to_line(NS_CLIENT).ok();
+        }
         if !self.transport.tls
             && features
                 .child("starttls", NS_TLS)
@@ -586,6 +744,7 @@ impl Login {
                     let data = decode(&element.text())?;
                     client.finish(Some(&data)).map_err(sasl_error)?;
                     self.note_downgrade_check(client.as_ref());
+                    self.password = None;
                     Ok((
                         State::Header { restarted: true },
                         Step::Send(vec![self.header()]),
@@ -758,7 +917,7 @@ impl Login {
         if offered.is_empty() {
             return Err(Error::protocol("the server offers no SASL mechanism"));
         }
-        let mut client = self.password_client(&offered, features)?;
+        let mut client = self.password_client(&offered, features, false)?;
         let mut auth =
             Element::new("auth", NS_SASL).with_attr("mechanism", client.mechanism().name());
         if let Some(mut initial) = client.initial().map_err(sasl_error)? {
@@ -769,11 +928,13 @@ impl Login {
     }
 
     /// Choose the mechanism of those `offered` and make its client, which
-    /// takes the password (dropped here).
+    /// takes the password: dropped here, unless `keep` (SASL2, which may
+    /// try again on the same stream; dropped at the success).
     fn password_client(
         &mut self,
         offered: &[String],
         features: &Element,
+        keep: bool,
     ) -> Result<Box<dyn sasl::Client>> {
         // Bind to the channel only when the server says it knows tls-exporter
         // (XEP-0440): servers that offer -PLUS for tls-unique alone (ejabberd
@@ -803,10 +964,13 @@ impl Login {
             channel_bindings: channel_binding_types(features),
         };
         // The client keeps what it needs (SASLprep'ed, wiped when done).
-        let password = self
-            .password
-            .take()
-            .ok_or_else(|| Error::new(Status::Software, "the password is gone already"))?;
+        let password = if keep {
+            Password::new(self.password()?.expose().to_owned())
+        } else {
+            self.password
+                .take()
+                .ok_or_else(|| Error::new(Status::Software, "the password is gone already"))?
+        };
         self.sasl_client(mechanism, password.expose(), binding, advertised)
             .map_err(sasl_error)
     }
@@ -875,7 +1039,7 @@ impl Login {
                 );
             }
         }
-        let mut client = self.password_client(&offers.mechanisms, &features)?;
+        let mut client = self.password_client(&offers.mechanisms, &features, true)?;
         request.mechanism = client.mechanism().name().to_owned();
         if let Some(mut initial) = client.initial().map_err(sasl_error)? {
             request.initial = Some(encode(&initial));
@@ -990,6 +1154,13 @@ impl Login {
             ));
         }
         if element.is("failure", NS_SASL2) {
+            if self.stale && self.password.is_some() {
+                // Built from cached features that no longer hold: again
+                // with the ones this stream offers.
+                self.stale = false;
+                self.token = None;
+                return self.start_sasl2(features, offers);
+            }
             if matches!(auth, Sasl2Auth::Token(_)) && self.password.is_some() {
                 let why = failure_condition(&element);
                 self.warnings.push(format!(
@@ -1093,6 +1264,7 @@ impl Login {
             max_stanza: self.max_stanza,
             details: std::mem::take(&mut self.details),
             token: self.token.take(),
+            features: self.features_line.take(),
         })
     }
 }
@@ -1334,6 +1506,7 @@ mod tests {
             resume: None,
             sasl2: true,
             fast: None,
+            cached_features: None,
         }
     }
 
@@ -1506,6 +1679,7 @@ mod tests {
             max_stanza: None,
             details: Vec::new(),
             token: None,
+            features: None,
         }
     }
 
@@ -2707,6 +2881,99 @@ mod tests {
             ));
             transcript.push(features(""));
             assert_eq!(run(login, transcript).unwrap().max_stanza, Some(262144));
+        }
+
+        /// The features line as the login caches it.
+        fn features_line(inner: &str) -> String {
+            let T::S(Item::Stanza(line)) = features(inner) else {
+                unreachable!()
+            };
+            line
+        }
+
+        #[test]
+        fn cached_features_send_the_authenticate_with_the_header() {
+            let offered = offers("");
+            let config = Config {
+                cached_features: Some(features_line(&offered)),
+                ..sasl2_config(None)
+            };
+            let login = Login::new(config, tls()).with_nonce(NONCE);
+            let mut steps = scram(
+                &format!("{}{BIND2}", agent(false)),
+                "<bound xmlns='urn:xmpp:bind:0'/>",
+            );
+            let T::C(authenticate) = steps.remove(0) else {
+                unreachable!()
+            };
+            let mut transcript = vec![
+                c(format!(
+                    "{}{authenticate}",
+                    client_header("example.org", Some(JID))
+                )),
+                header(),
+                features(&offered),
+            ];
+            transcript.extend(steps);
+            transcript.push(features(""));
+            let outcome = run(login, transcript).unwrap();
+            assert_eq!(outcome.jid.to_string(), BOUND);
+            assert!(outcome
+                .features
+                .is_some_and(|f| f.contains("urn:xmpp:sasl:2")));
+        }
+
+        #[test]
+        fn stale_cached_features_fail_once_and_the_real_ones_log_in() {
+            let cached = offers("").replace("SCRAM-SHA-1", "SCRAM-SHA-256");
+            let config = Config {
+                cached_features: Some(features_line(&cached)),
+                ..sasl2_config(None)
+            };
+            let login = Login::new(config, tls()).with_nonce(NONCE);
+            let inline = format!("{}{BIND2}", agent(false));
+            let mut transcript = vec![
+                c(format!(
+                    "{}<authenticate xmlns='{NS_SASL2}' mechanism='SCRAM-SHA-256'>\
+                     <initial-response>{}</initial-response>{inline}</authenticate>",
+                    client_header("example.org", Some(JID)),
+                    b64(&format!("n,,n=user,r={NONCE}"))
+                )),
+                header(),
+                features(&offers("")),
+                s(format!(
+                    "<failure xmlns='{NS_SASL2}'><invalid-mechanism xmlns='{NS_SASL}'/></failure>"
+                )),
+            ];
+            transcript.extend(scram(&inline, "<bound xmlns='urn:xmpp:bind:0'/>"));
+            transcript.push(features(""));
+            let outcome = run(login, transcript).unwrap();
+            assert_eq!(outcome.jid.to_string(), BOUND);
+            assert!(outcome.features.is_some_and(|f| f.contains("SCRAM-SHA-1<")));
+        }
+
+        #[test]
+        fn a_server_that_dropped_sasl2_ends_a_pipelined_login_for_a_retry() {
+            let config = Config {
+                cached_features: Some(features_line(&offers(""))),
+                ..sasl2_config(None)
+            };
+            let login = Login::new(config, tls()).with_nonce(NONCE);
+            let mut steps = scram(&format!("{}{BIND2}", agent(false)), "");
+            let T::C(authenticate) = steps.remove(0) else {
+                unreachable!()
+            };
+            let transcript = vec![
+                c(format!(
+                    "{}{authenticate}",
+                    client_header("example.org", Some(JID))
+                )),
+                header(),
+                features(&mechanisms(&["SCRAM-SHA-1"])),
+            ];
+            let err = run(login, transcript).unwrap_err();
+            assert_eq!(err.status(), Status::TempFail);
+            assert!(err.to_string().contains("no longer offers SASL2"), "{err}");
         }
 
         #[test]

@@ -104,6 +104,10 @@ pub struct Settings {
     /// Turn message carbons on (XEP-0280) in each new session: downstream
     /// gets copies of what the account's other clients send and receive.
     pub carbons: bool,
+    /// A long-lived session: a bad stanza of downstream's is refused (a
+    /// notice, and with `events` a `<refused/>` line for downstream) and the
+    /// session goes on, instead of ending the input with 65.
+    pub refuse_bad_input: bool,
     /// Seed of the jitter and origin-id generator (from the caller's randomness).
     pub seed: u64,
 }
@@ -126,6 +130,9 @@ pub enum Action {
     State(State),
     /// Store or forget the account's FAST token (XEP-0484), as the login said.
     Token(TokenUpdate),
+    /// Keep these first stream features for the next login (or forget them:
+    /// `None`), see [`login::Config::cached_features`].
+    Features(Option<String>),
 }
 
 /// Where the session stands, as a state file shows it.
@@ -390,6 +397,7 @@ impl Session {
             }),
             sasl2: self.settings.login.sasl2,
             fast: self.settings.login.fast.clone(),
+            cached_features: self.settings.login.cached_features.clone(),
         };
         let mut login = Box::new(Login::new(config, transport));
         self.actions.push(Action::Send(login.start()));
@@ -453,7 +461,14 @@ impl Session {
             match login.on_item(item) {
                 Ok(Step::Send(lines)) => self.actions.extend(lines.into_iter().map(Action::Send)),
                 Ok(Step::Done(outcome)) => self.logged_in(outcome, now),
-                Err(err) => self.drop_connection(err, now),
+                Err(err) => {
+                    // Whatever failed, the next login starts from what the
+                    // server offers then, not from cached features.
+                    if self.settings.login.cached_features.take().is_some() {
+                        self.actions.push(Action::Features(None));
+                    }
+                    self.drop_connection(err, now);
+                }
             }
             return;
         }
@@ -486,6 +501,13 @@ impl Session {
         }
     }
 
+    /// Whether a bad line of downstream's is refused and the session goes on
+    /// ([`Settings::refuse_bad_input`]): downstream's input is then read as
+    /// stanza lines, each judged alone.
+    pub fn refuses_bad_input(&self) -> bool {
+        self.settings.refuse_bad_input
+    }
+
     /// A stanza line from downstream (read only while [`Session::wants_downstream`]).
     pub fn downstream_stanza(&mut self, line: String, now: Instant) {
         if !self.wants_downstream() {
@@ -493,7 +515,7 @@ impl Session {
         }
         let name = root_name(&line).to_owned();
         if let Err(err) = self.rooms.check_outgoing(&name, &line) {
-            self.downstream_ended(Some(err.context("bad input")), now);
+            self.bad_stanza(err, &line, now);
             return;
         }
         let line = if name == "message" {
@@ -529,7 +551,7 @@ impl Session {
                  it was not sent; send it in parts",
                 line.len()
             ));
-            self.downstream_ended(Some(err.context("bad input")), now);
+            self.bad_stanza(err, &line, now);
             return;
         }
         if name == "presence" && is_broadcast_presence(&line) {
@@ -537,6 +559,58 @@ impl Session {
         }
         self.sent_downstream += 1;
         self.send_stanza(line, Origin::Downstream);
+    }
+
+    /// A line of downstream's that is not stanzas (`why`, from the framer):
+    /// refused with a notice if the session refuses bad input (see
+    /// [`Settings::refuse_bad_input`]), else the end of the input with 65.
+    pub fn downstream_refused(&mut self, why: String, now: Instant) {
+        let err = Error::data(why);
+        if self.settings.refuse_bad_input {
+            self.refuse(&err, None);
+        } else {
+            self.downstream_ended(Some(err.context("bad input")), now);
+        }
+    }
+
+    /// A stanza of downstream's that must not go out: refused, or the end of
+    /// the input (as [`Session::downstream_refused`]).
+    fn bad_stanza(&mut self, err: Error, line: &str, now: Instant) {
+        if self.settings.refuse_bad_input {
+            self.refuse(&err, Element::parse(line).ok());
+        } else {
+            self.downstream_ended(Some(err.context("bad input")), now);
+        }
+    }
+
+    /// Tell the user, and downstream with events (the stanza, where it is
+    /// one, inside a `<refused why='...'/>`), what was not sent and why.
+    fn refuse(&mut self, err: &Error, stanza: Option<Element>) {
+        let what = stanza.as_ref().map_or("a line", |s| match s.name.as_str() {
+            "message" => "a message",
+            "presence" => "a presence",
+            "iq" => "an iq",
+            _ => "a stanza",
+        });
+        let to = stanza
+            .as_ref()
+            .and_then(|s| s.attr("to"))
+            .map(|to| format!(" to {to}"))
+            .unwrap_or_default();
+        self.actions.push(Action::Notice(format!(
+            "refused {what}{to} from downstream, not sent: {}; the session goes on",
+            err.message()
+        )));
+        if !self.settings.events {
+            return;
+        }
+        let mut event = Element::new("refused", NS_EVENTS).with_attr("why", err.message());
+        if let Some(stanza) = stanza {
+            event = event.with_child(stanza);
+        }
+        if let Ok(event) = event.to_line(NS_CLIENT) {
+            self.deliver(event);
+        }
     }
 
     /// Downstream has nothing more for now (what it wrote so far is taken):
@@ -708,7 +782,13 @@ impl Session {
             max_stanza,
             details,
             token,
+            features,
         } = outcome;
+        if features != self.settings.login.cached_features {
+            // Kept for the next login (of this session and of later runs).
+            self.settings.login.cached_features.clone_from(&features);
+            self.actions.push(Action::Features(features));
+        }
         if let Some(update) = token {
             // Later logins of this session use what the server gave last.
             if let Some(fast) = &mut self.settings.login.fast {

@@ -10,10 +10,14 @@
 //! take a free slot, so that no two sessions share an id, which a server
 //! may hold for one session only (Bind2 lets it end the earlier one).
 //!
-//! The file holds `id=`, `mechanism=`, `token=` and `expiry=` lines; the
-//! token is never printed. A file that cannot be read or parsed is
+//! The file holds `id=`, `mechanism=`, `token=` and `expiry=` lines, and
+//! `features=`: the server's first stream features as the last login saw
+//! them (base64; no secret), so that the next one can send its SASL2
+//! `<authenticate/>` with the stream header. The token is never printed. A file that cannot be read or parsed is
 //! started afresh: the worst case is one login with the password.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -33,6 +37,7 @@ pub struct Store {
     _lock: File,
     client_id: String,
     token: Option<Token>,
+    features: Option<String>,
 }
 
 /// The directory of the account's slots, from the environment's values.
@@ -68,12 +73,13 @@ impl Store {
                 Err(err) => return Err(err.into()),
             }
             let path = dir.join(slot.to_string());
-            let (client_id, token) = read(&path).unwrap_or_default();
+            let (client_id, token, features) = read(&path).unwrap_or_default();
             let mut store = Store {
                 path,
                 _lock: lock,
                 client_id,
                 token,
+                features,
             };
             if store.client_id.is_empty() {
                 store.client_id = uuid_v4()?;
@@ -95,6 +101,20 @@ impl Store {
         }
     }
 
+    /// The server's first features as the last login saw them.
+    pub fn cached_features(&self) -> Option<String> {
+        self.features.clone()
+    }
+
+    /// Keep (or forget) the server's first features.
+    pub fn remember_features(&mut self, features: Option<String>) -> std::io::Result<()> {
+        if self.features == features {
+            return Ok(());
+        }
+        self.features = features;
+        self.save()
+    }
+
     /// Keep what the login said.
     pub fn apply(&mut self, update: &TokenUpdate) -> std::io::Result<()> {
         self.token = match update {
@@ -106,6 +126,9 @@ impl Store {
 
     fn save(&self) -> std::io::Result<()> {
         let mut text = format!("id={}\n", self.client_id);
+        if let Some(features) = &self.features {
+            text.push_str(&format!("features={}\n", B64.encode(features)));
+        }
         if let Some(token) = &self.token {
             text.push_str(&format!(
                 "mechanism={}\ntoken={}\nexpiry={}\n",
@@ -135,8 +158,8 @@ impl Store {
     }
 }
 
-/// The id and token of a slot file.
-fn read(path: &Path) -> Option<(String, Option<Token>)> {
+/// The id, token and features of a slot file.
+fn read(path: &Path) -> Option<(String, Option<Token>, Option<String>)> {
     let mut text = String::new();
     File::open(path).ok()?.read_to_string(&mut text).ok()?;
     let value = |key: &str| {
@@ -152,9 +175,12 @@ fn read(path: &Path) -> Option<(String, Option<Token>)> {
             expiry: value("expiry").unwrap_or_default().to_owned(),
         })
     })();
+    let features = value("features")
+        .and_then(|f| B64.decode(f).ok())
+        .and_then(|f| String::from_utf8(f).ok());
     let mut bytes = std::mem::take(&mut text).into_bytes();
     bytes.fill(0);
-    Some((id, token))
+    Some((id, token, features))
 }
 
 /// Whether `expiry` (RFC 3339, as XEP-0082 has it) is after `now`; a token
@@ -256,7 +282,16 @@ mod tests {
         let dir = tempdir("forget");
         let mut store = Store::open(&dir).unwrap().unwrap();
         store.apply(&TokenUpdate::Store(token("t", ""))).unwrap();
+        store
+            .remember_features(Some("<stream:features a='1'/>".into()))
+            .unwrap();
         store.apply(&TokenUpdate::Forget).unwrap();
+        drop(store);
+        let store = Store::open(&dir).unwrap().unwrap();
+        assert_eq!(
+            store.cached_features().as_deref(),
+            Some("<stream:features a='1'/>")
+        );
         assert!(!fs::read_to_string(dir.join("0"))
             .unwrap()
             .contains("token="));

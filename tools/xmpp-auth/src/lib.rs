@@ -48,10 +48,12 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .password
         .read(&format!("Password for {}: ", options.jid))?;
     let room_password = options.rooms.read_password()?;
-    let fast_store = (options.fast && options.sasl2)
+    let fast_store = options
+        .sasl2
         .then(|| open_fast_store(&options.jid, options.verbose))
         .flatten();
-    let fast = fast_store.as_ref().map(|store| {
+    let cached_features = fast_store.as_ref().and_then(fast::Store::cached_features);
+    let fast = fast_store.as_ref().filter(|_| options.fast).map(|store| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -73,6 +75,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
             resume: None,
             sasl2: options.sasl2,
             fast,
+            cached_features,
         },
         presence: options.presence,
         join: options.rooms.join.clone(),
@@ -87,6 +90,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         keepalive_timeout: options.keepalive.min(KEEPALIVE_TIMEOUT),
         reconnect,
         events: options.session_events,
+        refuse_bad_input: options.refuse_bad_input,
         seed: seed(),
     };
     let can_reconnect = settings.reconnect.is_some();

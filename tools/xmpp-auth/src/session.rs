@@ -22,6 +22,7 @@ use xmpp_pipes::session::login::Transport;
 use xmpp_pipes::session::{Action, Session, State};
 use xmpp_pipes::stream;
 use xmpp_pipes::xml::feed::Feed;
+use xmpp_pipes::xml::lines::{LineItem, Lines};
 use xmpp_pipes::xml::{FrameError, Item};
 
 /// The largest element accepted from the server or downstream (bytes).
@@ -78,13 +79,54 @@ impl Connection {
 struct Downstream {
     input: Option<OwnedFd>,
     output: Option<OwnedFd>,
-    feed: Feed,
+    feed: Input,
     out: Vec<u8>,
     /// The byte counts of the lines in `out` (the first one possibly part-written).
     lines: VecDeque<usize>,
     /// For messages: "stdin"/"stdout" or "the program".
     input_name: &'static str,
     output_name: &'static str,
+}
+
+/// How downstream's bytes become stanzas.
+enum Input {
+    /// A stream: its first malformed byte ends it (one-shot use).
+    Stream(Feed),
+    /// Stanza lines, each judged alone: a bad one is refused, the next read
+    /// (`--refuse-bad-input`, a long-lived session).
+    Lines(Lines),
+}
+
+impl Input {
+    /// Append bytes read; `Err` ends a stream.
+    fn push(&mut self, bytes: &[u8]) -> std::result::Result<(), FrameError> {
+        match self {
+            Input::Stream(feed) => feed.push(bytes),
+            Input::Lines(lines) => {
+                lines.push(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    /// The input ended: whether it ended between stanzas.
+    fn finish(&mut self) -> bool {
+        match self {
+            Input::Stream(feed) => feed.at_boundary(),
+            Input::Lines(lines) => {
+                lines.finish();
+                true
+            }
+        }
+    }
+
+    /// The next stanza, end or refusal.
+    fn next_item(&mut self) -> std::result::Result<Option<LineItem>, FrameError> {
+        match self {
+            Input::Stream(feed) => Ok(feed.next_item()?.map(LineItem::Item)),
+            Input::Lines(lines) => Ok(lines.next_item()),
+        }
+    }
 }
 
 /// PROG: the command, started once the first login has bound a JID.
@@ -128,7 +170,7 @@ pub fn run(setup: Setup) -> Result<u8> {
         state_file,
         mut fast_store,
     } = setup;
-    let (mut downstream, mut prog) = downstream(&prog)?;
+    let (mut downstream, mut prog) = downstream(&prog, session.refuses_bad_input())?;
     let mut control = control;
     let mut connection = Some(Connection::new(first.0, first.1));
     session.connected(transport, Instant::now());
@@ -185,11 +227,15 @@ fn note_unacked(file: Option<&std::path::Path>, lines: &[String]) -> Option<Stri
 }
 
 /// Downstream's fds: stdin/stdout in bridge mode, else pipes for PROG (started later).
-fn downstream(prog: &[std::ffi::OsString]) -> Result<(Downstream, Prog)> {
+fn downstream(prog: &[std::ffi::OsString], refuse: bool) -> Result<(Downstream, Prog)> {
     let make = |input, output, input_name, output_name| Downstream {
         input: Some(input),
         output: Some(output),
-        feed: Feed::new(MAX_STANZA),
+        feed: if refuse {
+            Input::Lines(Lines::new(MAX_STANZA))
+        } else {
+            Input::Stream(Feed::new(MAX_STANZA))
+        },
         out: Vec::new(),
         lines: VecDeque::new(),
         input_name,
@@ -426,6 +472,12 @@ fn carry_out(
                     }
                 }
                 Action::State(state) => write_state(state_file, &state),
+                Action::Features(features) => {
+                    if let Some(store) = fast_store.as_deref_mut() {
+                        // Only a lost round trip if this fails: no word.
+                        let _ = store.remember_features(features);
+                    }
+                }
                 Action::Token(update) => {
                     if let Some(store) = fast_store.as_deref_mut() {
                         if let Err(err) = store.apply(&update) {
@@ -499,8 +551,9 @@ fn read_downstream(session: &mut Session, downstream: &mut Downstream, now: Inst
     match rustix::io::read(input, &mut buf) {
         Ok(0) => {
             downstream.input = None;
+            let clean = downstream.feed.finish();
             take_downstream_items(session, downstream, now);
-            let error = (!downstream.feed.at_boundary()).then(|| {
+            let error = (!clean).then(|| {
                 Error::data(format!(
                     "bad input from {}: {}",
                     downstream.input_name,
@@ -539,8 +592,11 @@ fn take_downstream_items(session: &mut Session, downstream: &mut Downstream, now
     while session.wants_downstream() {
         let name = downstream.input_name;
         match downstream.feed.next_item() {
-            Ok(Some(Item::Stanza(line))) => session.downstream_stanza(line, now),
-            Ok(Some(Item::Header(_))) => {
+            Ok(Some(LineItem::Item(Item::Stanza(line)))) => session.downstream_stanza(line, now),
+            Ok(Some(LineItem::Refused(why))) => {
+                session.downstream_refused(format!("bad input from {name}: {why}"), now)
+            }
+            Ok(Some(LineItem::Item(Item::Header(_)))) => {
                 downstream.input = None;
                 session.downstream_ended(
                     Some(Error::data(format!(
@@ -549,7 +605,7 @@ fn take_downstream_items(session: &mut Session, downstream: &mut Downstream, now
                     now,
                 );
             }
-            Ok(Some(Item::Close)) => {
+            Ok(Some(LineItem::Item(Item::Close))) => {
                 downstream.input = None;
                 session.downstream_ended(None, now);
             }

@@ -22,6 +22,7 @@ fn settings(reconnect: Option<Policy>) -> Settings {
             resume: None,
             sasl2: true,
             fast: None,
+            cached_features: None,
         },
         presence: false,
         join: Vec::new(),
@@ -36,6 +37,7 @@ fn settings(reconnect: Option<Policy>) -> Settings {
         receipts: false,
         verbose: false,
         carbons: false,
+        refuse_bad_input: false,
         seed: 7,
     }
 }
@@ -924,6 +926,64 @@ fn a_stanza_over_the_server_s_limit_is_not_sent_and_ends_the_input() {
             .contains("over the server's limit of 300 bytes"),
         "{err}"
     );
+}
+
+#[test]
+fn a_session_that_refuses_bad_input_goes_on_and_says_what_was_not_sent() {
+    let now = Instant::now();
+    let mut s = settings(None);
+    s.refuse_bad_input = true;
+    s.events = true;
+    let mut session = Session::new(s, false);
+    log_in(&mut session, now, "r1");
+    session.actions();
+    session.downstream_stanza(
+        "<message to='room@muc.example.org' type='groupchat'><body>hi</body></message>".into(),
+        now,
+    );
+    session.downstream_refused("line 2 (junk): malformed XML".into(), now);
+    let actions = all(&mut session);
+    let notices: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notice(n) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices.len(), 2, "{actions:?}");
+    assert!(
+        notices[0].starts_with("refused a message to room@muc.example.org from downstream, not sent: message to room room@muc.example.org, which this session did not join"),
+        "{}",
+        notices[0]
+    );
+    assert!(notices[1].contains("line 2 (junk)"), "{}", notices[1]);
+    let delivered: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Deliver(d) => Some(d.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered.len(), 2, "{actions:?}");
+    assert!(
+        delivered[0].starts_with(&format!(
+            "<refused xmlns='{NS_EVENTS}' why='message to room"
+        )) && delivered[0].contains("<body>hi</body>"),
+        "{}",
+        delivered[0]
+    );
+    assert!(!delivered[1].contains("<message"), "{}", delivered[1]);
+    assert!(
+        actions.iter().all(|a| !matches!(a, Action::Send(_))),
+        "nothing sent: {actions:?}"
+    );
+    assert!(session.wants_downstream(), "the session goes on");
+    session.downstream_stanza(message(1), now);
+    assert_eq!(sent(&mut session).len(), 1, "the next line goes");
+    session.downstream_ended(None, now);
+    session.server_item(ack(1), now);
+    session.server_item(Item::Close, now);
+    assert_eq!(session.finished(|_| None).unwrap().result.unwrap(), 0);
 }
 
 #[test]
