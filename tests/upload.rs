@@ -419,3 +419,36 @@ fn notify_file_sends_a_link_with_its_description_and_says_why_not() {
         "{out}"
     );
 }
+
+#[test]
+fn an_independent_client_downloads_the_file_byte_for_byte() {
+    use sha2::{Digest, Sha256};
+    let Some(python) = harness::interop_python() else {
+        harness::skip(
+            "upload to slixmpp",
+            "no target/interop-venv with slixmpp (tests/run makes it)",
+        );
+        return;
+    };
+    let prosody = Prosody::shared();
+    let bob = prosody.new_account("bob");
+    let mut command = Command::new(python);
+    command
+        .arg(harness::interop_script("oob_downloader.py"))
+        .arg(&bob.jid)
+        .arg(&bob.password_file)
+        .arg("127.0.0.1")
+        .arg(prosody.starttls_port().to_string())
+        .arg(prosody.ca_pem());
+    let mut client = harness::Spawned::start(command);
+    client.expect_line(WAIT, |line| line == "online");
+    let (file, data) = random_file(prosody, "screenshot.png", 2_500_000);
+    let out = send(prosody, &file, &[&bob.jid], &["--desc", "the screen"]);
+    out.assert_success();
+    let line = client.expect_line(WAIT, |l| l.starts_with("file ") || l.starts_with("failed "));
+    let digest: String = Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(line, format!("file {digest} {} yes the screen", data.len()));
+}
