@@ -249,13 +249,7 @@ enum State {
     /// `<auth/>` is out.
     Sasl { client: Box<dyn sasl::Client> },
     /// SASL2's `<authenticate/>` is out.
-    Sasl2 {
-        auth: Sasl2Auth,
-        offers: sasl2::Offers,
-        features: Element,
-        /// Stream management was asked for inside Bind2.
-        inline_sm: bool,
-    },
+    Sasl2(Exchange),
     /// SASL2 succeeded: the authenticated stream's features follow.
     Sasl2Features {
         success: sasl2::Success,
@@ -290,6 +284,17 @@ enum Early {
     Header,
     /// Its features are awaited (and compared with the cached ones).
     Features,
+}
+
+/// A SASL2 exchange under way.
+struct Exchange {
+    auth: Sasl2Auth,
+    /// What the features offer (the cached ones until a pipelined login's arrive).
+    offers: sasl2::Offers,
+    /// Those features.
+    features: Element,
+    /// Stream management was asked for inside Bind2.
+    inline_sm: bool,
 }
 
 /// How a SASL2 login authenticates.
@@ -444,7 +449,7 @@ impl Login {
     }
 
     fn advance(&mut self, state: State, item: Item) -> Result<(State, Step)> {
-        if let (Some(stage), State::Sasl2 { .. }) = (self.early, &state) {
+        if let (Some(stage), State::Sasl2(_)) = (self.early, &state) {
             return self.on_early_item(stage, state, item);
         }
         match state {
@@ -517,32 +522,17 @@ impl Login {
     /// is out: the features replace the cached ones (XEP-0474's check uses
     /// them; a difference makes a failure worth a retry with them).
     fn on_early_item(&mut self, stage: Early, state: State, item: Item) -> Result<(State, Step)> {
-        let State::Sasl2 {
-            mut auth,
-            offers: cached,
-            inline_sm,
-            ..
-        } = state
-        else {
+        let State::Sasl2(mut exchange) = state else {
             return Err(Error::new(
                 Status::Software,
                 "a pipelined login out of step",
             ));
         };
         match (stage, item) {
-            (Early::Header, Item::Header(header)) => {
+            (_, Item::Header(header)) => {
+                // (A second header before the features replaces the first.)
                 check_version(&header)?;
                 self.early = Some(Early::Features);
-                let features = Element::new("features", NS_STREAMS);
-                Ok((
-                    State::Sasl2 {
-                        auth,
-                        offers: cached,
-                        features,
-                        inline_sm,
-                    },
-                    Step::Send(Vec::new()),
-                ))
             }
             (Early::Features, Item::Stanza(line)) => {
                 let features = parse(&line)?;
@@ -558,40 +548,24 @@ impl Login {
                     ));
                 };
                 self.features_line = Some(line);
-                self.stale = offers != cached;
-                if let Sasl2Auth::Password { client, .. } = &mut auth {
+                self.stale = offers != exchange.offers;
+                if let Sasl2Auth::Password { client, .. } = &mut exchange.auth {
                     client.set_advertised(Advertised {
                         mechanisms: offers.mechanisms.clone(),
                         channel_bindings: channel_binding_types(&features),
                     });
                 }
-                Ok((
-                    State::Sasl2 {
-                        auth,
-                        offers,
-                        features,
-                        inline_sm,
-                    },
-                    Step::Send(Vec::new()),
-                ))
+                exchange.offers = offers;
+                exchange.features = features;
             }
-            (_, Item::Close) => Err(closed_during_negotiation()),
-            (Early::Header, Item::Stanza(_)) => Err(Error::protocol(
-                "the server sent an element before its stream header",
-            )),
-            (Early::Features, Item::Header(header)) => {
-                check_version(&header)?;
-                Ok((
-                    State::Sasl2 {
-                        auth,
-                        offers: cached,
-                        features: Element::new("features", NS_STREAMS),
-                        inline_sm,
-                    },
-                    Step::Send(Vec::new()),
+            (_, Item::Close) => return Err(closed_during_negotiation()),
+            (Early::Header, Item::Stanza(_)) => {
+                return Err(Error::protocol(
+                    "the server sent an element before its stream header",
                 ))
             }
         }
+        Ok((State::Sasl2(exchange), Step::Send(Vec::new())))
     }
 
     /// The first features: refuse plaintext when TLS is required, then register or authenticate.
@@ -755,12 +729,7 @@ impl Login {
                     Err(unexpected(&element, "a SASL challenge, success or failure"))
                 }
             }
-            State::Sasl2 {
-                auth,
-                offers,
-                features,
-                inline_sm,
-            } => self.on_sasl2_element(auth, offers, features, inline_sm, element),
+            State::Sasl2(exchange) => self.on_sasl2_element(exchange, element),
             State::Resume { offers } => {
                 if element.is("resumed", NS_SM) {
                     let h = element
@@ -1032,10 +1001,12 @@ impl Login {
                 ));
                 return self.send_authenticate(
                     request,
-                    Sasl2Auth::Token(ht),
-                    offers,
-                    features,
-                    inline_sm,
+                    Exchange {
+                        auth: Sasl2Auth::Token(ht),
+                        offers,
+                        features,
+                        inline_sm,
+                    },
                 );
             }
         }
@@ -1066,44 +1037,32 @@ impl Login {
         ));
         self.send_authenticate(
             request,
-            Sasl2Auth::Password { client, token_for },
-            offers,
-            features,
-            inline_sm,
+            Exchange {
+                auth: Sasl2Auth::Password { client, token_for },
+                offers,
+                features,
+                inline_sm,
+            },
         )
     }
 
     fn send_authenticate(
         &mut self,
         request: sasl2::Request,
-        auth: Sasl2Auth,
-        offers: sasl2::Offers,
-        features: Element,
-        inline_sm: bool,
+        exchange: Exchange,
     ) -> Result<(State, Step)> {
         let line = secret_line(request.element())?;
-        Ok((
-            State::Sasl2 {
-                auth,
-                offers,
-                features,
-                inline_sm,
-            },
-            Step::Send(vec![line]),
-        ))
+        Ok((State::Sasl2(exchange), Step::Send(vec![line])))
     }
 
     /// An element while SASL2's exchange runs.
     fn on_sasl2_element(
         &mut self,
-        mut auth: Sasl2Auth,
-        offers: sasl2::Offers,
-        features: Element,
-        inline_sm: bool,
+        mut exchange: Exchange,
         element: Element,
     ) -> Result<(State, Step)> {
         if element.is("challenge", NS_SASL2) {
-            let Sasl2Auth::Password { client, .. } = &mut auth else {
+            let Sasl2Auth::Password { client, .. } = &mut exchange.auth else {
                 return Err(Error::protocol(
                     "the server sent a challenge to a one-step FAST login",
                 ));
@@ -1113,20 +1072,12 @@ impl Login {
             let reply = Element::new("response", NS_SASL2).with_text(encode(&response));
             wipe(&mut response);
             let line = secret_line(reply)?;
-            return Ok((
-                State::Sasl2 {
-                    auth,
-                    offers,
-                    features,
-                    inline_sm,
-                },
-                Step::Send(vec![line]),
-            ));
+            return Ok((State::Sasl2(exchange), Step::Send(vec![line])));
         }
         if element.is("success", NS_SASL2) {
             let success = sasl2::Success::parse(&element, &self.jid)?;
             let data = success.additional_data.as_deref().map(decode).transpose()?;
-            let mechanism = match &mut auth {
+            let mechanism = match &mut exchange.auth {
                 Sasl2Auth::Password { client, token_for } => {
                     client.finish(data.as_deref()).map_err(sasl_error)?;
                     self.note_downgrade_check(client.as_ref());
@@ -1149,7 +1100,10 @@ impl Login {
                 }));
             }
             return Ok((
-                State::Sasl2Features { success, inline_sm },
+                State::Sasl2Features {
+                    success,
+                    inline_sm: exchange.inline_sm,
+                },
                 Step::Send(Vec::new()),
             ));
         }
@@ -1159,15 +1113,15 @@ impl Login {
                 // with the ones this stream offers.
                 self.stale = false;
                 self.token = None;
-                return self.start_sasl2(features, offers);
+                return self.start_sasl2(exchange.features, exchange.offers);
             }
-            if matches!(auth, Sasl2Auth::Token(_)) && self.password.is_some() {
+            if matches!(exchange.auth, Sasl2Auth::Token(_)) && self.password.is_some() {
                 let why = failure_condition(&element);
                 self.warnings.push(format!(
                     "the server refused the stored FAST token ({why}); logged in with the password"
                 ));
                 self.token = Some(TokenUpdate::Forget);
-                return self.start_sasl2(features, offers);
+                return self.start_sasl2(exchange.features, exchange.offers);
             }
             return Err(sasl_failure(&element, &self.jid));
         }
