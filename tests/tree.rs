@@ -238,3 +238,74 @@ fn approvals_and_denials_show_in_dir_roster_and_the_conversation() {
     alice_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+/// Run `ii-client cmd DIR COMMAND`.
+fn cmd(dir: &Path, command: &str) -> harness::Output {
+    let mut cmd = harness::example("ii-client");
+    cmd.arg("cmd").arg(dir).arg(command);
+    harness::run(cmd, b"", LIMIT)
+}
+
+#[test]
+fn bad_input_is_refused_with_a_word_and_the_session_goes_on() {
+    use std::io::Write;
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-bad-input");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let mut alice_online = harness::online(prosody, &alice);
+
+    // 2 KB of junk, then half an element, straight into DIR/in.
+    let mut junk = "junk <not xml & ".repeat(128);
+    junk.push_str("\n<message to='x@y'>\n");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("in"))
+        .and_then(|mut pipe| pipe.write_all(junk.as_bytes()))
+        .unwrap();
+    // A group chat line to a room this session is not in.
+    let room = format!("{}@{}", harness::unique("nowhere"), prosody.muc_domain());
+    let unsent = harness::unique("unsent");
+    cmd(&dir, &format!("/say {room} {unsent}")).assert_success();
+    // A command misspelt: refused by the command, told here and in the log.
+    let output = cmd(&dir, "/shrug");
+    assert_eq!(output.status.code(), Some(65), "{output}");
+
+    // The session goes on: the next line is said.
+    let after = harness::unique("after");
+    let mut say = harness::example("ii-client");
+    say.arg("say").arg(&dir).arg(&alice.jid).arg(&after);
+    harness::run(say, b"", LIMIT).assert_success();
+    alice_online.expect_line(LIMIT, |line| line.contains(&after));
+    let room_out = wait_for_file(&dir.join(&room).join("out"), LIMIT, |out| {
+        out.contains(&unsent)
+    });
+    assert!(
+        room_out.contains(&format!(
+            "-!- not sent: {unsent} (message to room {room}, which this session did not join"
+        )),
+        "{room_out}"
+    );
+    let log = wait_for_file(&dir.join("log"), LIMIT, |log| {
+        log.contains("unknown command") && log.matches("refused").count() >= 3
+    });
+    assert!(
+        log.contains(
+            "xmpp-auth: refused a line from downstream, not sent: bad input from stdin: line "
+        ),
+        "{log}"
+    );
+    assert!(log.contains(" (junk <not xml & junk"), "{log}");
+    assert!(log.contains("not a complete element"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "xmpp-auth: refused a message to {room} from downstream"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("ii-client cmd: stanza-fmt: "), "{log}");
+    eprintln!("acceptance: DIR/log:\n{log}\n{room}/out:\n{room_out}");
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}

@@ -6,6 +6,7 @@
 //!   and yields one top-level element at a time as a standalone stanza line,
 //!   with bounded memory.
 //! - [`element`]: parses one stanza line into a tree for inspection.
+//! - [`lines`]: stanza lines judged one by one, a bad line refused and the next taken.
 //! - [`boundary`]: where elements end in the bytes a client sends, so TLS records end there.
 
 pub mod boundary;
@@ -13,6 +14,7 @@ pub mod element;
 pub mod escape;
 pub mod feed;
 pub mod framer;
+pub mod lines;
 
 pub use element::Element;
 pub use escape::{escape_attr, escape_text, is_xml_char};

@@ -202,6 +202,31 @@ pub fn own_message(message: &Element, me: &Jid) -> Option<Event> {
     })
 }
 
+/// How much of a message's text a refusal quotes.
+const QUOTED: usize = 200;
+
+/// A message of ours that xmpp-auth refused (`--refuse-bad-input` reports
+/// it in a `<refused why='...'/>`): a notice in the conversation it was
+/// for, saying what was not sent and why. `None` when the refusal is no
+/// message's with a valid `to` (xmpp-auth's line in the log says it then).
+pub fn refused(event: &Element) -> Option<Event> {
+    let why = event.attr("why").unwrap_or("refused");
+    let message = event.child("message", xmpp_pipes::xml::NS_CLIENT)?;
+    let contact = Jid::parse(message.attr("to")?).ok()?.to_bare();
+    let body = message
+        .child("body", xmpp_pipes::xml::NS_CLIENT)
+        .map(Element::text)
+        .unwrap_or_default();
+    let mut quoted: String = one_line(&body).chars().take(QUOTED).collect();
+    if quoted.len() < body.len() {
+        quoted.push_str(&format!("... ({} bytes)", body.len()));
+    }
+    Some(notice(
+        &contact,
+        format!("not sent: {quoted} ({})", one_line(why)),
+    ))
+}
+
 /// XEP-0203: the time a late message was said, from its `<delay stamp/>`;
 /// a stamp in the future (a clock that is wrong, or a sender's trick) is
 /// not taken: a line is never dated after it arrived.
@@ -226,6 +251,35 @@ mod tests {
 
     fn jid(text: &str) -> Jid {
         Jid::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_refused_message_is_a_notice_in_its_conversation() {
+        let event = Element::parse(
+            "<refused xmlns='urn:xmpp-pipes:session:0' why='not in the room'>\
+             <message xmlns='jabber:client' to='room@muc.x/nick' type='groupchat'>\
+             <body>hi&#10;there</body></message></refused>",
+        )
+        .unwrap();
+        assert_eq!(
+            refused(&event),
+            Some(Event::Notice {
+                contact: jid("room@muc.x"),
+                text: "not sent: hi there (not in the room)".into()
+            })
+        );
+        let long = format!(
+            "<refused xmlns='urn:xmpp-pipes:session:0' why='big'>\
+             <message xmlns='jabber:client' to='a@x'><body>{}</body></message></refused>",
+            "y".repeat(1000)
+        );
+        let Some(Event::Notice { text, .. }) = refused(&Element::parse(&long).unwrap()) else {
+            panic!("no notice")
+        };
+        assert!(text.ends_with("... (1000 bytes) (big)"), "{text}");
+        let junk =
+            Element::parse("<refused xmlns='urn:xmpp-pipes:session:0' why='junk'/>").unwrap();
+        assert_eq!(refused(&junk), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::actions::{write_stdout, Actions};
 use crate::answer;
 use crate::archive::{forgot_the_id, origin_id, stanza_id, CatchUp, Item, Next, Since, NS_FORWARD};
 use crate::dir::DirSink;
-use crate::event::{interpret, own_message, Event, NS_MUC_USER};
+use crate::event::{interpret, own_message, refused, Event, NS_MUC_USER};
 use crate::presence::Presences;
 use crate::print;
 use crate::repeats::Repeats;
@@ -148,6 +148,12 @@ impl Router {
                 "session" => self.session_event(&stanza)?,
                 // A message of ours the server acknowledged: now it is said.
                 "acked" => self.acked(&stanza)?,
+                // A line of ours xmpp-auth did not send: say so where it was said.
+                "refused" => {
+                    if let Some(Event::Notice { contact, text }) = refused(&stanza.element) {
+                        self.show_notice(contact, text)?;
+                    }
+                }
                 other => warn(
                     TOOL,
                     format!("ignoring a session event <{}>", one_line(other)),

@@ -76,6 +76,12 @@ Options:
                                (with max-bytes='N' where the server announced its limit);
                                and each message of its own the server acknowledged, inside
                                an <acked xmlns='urn:xmpp-pipes:session:0'>
+      --refuse-bad-input       for a long-lived session: downstream writes stanza lines, and
+                               a line that is not one (or a stanza that must not go out: to
+                               a room not joined, over the server's limit) is refused with a
+                               line on stderr (and, with --session-events, a <refused/> for
+                               downstream) and the session goes on; without it such input
+                               ends the session with 65
       --state-file FILE        keep one line `STATE SINCE [JID]` in FILE (mode 0600, replaced
                                atomically); STATE: connected, resumed, new-session,
                                reconnecting, closed; SINCE in UTC (RFC 3339)
@@ -203,6 +209,8 @@ pub struct Options {
     pub reconnect_limit: Option<u32>,
     /// Tell downstream when a new session begins.
     pub session_events: bool,
+    /// `--refuse-bad-input`: a bad line is refused, the session goes on.
+    pub refuse_bad_input: bool,
     /// `--state-file`: where the session's state is kept.
     pub state_file: Option<std::path::PathBuf>,
     /// Use SASL2 where offered (not `--no-sasl2`).
@@ -251,6 +259,7 @@ const SPEC: OptionSpec = OptionSpec {
         "-v",
         "--verbose",
         "--session-events",
+        "--refuse-bad-input",
         "--create-rooms",
         "-h",
         "--help",
@@ -332,6 +341,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         .opt_value_from_str("--reconnect-limit")
         .map_err(cli::usage_error)?;
     let session_events = args.contains("--session-events");
+    let refuse_bad_input = args.contains("--refuse-bad-input");
     let state_file = args
         .opt_value_from_os_str("--state-file", |s| {
             Ok::<_, String>(std::path::PathBuf::from(s))
@@ -382,6 +392,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         reconnect,
         reconnect_limit,
         session_events,
+        refuse_bad_input,
         state_file,
         sasl2,
         fast,
