@@ -452,3 +452,82 @@ fn an_independent_client_downloads_the_file_byte_for_byte() {
         .collect();
     assert_eq!(line, format!("file {digest} {} yes the screen", data.len()));
 }
+
+/// The acceptance check, by hand (`cargo test --test upload -- --ignored
+/// --nocapture`): a 20 MB file through xmpp-notify, each of our processes
+/// under a wrapper that prints its peak RSS, and slixmpp downloading it.
+#[test]
+#[ignore = "by hand: prints figures"]
+fn twenty_megabytes_through_the_notifier_by_hand() {
+    use sha2::{Digest, Sha256};
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let python = harness::interop_python().expect("tests/run's target/interop-venv");
+    let mut command = Command::new(python);
+    command
+        .arg(harness::interop_script("oob_downloader.py"))
+        .arg(&bob.jid)
+        .arg(&bob.password_file)
+        .arg("127.0.0.1")
+        .arg(prosody.starttls_port().to_string())
+        .arg(prosody.ca_pem());
+    let mut client = harness::Spawned::start(command);
+    client.expect_line(WAIT, |line| line == "online");
+    let (file, data) = random_file(prosody, "twenty.bin", 20_000_000);
+    // Each tool wrapped: the wrappers are found first on PATH.
+    let wrappers = prosody.scratch_dir().join(harness::unique("timed"));
+    std::fs::create_dir(&wrappers).unwrap();
+    // A wrapper that runs the tool as its child, closes its own copies of
+    // fds 6, 7 and 8 (so that the stream ends when the tool's does), and
+    // prints the child's peak RSS from wait4 (that of the child itself and
+    // the descendants it waited for).
+    for name in ["xmpp-connect", "xmpp-auth", "xmpp-upload"] {
+        let script = format!(
+            "#!/usr/bin/python3\nimport os, sys\npid = os.fork()\nif pid == 0:\n    \
+             os.execv({tool:?}, [{tool:?}] + sys.argv[1:])\nfor fd in (6, 7, 8):\n    \
+             try:\n        os.close(fd)\n    except OSError:\n        pass\n\
+             _, status, usage = os.wait4(pid, 0)\n\
+             sys.stderr.write('{name}: max RSS %d KiB\\n' % usage.ru_maxrss)\n\
+             sys.exit(os.waitstatus_to_exitcode(status))\n",
+            tool = tool(name).display().to_string()
+        );
+        let path = wrappers.join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    // notify puts its own directory first on PATH: a copy of it beside the
+    // wrappers runs them.
+    let notify_copy = wrappers.join("notify");
+    std::fs::copy(harness::repo_root().join("examples/notify"), &notify_copy).unwrap();
+    let mut command = Command::new("bash");
+    command.arg(&notify_copy);
+    harness::isolate(&mut command, &prosody.scratch_dir().join("no-home"));
+    command
+        .env("PATH", harness::path_with_tools())
+        .env("XMPP_JID", &alice.jid)
+        .env("XMPP_PASSWORD_FILE", &alice.password_file)
+        .env(
+            "XMPP_HOST",
+            format!("127.0.0.1:{}", prosody.starttls_port()),
+        )
+        .env("XMPP_CAFILE", prosody.ca_pem())
+        .args(["--file".as_ref(), file.as_os_str(), bob.jid.as_ref()]);
+    let started = std::time::Instant::now();
+    let out = harness::run(command, b"", WAIT);
+    println!(
+        "notify --file: exit {:?} after {:.2} s",
+        out.code(),
+        started.elapsed().as_secs_f64()
+    );
+    print!("{}", out.stderr_str());
+    out.assert_success();
+    let line = client.expect_line(WAIT, |l| l.starts_with("file ") || l.starts_with("failed "));
+    let digest: String = Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("sent:       sha256 {digest} size {}", data.len());
+    println!("slixmpp:    {line}");
+    assert_eq!(line, format!("file {digest} {} yes ", data.len()));
+}
