@@ -403,31 +403,34 @@ fn registration_creates_the_account() {
     assert!(output.stderr_str().contains("exists already"), "{output}");
 }
 
-#[test]
-fn unacknowledged_stanzas_are_reported_with_75() {
-    let prosody = Prosody::start();
-    let alice = prosody.new_account("alice");
-    let mut session = harness::online_with(&prosody, &alice, &["--timeout", "2"]);
-    prosody.signal(Signal::STOP);
-    session.write(chat(&alice.jid, "into the void").as_bytes());
-    session.close_stdin();
-    let status = session.wait_timeout(LIMIT);
-    prosody.signal(Signal::CONT);
-    // Only downstream's stanzas count (the session's own presence is not
-    // the user's to send again): the message.
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(75),
-        "{}",
-        session.stderr()
-    );
-    assert!(
-        session
-            .stderr()
-            .contains("1 of 1 stanzas sent were not acknowledged by the server (the first 0 were)"),
-        "{}",
-        session.stderr()
-    );
+harness::on_every_server! {
+    /// A private server, frozen with SIGSTOP: what the chain sent is never
+    /// acknowledged, and the chain says so with 75 once its timeout is over.
+    fn unacknowledged_stanzas_are_reported_with_75(shared) {
+        let server = shared.version().start();
+        let alice = server.new_account("alice");
+        let mut session = harness::online_with(&*server, &alice, &["--timeout", "2"]);
+        server.signal(Signal::STOP);
+        session.write(chat(&alice.jid, "into the void").as_bytes());
+        session.close_stdin();
+        let status = session.wait_timeout(LIMIT);
+        server.signal(Signal::CONT);
+        // Only downstream's stanzas count (the session's own presence is not
+        // the user's to send again): the message.
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(75),
+            "{}",
+            session.stderr()
+        );
+        assert!(
+            session
+                .stderr()
+                .contains("1 of 1 stanzas sent were not acknowledged by the server (the first 0 were)"),
+            "{}",
+            session.stderr()
+        );
+    }
 }
 
 #[test]

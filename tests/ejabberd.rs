@@ -10,7 +10,7 @@
 //! without root, the tests say SKIPPED on stderr and pass (they fail instead
 //! under tests/run as root, which installs it).
 
-use harness::{chat, login, online, online_with, run, Ejabberd, Signal, Transport};
+use harness::{chat, login, online, run, Ejabberd, Transport};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -65,32 +65,6 @@ harness::on_every_server! {
         );
         assert_eq!(output.code(), Some(69), "{output}");
         assert!(output.stderr_str().contains("SCRAM-SHA-1"), "{output}");
-    }
-
-    /// A private ejabberd, frozen with SIGSTOP: what the chain sent is never
-    /// acknowledged, and the chain says so with 75 once its timeout is over.
-    fn unacknowledged_stanzas_are_reported_with_75(shared) {
-        let ejabberd = Ejabberd::start_version(shared.version());
-        let alice = ejabberd.new_account("alice");
-        let mut session = online_with(&ejabberd, &alice, &["--timeout", "2"]);
-        ejabberd.signal(Signal::STOP);
-        session.write(chat(&alice.jid, "into the void").as_bytes());
-        session.close_stdin();
-        let status = session.wait_timeout(LIMIT);
-        ejabberd.signal(Signal::CONT);
-        assert_eq!(
-            status.and_then(|s| s.code()),
-            Some(75),
-            "{}",
-            session.stderr()
-        );
-        assert!(
-            session
-                .stderr()
-                .contains("stanzas sent were not acknowledged"),
-            "{}",
-            session.stderr()
-        );
     }
 
     fn ejabberd_listens_on_loopback_only_and_ejabberdctl_reaches_it(ejabberd) {

@@ -41,14 +41,10 @@ fn chain_to_go_sendxmpp(prosody: &dyn Server, transport: Transport) {
 }
 
 harness::on_every_server! {
+    /// Over STARTTLS and direct TLS.
     fn go_sendxmpp_receives_what_the_chain_sends(server) {
         if have_go_sendxmpp("go_sendxmpp_receives_what_the_chain_sends") {
             chain_to_go_sendxmpp(server, Transport::StartTls);
-        }
-    }
-
-    fn go_sendxmpp_receives_what_the_chain_sends_over_direct_tls(server) {
-        if have_go_sendxmpp("go_sendxmpp_receives_what_the_chain_sends_over_direct_tls") {
             chain_to_go_sendxmpp(server, Transport::DirectTls);
         }
     }
@@ -72,14 +68,10 @@ fn go_sendxmpp_to_chain(prosody: &dyn Server, transport: Transport) {
 }
 
 harness::on_every_server! {
+    /// Over STARTTLS and direct TLS.
     fn the_chain_receives_what_go_sendxmpp_sends(server) {
         if have_go_sendxmpp("the_chain_receives_what_go_sendxmpp_sends") {
             go_sendxmpp_to_chain(server, Transport::StartTls);
-        }
-    }
-
-    fn the_chain_receives_what_go_sendxmpp_sends_over_direct_tls(server) {
-        if have_go_sendxmpp("the_chain_receives_what_go_sendxmpp_sends_over_direct_tls") {
             go_sendxmpp_to_chain(server, Transport::DirectTls);
         }
     }

@@ -2,7 +2,7 @@
 //! [`Ejabberd`]): the `xmpp-connect … xmpp-auth …` prefix every end-to-end
 //! test starts from.
 
-use crate::{tool, Account, Ejabberd, Prosody, ServerVersion, Spawned};
+use crate::{tool, Account, Ejabberd, Prosody, ServerVersion, Signal, Spawned};
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::process::Command;
@@ -62,6 +62,9 @@ pub trait Server {
     fn version(&self) -> ServerVersion;
     /// Registers a new throwaway account whose name starts with `prefix`.
     fn new_account(&self, prefix: &str) -> Account;
+    /// Sends `sig` to the server's processes (`Signal::STOP` freezes it,
+    /// `Signal::CONT` lets it go on).
+    fn signal(&self, sig: Signal);
 }
 
 impl Server for Prosody {
@@ -86,6 +89,9 @@ impl Server for Prosody {
     fn new_account(&self, prefix: &str) -> Account {
         Prosody::new_account(self, prefix)
     }
+    fn signal(&self, sig: Signal) {
+        Prosody::signal(self, sig)
+    }
 }
 
 impl Server for Ejabberd {
@@ -109,6 +115,9 @@ impl Server for Ejabberd {
     }
     fn new_account(&self, prefix: &str) -> Account {
         Ejabberd::new_account(self, prefix)
+    }
+    fn signal(&self, sig: Signal) {
+        Ejabberd::signal(self, sig)
     }
 }
 

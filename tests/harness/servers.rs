@@ -2,7 +2,7 @@
 //! (Prosody 0.12 and 13, ejabberd 23.01 and 24.12), and
 //! [`on_every_server!`](crate::on_every_server) to run a test on each.
 
-use crate::{skip, Ejabberd, EjabberdVersion, Prosody, ProsodyVersion, Server};
+use crate::{skip, Ejabberd, EjabberdVersion, Prosody, ProsodyOptions, ProsodyVersion, Server};
 
 /// A server implementation and version the harness can start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +45,18 @@ impl ServerVersion {
         match self {
             ServerVersion::Prosody(v) => Prosody::shared_version(v),
             ServerVersion::Ejabberd(v) => Ejabberd::shared_version(v),
+        }
+    }
+
+    /// Starts a private instance of it (fresh ports, certificates and
+    /// data), stopped when dropped; panics if it cannot run here.
+    pub fn start(self) -> Box<dyn Server> {
+        match self {
+            ServerVersion::Prosody(version) => Box::new(Prosody::start_with(ProsodyOptions {
+                version,
+                ..ProsodyOptions::default()
+            })),
+            ServerVersion::Ejabberd(v) => Box::new(Ejabberd::start_version(v)),
         }
     }
 
