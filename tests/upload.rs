@@ -13,19 +13,38 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// `xmpp-connect … xmpp-auth … xmpp-upload ARGS` for a new account of `prosody`.
 fn upload_chain(prosody: &Prosody, args: &[&std::ffi::OsStr]) -> Command {
-    let alice = prosody.new_account("alice");
-    let mut command = login(prosody, &alice, Transport::StartTls, &[]);
+    upload_chain_as(prosody, &prosody.new_account("alice"), args)
+}
+
+/// [`upload_chain`] for `alice`.
+fn upload_chain_as(
+    prosody: &Prosody,
+    alice: &harness::Account,
+    args: &[&std::ffi::OsStr],
+) -> Command {
+    let mut command = login(prosody, alice, Transport::StartTls, &[]);
     command.arg(tool("xmpp-upload")).args(args);
     command
 }
 
 /// Run the chain with the harness CA for the PUT.
 fn send(prosody: &Prosody, file: &Path, to: &[&str], extra: &[&str]) -> Output {
+    send_as(prosody, &prosody.new_account("alice"), file, to, extra)
+}
+
+/// [`send`] from `alice`.
+fn send_as(
+    prosody: &Prosody,
+    alice: &harness::Account,
+    file: &Path,
+    to: &[&str],
+    extra: &[&str],
+) -> Output {
     let mut args: Vec<&std::ffi::OsStr> = vec!["--cafile".as_ref(), prosody.ca_pem().as_os_str()];
     args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
     args.push(file.as_os_str());
     args.extend(to.iter().map(|a| std::ffi::OsStr::new(*a)));
-    harness::run(upload_chain(prosody, &args), b"", WAIT)
+    harness::run(upload_chain_as(prosody, alice, &args), b"", WAIT)
 }
 
 /// A file of `size` pseudo-random bytes in the server's scratch directory.
@@ -530,4 +549,53 @@ fn twenty_megabytes_through_the_notifier_by_hand() {
     println!("sent:       sha256 {digest} size {}", data.len());
     println!("slixmpp:    {line}");
     assert_eq!(line, format!("file {digest} {} yes ", data.len()));
+}
+
+#[test]
+fn the_tree_writes_a_received_files_link_and_description_in_out() {
+    let prosody = Prosody::shared();
+    let bob = prosody.new_account("bob");
+    let tree = prosody.scratch_dir().join(harness::unique("bob-tree"));
+    std::fs::create_dir(&tree).unwrap();
+    // bob's listener: the chain's output through stanza-split into jid-route --dir.
+    let chain = login(prosody, &bob, Transport::StartTls, &["--presence"]);
+    let mut listener = Command::new("bash");
+    listener
+        .arg("-c")
+        .arg(r#"tree=$1 me=$2; shift 2; "$@" | stanza-split | jid-route --dir "$tree" --me "$me""#)
+        .arg("bash")
+        .arg(&tree)
+        .arg(&bob.jid)
+        .arg(chain.get_program())
+        .args(chain.get_args())
+        .envs(chain.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .env("PATH", harness::path_with_tools());
+    for (name, value) in chain.get_envs() {
+        if value.is_none() {
+            listener.env_remove(name);
+        }
+    }
+    let mut session = harness::Spawned::start(listener);
+    harness::wait_for_file(&tree.join("mypresence"), WAIT, |text| {
+        text.contains("available")
+    });
+    let (file, _) = random_file(prosody, "notes.txt", 1234);
+    let alice = prosody.new_account("alice");
+    let out = send_as(
+        prosody,
+        &alice,
+        &file,
+        &[&bob.jid],
+        &["--desc", "meeting notes"],
+    );
+    out.assert_success();
+    let out_file = tree.join(&alice.jid).join("out");
+    let text = harness::wait_for_file(&out_file, WAIT, |t| t.contains("meeting notes"));
+    let port = prosody.upload_port().unwrap();
+    assert!(
+        text.contains(&format!("> https://localhost:{port}/"))
+            && text.trim_end().ends_with("notes.txt (meeting notes)"),
+        "{text}"
+    );
+    session.kill();
 }

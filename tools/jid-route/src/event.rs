@@ -132,7 +132,8 @@ fn message(stanza: &Stanza, sender: &Jid, bare: Jid, in_room: bool) -> Vec<Event
             ));
         }
     }
-    if let Some(body) = stanza.child_text("body").filter(|b| !b.is_empty()) {
+    let body = crate::oob::message_text(&stanza.element, stanza.child_text("body"));
+    if let Some(body) = body.filter(|b| !b.is_empty()) {
         if groupchat && sender.resource().is_none() {
             events.push(notice(&bare, body));
         } else {

@@ -21,6 +21,7 @@ pub mod archive;
 pub mod dir;
 pub mod event;
 pub mod ids;
+pub mod oob;
 pub mod presence;
 pub mod print;
 pub mod repeats;
