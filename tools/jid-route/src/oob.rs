@@ -47,7 +47,10 @@ mod tests {
     fn links_and_descriptions() {
         let oob = "<x xmlns='jabber:x:oob'><url>https://h/f.png</url><desc>the graph</desc></x>";
         assert_eq!(
-            text(&format!("<message><body>https://h/f.png</body>{oob}</message>")).as_deref(),
+            text(&format!(
+                "<message><body>https://h/f.png</body>{oob}</message>"
+            ))
+            .as_deref(),
             Some("https://h/f.png (the graph)")
         );
         assert_eq!(
