@@ -599,3 +599,75 @@ fn the_tree_writes_a_received_files_link_and_description_in_out() {
     );
     session.kill();
 }
+
+#[test]
+fn ii_client_file_sends_a_file_from_the_tree_and_it_shows_in_out() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = harness::TempDir::new("tree");
+    let dir = temp.join("xmpp");
+    let mut run = harness::example("ii-client");
+    run.arg("run")
+        .arg(&dir)
+        .arg(&alice.jid)
+        .arg(&alice.password_file)
+        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
+        .arg("--cafile")
+        .arg(prosody.ca_pem());
+    harness::isolate(&mut run, &prosody.scratch_dir().join("no-home"));
+    let mut tree = harness::Spawned::start(run);
+    harness::wait_for_file(&dir.join("mypresence"), WAIT, |t| t.contains("available"));
+    let mut receiver = online(prosody, &bob);
+    let (file, data) = random_file(prosody, "plan.pdf", 40_000);
+
+    let mut send = harness::example("ii-client");
+    send.args([
+        "cmd".as_ref(),
+        dir.as_os_str(),
+        "/file".as_ref(),
+        bob.jid.as_ref(),
+        file.as_os_str(),
+    ])
+    .args(["the", "plan"]);
+    harness::isolate(&mut send, &prosody.scratch_dir().join("no-home"));
+    let out = harness::run(send, b"", WAIT);
+    out.assert_success();
+    let line = receiver.expect_line(WAIT, |l| l.contains("jabber:x:oob"));
+    let url = between(&line, "<url>", "</url>").replace("&amp;", "&");
+    assert_eq!(between(&line, "<desc>", "</desc>"), "the plan", "{line}");
+    assert_eq!(harness::https_get(&url, prosody.ca_pem()), data);
+    // The other session's carbon puts it in the conversation, as our line.
+    let text = harness::wait_for_file(&dir.join(&bob.jid).join("out"), WAIT, |t| {
+        t.contains("the plan")
+    });
+    assert!(
+        text.contains(&format!("<{}> {url} (the plan)", alice.jid)),
+        "{text}"
+    );
+
+    let mut missing = harness::example("ii-client");
+    missing.args([
+        "file".as_ref(),
+        dir.as_os_str(),
+        bob.jid.as_ref(),
+        temp.join("nothing").as_os_str(),
+    ]);
+    harness::isolate(&mut missing, &prosody.scratch_dir().join("no-home"));
+    let out = harness::run(missing, b"", WAIT);
+    assert_eq!(out.code(), Some(66), "{out}");
+    assert!(
+        out.stderr_str().contains("xmpp-upload: ")
+            && out.stderr_str().contains("nothing: cannot open it"),
+        "{out}"
+    );
+
+    let mut stop = harness::example("ii-client");
+    stop.arg("stop").arg(&dir);
+    harness::run(stop, b"", WAIT).assert_success();
+    assert_eq!(
+        tree.wait_timeout(WAIT).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        tree.stderr()
+    );
+}

@@ -193,8 +193,8 @@ pub fn own_message(message: &Element, me: &Jid) -> Option<Event> {
     let to = Jid::parse(message.attr("to")?).ok()?.to_bare();
     let body = message
         .child("body", xmpp_pipes::xml::NS_CLIENT)
-        .map(Element::text)
-        .filter(|body| !body.is_empty())?;
+        .map(Element::text);
+    let body = crate::oob::message_text(message, body).filter(|body| !body.is_empty())?;
     Some(Event::Message {
         contact: to,
         author: me.to_bare().to_string(),
