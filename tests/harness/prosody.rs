@@ -126,6 +126,9 @@ impl Version {
 pub struct Options {
     /// Which Prosody: [`Version::default_for_tests`] unless set.
     pub version: Version,
+    /// The address the client ports listen on: 127.0.0.1, unless a test
+    /// made a network of its own (bench/run's delayed link).
+    pub address: std::net::Ipv4Addr,
     /// The lowest level Prosody writes to its log file: `"debug"` (the
     /// default: every stanza, for the tests' failure messages), `"info"`,
     /// `"warn"` or `"error"`. The benchmarks use `"warn"`, so that logging
@@ -149,6 +152,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             version: Version::default_for_tests(),
+            address: std::net::Ipv4Addr::LOCALHOST,
             log_level: "debug",
             s2s_out: false,
             upload_limit: Some(UPLOAD_LIMIT),
@@ -354,10 +358,10 @@ plugin_paths = {{ {plugins} }}
 admin_socket = {admin}
 pidfile = nil
 
--- Listen on 127.0.0.1 only, and only for clients.
-interfaces = {{ "127.0.0.1" }}
+-- Listen on {address} only, and only for clients.
+interfaces = {{ "{address}" }}
 local_interfaces = {{ "127.0.0.1" }}
-c2s_interfaces = {{ "127.0.0.1" }}
+c2s_interfaces = {{ "{address}" }}
 c2s_ports = {{ {starttls_port} }}
 c2s_direct_tls_ports = {{ {direct_tls_port} }}
 s2s_interfaces = {{ "127.0.0.1" }}
@@ -389,6 +393,11 @@ registration_allowlist = {{ "127.0.0.1"; "::1"; }}
 
 authentication = "internal_hashed"
 storage = "internal"
+-- mod_mam archives every message; past the internal store's default quota
+-- (10,000 items an archive) it cleans and truncates the archive on each new
+-- one, which stalls a long run (the 50,000-message soak) for seconds a
+-- message.
+storage_archive_item_limit = 1000000
 
 certificates = {certs}
 ssl = {ssl}
@@ -411,6 +420,7 @@ Component "conference.localhost" "muc"
             certs = lua_path(&certs),
             log = lua_path(log_path),
             log_level = lua_str(self.options.log_level),
+            address = self.options.address,
             extra = self.options.version.extra_modules(),
             https_ports = self.upload_port().map_or(String::new(), |p| p.to_string()),
             upload = self.upload_component(),
@@ -502,12 +512,12 @@ Component "upload.localhost" "http_file_share"
         drop(running);
 
         let c2s = format!(
-            "Activated service 'c2s' on [127.0.0.1]:{}",
-            self.starttls_port
+            "Activated service 'c2s' on [{}]:{}",
+            self.options.address, self.starttls_port
         );
         let direct = format!(
-            "Activated service 'c2s_direct_tls' on [127.0.0.1]:{}",
-            self.direct_tls_port
+            "Activated service 'c2s_direct_tls' on [{}]:{}",
+            self.options.address, self.direct_tls_port
         );
         let (mut have_c2s, mut have_direct, mut have_ready) = (false, false, false);
         let deadline = started + START_TIMEOUT;
