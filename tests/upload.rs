@@ -671,3 +671,38 @@ fn ii_client_file_sends_a_file_from_the_tree_and_it_shows_in_out() {
         tree.stderr()
     );
 }
+
+#[test]
+fn the_echo_bot_answers_file_with_a_file() {
+    let prosody = Prosody::shared();
+    let (bot, alice) = (prosody.new_account("bot"), prosody.new_account("alice"));
+    let temp = harness::TempDir::new("echo-bot");
+    let (file, data) = random_file(prosody, "answer.txt", 3000);
+    let mut command = harness::example("echo-bot");
+    command
+        .arg(&bot.jid)
+        .arg(&bot.password_file)
+        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
+        .arg("--cafile")
+        .arg(prosody.ca_pem())
+        .env("TMPDIR", temp.path())
+        .env("ECHO_BOT_FILE", &file);
+    harness::isolate(&mut command, &prosody.scratch_dir().join("no-home"));
+    let mut running = harness::Spawned::start(command);
+    running.expect_line(WAIT, |line| line.starts_with("echo-bot: online as "));
+    let mut asker = online(prosody, &alice);
+    asker.write_line(&harness::chat(&bot.jid, "file"));
+    let line = asker.expect_line(WAIT, |l| l.contains("jabber:x:oob"));
+    assert!(line.contains(&format!("from='{}/", bot.jid)), "{line}");
+    let url = between(&line, "<url>", "</url>").replace("&amp;", "&");
+    assert_eq!(harness::https_get(&url, prosody.ca_pem()), data);
+    let said = running.expect_line(WAIT, |line| line.starts_with("echo-bot: sent"));
+    assert!(
+        said.starts_with(&format!("echo-bot: sent the file to {}/", alice.jid)),
+        "{said}"
+    );
+    // Anything else is still echoed.
+    asker.write_line(&harness::chat(&bot.jid, "hello"));
+    asker.expect_line(WAIT, |l| l.contains("<body>echo: hello</body>"));
+    running.kill();
+}
