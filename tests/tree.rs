@@ -309,3 +309,76 @@ fn bad_input_is_refused_with_a_word_and_the_session_goes_on() {
     alice_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+#[test]
+fn a_room_the_ii_way_group_chat_private_lines_kicks_and_an_instant_room() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-room");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let room = format!("{}@{}", harness::unique("room"), prosody.muc_domain());
+    let room_dir = dir.join(&room);
+    let out_path = room_dir.join("out");
+
+    // A new room: made for us, and opened (the instant room) for others.
+    cmd(&dir, &format!("/join {room}/bob")).assert_success();
+    wait_for_file(&out_path, LIMIT, |out| out.contains("others can join"));
+    assert!(room_dir.join("occupants").is_file());
+
+    // Alice comes in under a nick spelt as bob's JID: it cannot pass for him.
+    let mut alice_online = harness::online(prosody, &alice);
+    let nick = bob.jid.clone();
+    alice_online.write(
+        format!(
+            "<presence to='{room}/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>\n"
+        )
+        .as_bytes(),
+    );
+    alice_online.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    let shown = nick.replace('@', "%40");
+    let occupants = wait_for_file(&room_dir.join("occupants"), LIMIT, |o| o.contains(&shown));
+    assert!(occupants.contains("bob\tmoderator\towner"), "{occupants}");
+
+    // ROOM/in is group chat; our line shows under our JID once the room sends it back.
+    let ours = harness::unique("to the room");
+    let mut say = harness::example("ii-client");
+    say.arg("say").arg(&dir).arg(&room).arg(&ours);
+    harness::run(say, b"", LIMIT).assert_success();
+    alice_online.expect_line(LIMIT, |line| {
+        line.contains("type='groupchat'") && line.contains(&ours)
+    });
+    let theirs = harness::unique("from alice");
+    alice_online.write(
+        format!("<message to='{room}' type='groupchat'><body>{theirs}</body></message>\n")
+            .as_bytes(),
+    );
+    // A private line from her occupant: in ROOM/private with the nick, not in the room's out.
+    let private = harness::unique("psst");
+    alice_online.write(
+        format!("<message to='{room}/bob' type='chat'><body>{private}</body></message>\n")
+            .as_bytes(),
+    );
+    let private_out = wait_for_file(&room_dir.join("private"), LIMIT, |p| p.contains(&private));
+    assert_eq!(count(&private_out, &shown, &private), 1, "{private_out}");
+    let out = wait_for_file(&out_path, LIMIT, |out| out.contains(&theirs));
+    assert_eq!(count(&out, &bob.jid, &ours), 1, "{out}");
+    assert_eq!(count(&out, &shown, &theirs), 1, "{out}");
+    assert!(!out.contains(&private), "{out}");
+
+    // Bob, the owner, kicks her: the room's out says so, and she is gone from the list.
+    let kick = format!(
+        "/raw <iq type='set' to='{room}' id='kick'><query xmlns='http://jabber.org/protocol/muc#admin'>\
+         <item nick='{nick}' role='none'><reason>enough</reason></item></query></iq>"
+    );
+    cmd(&dir, &kick).assert_success();
+    let out = wait_for_file(&out_path, LIMIT, |out| out.contains("kicked"));
+    assert!(
+        out.contains(&format!("-!- {shown} was kicked from the room (enough)")),
+        "{out}"
+    );
+    wait_for_file(&room_dir.join("occupants"), LIMIT, |o| !o.contains(&shown));
+    eprintln!("acceptance: {room}/out:\n{out}\nprivate:\n{private_out}");
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}

@@ -45,6 +45,12 @@ pub const EXT: &str = "ext";
 /// The roster (jid-route `--roster`).
 pub const ROSTER: &str = "roster";
 
+/// A room's occupant list, in the room's directory (jid-route); its being
+/// there makes the directory a room's: its `in` sends group chat.
+pub const OCCUPANTS: &str = "occupants";
+/// A room's private messages with its occupants, in the room's directory.
+pub const PRIVATE: &str = "private";
+
 /// Names in DIR that no contact directory may take (`state` and `log` are
 /// ii-client's).
 pub const RESERVED: [&str; 9] = [

@@ -129,6 +129,37 @@ impl DirSink {
             .map_err(self.fail(dir, file))
     }
 
+    /// Replace the occupant list of `room` (`DIR/ROOM/occupants`).
+    pub fn write_occupants(&mut self, room: &Jid, text: &str) -> Result<Result<(), String>> {
+        let name = match self.contact_dir(room) {
+            Ok(name) => name,
+            Err(why) => return Ok(Err(why)),
+        };
+        self.replace(Some(&name), tree::OCCUPANTS, text)?;
+        Ok(Ok(()))
+    }
+
+    /// A private message with an occupant of `room`, in `DIR/ROOM/private`.
+    pub fn write_private(
+        &mut self,
+        room: &Jid,
+        author: &str,
+        text: &str,
+        when: Option<jiff::Timestamp>,
+    ) -> Result<Result<(), String>> {
+        let name = match self.contact_dir(room) {
+            Ok(name) => name,
+            Err(why) => return Ok(Err(why)),
+        };
+        let when = when.unwrap_or_else(jiff::Timestamp::now);
+        self.append(
+            Some(&name),
+            tree::PRIVATE,
+            &out_lines(when, self.time, author, text),
+        )?;
+        Ok(Ok(()))
+    }
+
     /// Write one event. `summary` is the contact's new presence for an
     /// [`Event::Presence`] (nothing is written when it did not change);
     /// `line` is the stanza line, kept whole for iq answers. The inner `Err`

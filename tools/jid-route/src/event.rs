@@ -116,7 +116,7 @@ fn message(stanza: &Stanza, sender: &Jid, bare: Jid, in_room: bool) -> Vec<Event
     }
     let groupchat = stanza.is_groupchat() && in_room;
     let author = match (groupchat, sender.resource()) {
-        (true, Some(nick)) => nick.to_owned(),
+        (true, Some(nick)) => crate::room::shown_nick(nick),
         _ => bare.to_string(),
     };
     if let Some(subject) = stanza.child_text("subject") {

@@ -26,6 +26,7 @@ pub mod presence;
 pub mod print;
 pub mod repeats;
 pub mod reply;
+pub mod room;
 pub mod roster;
 pub mod router;
 pub mod rules;

@@ -236,10 +236,7 @@ mod tests {
             roster.render(),
             "alice@x\tboth\tAl ice\tFriends,a b\ncarol@x\tnone+asked\t\t\n"
         );
-        assert!(
-            roster.answer(&answer("", &id), &me).is_none(),
-            "one answer"
-        );
+        assert!(roster.answer(&answer("", &id), &me).is_none(), "one answer");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::actions::{write_stdout, Actions};
 use crate::answer;
 use crate::archive::{forgot_the_id, origin_id, stanza_id, CatchUp, Item, Next, Since, NS_FORWARD};
 use crate::dir::DirSink;
-use crate::event::{interpret, own_message, refused, Event, NS_MUC_USER};
+use crate::event::{interpret, own_message, refused, Event};
 use crate::presence::Presences;
 use crate::print;
 use crate::repeats::Repeats;
@@ -23,7 +23,10 @@ const TOOL: &str = "jid-route";
 /// How many live messages wait for a catch-up to end, at most; past it
 /// they are written as they come.
 pub const HELD: usize = 10_000;
+use crate::event::delay;
+use crate::room::{shown_nick, Rooms};
 use crate::roster::{Roster, NS_ROSTER};
+use crate::stanza::printable;
 
 /// How jid-route was asked to route.
 pub struct Config {
@@ -90,9 +93,11 @@ pub struct Router {
     pub unanswered: u64,
     /// Messages seen already (the same origin-id from the same sender).
     repeats: Repeats,
-    /// The rooms we are in (bare JIDs), from our own presence in them
-    /// (XEP-0045 status 110): only their `groupchat` is a room's.
-    rooms: std::collections::HashSet<Jid>,
+    /// The rooms we are in, from our own presence in them (XEP-0045 status
+    /// 110): only their `groupchat` is a room's; and their occupants.
+    rooms: Rooms,
+    /// What the room presence being routed meant, for [`Router::show`].
+    room_seen: Option<Vec<String>>,
     /// `--archive`.
     archive: Option<Archived>,
     /// `--roster`.
@@ -128,7 +133,8 @@ impl Router {
             unmatched: 0,
             unanswered: 0,
             repeats: Repeats::default(),
-            rooms: std::collections::HashSet::new(),
+            rooms: Rooms::default(),
+            room_seen: None,
         })
     }
 
@@ -181,7 +187,10 @@ impl Router {
             return Ok(Flow::Continue);
         }
         if let Some(sender) = sender {
-            self.note_room(&stanza, sender);
+            if self.room_answer(&stanza, sender)? {
+                return Ok(Flow::Continue);
+            }
+            self.note_room(&stanza, sender)?;
         }
         if sender.is_some_and(|sender| self.repeats.is_repeat(&stanza, sender)) {
             let n = self.repeats.dropped;
@@ -238,6 +247,11 @@ impl Router {
         let Some(me) = self.config.me.clone() else {
             return Ok(());
         };
+        if let Some(message) = event.element.child("message", NS_CLIENT) {
+            if self.own_private(message, &me)? {
+                return Ok(());
+            }
+        }
         let Some(Event::Message {
             contact,
             author,
@@ -288,8 +302,15 @@ impl Router {
             }
         }
         self.presences = Presences::default();
+        let rooms = self.rooms.forget();
         if let Some(dir) = &mut self.config.dir {
             dir.clear_presence()?;
+            // Until the room lets us in again (xmpp-auth rejoins it).
+            for room in rooms {
+                if let Err(why) = dir.write_occupants(&room, "")? {
+                    warn(TOOL, format!("{room}: occupants not written: {why}"));
+                }
+            }
         }
         self.fetch_roster();
         self.start_catch_up()?;
@@ -608,22 +629,90 @@ impl Router {
 
     /// Our own presence in a room (XEP-0045 status code 110): we are in it,
     /// or, `unavailable`, no longer.
-    fn note_room(&mut self, stanza: &Stanza, sender: &Jid) {
-        if stanza.kind != Kind::Presence {
-            return;
+    fn note_room(&mut self, stanza: &Stanza, sender: &Jid) -> Result<()> {
+        self.room_seen = None;
+        let Some(seen) = self.rooms.presence(stanza, sender) else {
+            return Ok(());
+        };
+        let room = sender.to_bare();
+        if let Some(configure) = &seen.configure {
+            match &self.config.reply {
+                Some(reply) => reply.send(configure),
+                None => warn(
+                    TOOL,
+                    format!(
+                        "{room} was made for us and stays locked: no reply path to configure it"
+                    ),
+                ),
+            }
         }
-        let ours = stanza.element.child("x", NS_MUC_USER).is_some_and(|x| {
-            x.elements()
-                .any(|e| e.name == "status" && e.attr("code") == Some("110"))
-        });
-        if !ours {
-            return;
+        if let (Some(text), Some(dir)) = (&seen.occupants, &mut self.config.dir) {
+            if let Err(why) = dir.write_occupants(&room, text)? {
+                warn(TOOL, format!("{room}: occupants not written: {why}"));
+            }
         }
-        if stanza.stanza_type == "unavailable" {
-            self.rooms.remove(&sender.to_bare());
-        } else {
-            self.rooms.insert(sender.to_bare());
+        self.room_seen = Some(seen.notices);
+        Ok(())
+    }
+
+    /// A private message from an occupant of a room we are in: in
+    /// `DIR/ROOM/private` with the nick, never in the room's public `out`.
+    fn private(&mut self, number: u64, stanza: &Stanza, sender: &Jid) -> Result<()> {
+        let Some(body) = stanza.child_text("body").filter(|b| !b.is_empty()) else {
+            return Ok(());
+        };
+        let room = sender.to_bare();
+        let author = shown_nick(sender.resource().unwrap_or_default());
+        let text = printable(&body);
+        let when = delay(&stanza.element);
+        if let Some(dir) = &mut self.config.dir {
+            if let Err(why) = dir.write_private(&room, &author, &text, when)? {
+                return self.unroutable(number, stanza, &why);
+            }
         }
+        if self.config.print {
+            let event = Event::Message {
+                contact: room,
+                author: format!("{author} (private)"),
+                text,
+                when,
+            };
+            write_stdout(print::lines(&event, None, self.config.me.as_ref()).as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Our own private message to an occupant, acknowledged: in
+    /// `DIR/ROOM/private` as `<our-jid> NICK: text`; false when `message`
+    /// went to no occupant of a room we are in.
+    fn own_private(&mut self, message: &Element, me: &Jid) -> Result<bool> {
+        let Some(to) = message.attr("to").and_then(|to| Jid::parse(to).ok()) else {
+            return Ok(false);
+        };
+        let (Some(nick), true) = (to.resource(), self.rooms.is_in(&to.to_bare())) else {
+            return Ok(false);
+        };
+        let Some(body) = message.child("body", NS_CLIENT).map(Element::text) else {
+            return Ok(true);
+        };
+        let text = format!("{}: {}", shown_nick(nick), printable(&body));
+        if let Some(dir) = &mut self.config.dir {
+            if let Err(why) =
+                dir.write_private(&to.to_bare(), &me.to_bare().to_string(), &text, None)?
+            {
+                warn(TOOL, format!("not shown in the tree: {why}"));
+            }
+        }
+        Ok(true)
+    }
+
+    /// The answer to our instant-room request: a notice in the room.
+    fn room_answer(&mut self, stanza: &Stanza, sender: &Jid) -> Result<bool> {
+        let Some((room, text)) = self.rooms.configured(stanza, sender) else {
+            return Ok(false);
+        };
+        self.show_notice(room, text)?;
+        Ok(true)
     }
 
     /// The default destinations: the tree and the terminal.
@@ -632,11 +721,34 @@ impl Router {
             self.unmatched += 1;
             return Ok(());
         }
-        let in_room = sender.is_some_and(|s| self.rooms.contains(&s.to_bare()));
-        let events = match interpret(stanza, sender, in_room) {
+        let in_room = sender.is_some_and(|s| self.rooms.is_in(&s.to_bare()));
+        if let (Some(notices), Some(sender)) = (self.room_seen.take(), sender) {
+            for text in notices {
+                self.show_notice(sender.to_bare(), text)?;
+            }
+            return Ok(());
+        }
+        if let (true, Some(sender), Kind::Message) = (in_room, sender, &stanza.kind) {
+            let private = matches!(stanza.stanza_type.as_str(), "chat" | "normal" | "");
+            if sender.resource().is_some() && private {
+                return self.private(number, stanza, sender);
+            }
+        }
+        let mut events = match interpret(stanza, sender, in_room) {
             Ok(events) => events,
             Err(why) => return self.unroutable(number, stanza, &why),
         };
+        if let (true, Some(sender), Some(me)) = (in_room, sender, &self.config.me) {
+            // Our own line, as the room sends it back: under our bare JID,
+            // which no nick can spell.
+            if self.rooms.is_us(sender) {
+                for event in &mut events {
+                    if let Event::Message { author, .. } = event {
+                        *author = me.to_bare().to_string();
+                    }
+                }
+            }
+        }
         for event in &events {
             if let (Event::Message { .. }, Some(sender)) = (event, sender) {
                 let said = self.said(stanza, sender, in_room);

@@ -283,7 +283,7 @@ fn chat_groupchat_subject_and_errors_in_the_tree() {
     );
     let room = read(dir.join("room@muc.localhost/out"));
     let room: Vec<&str> = room.lines().collect();
-    assert!(timed(room[0], "-!- me is in the room"), "{}", room[0]);
+    assert!(timed(room[0], "-!- you are in the room as me"), "{}", room[0]);
     assert!(
         timed(room[1], "-!- Al set the topic to: plans"),
         "{}",

@@ -3,7 +3,8 @@
 //! Every contact directory `DIR/<bare-jid>` gets a named pipe `DIR/<jid>/in`
 //! (0600, made if missing). Each complete line written there becomes a
 //! message to that contact on stdout and is appended to `DIR/<jid>/out` as
-//! our line. New contact directories are picked up as they appear: DIR is
+//! our line; in a room's directory (jid-route keeps `occupants` there) a
+//! groupchat message to the room. New contact directories are picked up as they appear: DIR is
 //! watched with inotify, and one `poll(2)` waits for the inotify fd, every
 //! pipe and (with `--commands`) stdin. There is no timer and no polling loop.
 //!
@@ -272,7 +273,15 @@ impl Server<'_> {
             if text.trim().is_empty() {
                 continue;
             }
-            formatter.text_message(&jid, &text).map_err(|err| {
+            // A room's directory (jid-route keeps its occupant list there):
+            // its lines are group chat.
+            let room = self.tree.path().join(name).join(tree::OCCUPANTS).is_file();
+            let sent = if room {
+                formatter.room_message(&jid, &text)
+            } else {
+                formatter.text_message(&jid, &text)
+            };
+            sent.map_err(|err| {
                 // Say exactly what was read from the pipe and not sent.
                 let after = read - index - 1;
                 err.context(format!(

@@ -115,6 +115,13 @@ impl<'a> Formatter<'a> {
         self.output.stanza(&stanza::message(to, &id, &message))
     }
 
+    /// A groupchat message with `text` to `room` (a room's `in` in `--dir`).
+    pub fn room_message(&mut self, room: &Jid, text: &str) -> Result<()> {
+        let id = self.ids.next_id();
+        let stanza = groupchat(room, &id, text, self.options.lang.as_deref());
+        self.output.stanza(&stanza)
+    }
+
     fn command(&mut self, command: Command) -> Result<()> {
         let lang = self.options.lang.as_deref();
         let id = self.ids.next_id();
@@ -129,15 +136,7 @@ impl<'a> Formatter<'a> {
                 };
                 stanza::message(&to, &id, &message)
             }
-            Command::Say { room, text } => {
-                let message = Message {
-                    kind: "groupchat",
-                    body: Some(&text),
-                    lang,
-                    ..Message::default()
-                };
-                stanza::message(&room, &id, &message)
-            }
+            Command::Say { room, text } => groupchat(&room, &id, &text, lang),
             Command::Presence { to, show, status } => {
                 stanza::presence(to.as_ref(), &id, show, status.as_deref(), lang)
             }
@@ -203,6 +202,17 @@ impl<'a> Formatter<'a> {
             ))
         })
     }
+}
+
+/// A groupchat message (XEP-0045 §7.4).
+fn groupchat(room: &Jid, id: &str, text: &str, lang: Option<&str>) -> xmpp_pipes::xml::Element {
+    let message = Message {
+        kind: "groupchat",
+        body: Some(text),
+        lang,
+        ..Message::default()
+    };
+    stanza::message(room, id, &message)
 }
 
 #[cfg(test)]
