@@ -8,6 +8,8 @@
 //!
 //! ```text
 //! BENCH_PORT='40123'                  the STARTTLS client port on 127.0.0.1
+//! BENCH_DIRECT_PORT='40124'           the direct TLS client port
+//! BENCH_PROSODY_VERSION='prosody-13'  which Prosody
 //! BENCH_CA='/tmp/.../ca.pem'          the CA certificate the server's is signed by
 //! BENCH_PROSODY_PID='12345'           for /proc/PID/stat (the server's CPU time)
 //! BENCH_DIR='/tmp/...'                a scratch directory, removed at the end
@@ -18,24 +20,43 @@
 //!                                     offline store, not to bob's next session
 //! READY
 //! ```
+//!
+//! `bench_server [--prosody 0.12|13] [--address IP]`: which Prosody (the
+//! harness's default: 13 where fetched), and the address its client ports
+//! listen on (default 127.0.0.1; bench/run's round-trip case runs it in a
+//! network namespace of its own, on the delayed link's address).
 
-use harness::{Account, Prosody, ProsodyOptions};
+use harness::{Account, Prosody, ProsodyOptions, ProsodyVersion};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    for program in ["prosody", "prosodyctl"] {
-        if !harness::find_program(program).is_file() {
-            eprintln!("bench_server: {program} is not installed (apt-get install prosody)");
-            return ExitCode::FAILURE;
-        }
-    }
-    let prosody = Prosody::start_with(ProsodyOptions {
+    let mut options = ProsodyOptions {
         log_level: "warn",
         ..ProsodyOptions::default()
-    });
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next();
+        match (arg.as_str(), value.as_deref()) {
+            ("--prosody", Some("0.12")) => options.version = ProsodyVersion::V0_12,
+            ("--prosody", Some("13")) => options.version = ProsodyVersion::V13,
+            ("--address", Some(ip)) if ip.parse::<std::net::Ipv4Addr>().is_ok() => {
+                options.address = ip.parse().expect("checked");
+            }
+            _ => {
+                eprintln!("bench_server: usage: bench_server [--prosody 0.12|13] [--address IPV4]");
+                return ExitCode::from(64);
+            }
+        }
+    }
+    if let Some(why) = options.version.unavailable() {
+        eprintln!("bench_server: {why}");
+        return ExitCode::from(69);
+    }
+    let prosody = Prosody::start_with(options);
     let dir = prosody.scratch_dir().to_path_buf();
     let (alice, bob) = (prosody.account("alice"), prosody.account("bob"));
     let carol = prosody.account("carol");
@@ -47,6 +68,8 @@ fn main() -> ExitCode {
     let pid = prosody.pid().expect("Prosody runs");
     let mut vars = vec![
         ("BENCH_PORT", prosody.starttls_port().to_string()),
+        ("BENCH_DIRECT_PORT", prosody.direct_tls_port().to_string()),
+        ("BENCH_PROSODY_VERSION", prosody.version().name().to_string()),
         ("BENCH_CA", path(prosody.ca_pem())),
         ("BENCH_PROSODY_PID", pid.to_string()),
         ("BENCH_DIR", path(&dir)),

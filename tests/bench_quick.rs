@@ -61,6 +61,8 @@ fn the_quick_bench_runs_every_case_and_prints_the_table() {
         "### Targets (issue 5)",
         "| stanza-split ≥ 0.5 × cat's throughput |",
         "| sustained: none lost | 0 lost | holds |",
+        // The round-trip case, or why it was skipped (not root).
+        "## Round trips on a 50 ms link",
     ] {
         assert!(
             stdout.contains(heading),
