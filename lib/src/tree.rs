@@ -256,10 +256,24 @@ impl Tree {
     }
 
     /// Append `data` to `file` in `dir` with one write (created 0600 if missing).
+    ///
+    /// Whole or nothing: when the write fails part way (the disk is full,
+    /// EFBIG under RLIMIT_FSIZE), what of `data` went in is cut off again,
+    /// unless someone else appended meanwhile, so no torn line stays.
     pub fn append(&self, dir: Option<&str>, file: &str, data: &[u8]) -> io::Result<()> {
         let mut out =
             self.open_file(dir, file, OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE)?;
-        out.write_all(data)
+        let before = out.metadata()?.len();
+        let mut written = 0;
+        while written < data.len() {
+            match out.write(&data[written..]) {
+                Ok(0) => return Err(cut(&out, before, written, io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(cut(&out, before, written, err)),
+            }
+        }
+        Ok(())
     }
 
     /// Replace `file` in `dir` atomically: write a temporary file, then rename it over.
@@ -338,6 +352,19 @@ impl Tree {
         names.sort();
         Ok(names)
     }
+}
+
+/// After a failed append of which `written` bytes went in at `before`:
+/// cut them off (if the file is still ours alone), and give back `err`.
+fn cut(out: &File, before: u64, written: usize, err: io::Error) -> io::Error {
+    if written > 0
+        && out
+            .metadata()
+            .is_ok_and(|m| m.len() == before + written as u64)
+    {
+        let _ = out.set_len(before);
+    }
+    err
 }
 
 #[cfg(test)]

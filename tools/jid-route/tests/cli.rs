@@ -283,7 +283,11 @@ fn chat_groupchat_subject_and_errors_in_the_tree() {
     );
     let room = read(dir.join("room@muc.localhost/out"));
     let room: Vec<&str> = room.lines().collect();
-    assert!(timed(room[0], "-!- you are in the room as me"), "{}", room[0]);
+    assert!(
+        timed(room[0], "-!- you are in the room as me"),
+        "{}",
+        room[0]
+    );
     assert!(
         timed(room[1], "-!- Al set the topic to: plans"),
         "{}",
@@ -1232,4 +1236,53 @@ fn carbons_from_our_account_go_in_the_conversation_and_forged_ones_nowhere() {
         "{unrouted}"
     );
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_file_size_limit_ends_the_run_with_74_and_no_torn_line() {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("fsize");
+    let message = |n: usize| {
+        format!(
+            "<message from='bob@localhost/pc' type='chat'><body>{n} {}</body></message>",
+            "x".repeat(100)
+        )
+    };
+    let input: String = (0..20).map(|n| format!("{}\n", message(n))).collect();
+    let mut command = Command::new(BIN);
+    command
+        .args(["--dir", dir.to_str().unwrap(), "--reply", "/dev/null"])
+        .env_remove("XMPP_JID");
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 700,
+                rlim_max: 700,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = feed(command, &input);
+    assert_eq!(output.status.code(), Some(74), "{output:?}");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("jid-route: cannot write ")
+            && stderr.contains("bob@localhost/out: File too large"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let out = read(dir.join("bob@localhost/out"));
+    assert!(
+        out.len() <= 700 && out.ends_with('\n'),
+        "whole lines only: {out:?}"
+    );
+    let x = "x".repeat(100);
+    assert!(out.lines().count() >= 1, "{out}");
+    for (n, line) in out.lines().enumerate() {
+        assert!(timed(line, &format!("<bob@localhost> {n} {x}")), "{line}");
+    }
 }
