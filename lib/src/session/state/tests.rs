@@ -950,6 +950,10 @@ fn a_session_that_refuses_bad_input_goes_on_and_says_what_was_not_sent() {
             _ => None,
         })
         .collect();
+    let delivered: Vec<_> = actions
+        .iter()
+        .filter_map(|a| if let Action::Deliver(d) = a { Some(d.as_str()) } else { None })
+        .collect();
     assert_eq!(notices.len(), 2, "{actions:?}");
     assert!(
         notices[0].starts_with("refused a message to room@muc.example.org from downstream, not sent: message to room room@muc.example.org, which this session did not join"),
@@ -957,13 +961,6 @@ fn a_session_that_refuses_bad_input_goes_on_and_says_what_was_not_sent() {
         notices[0]
     );
     assert!(notices[1].contains("line 2 (junk)"), "{}", notices[1]);
-    let delivered: Vec<_> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Deliver(d) => Some(d.as_str()),
-            _ => None,
-        })
-        .collect();
     assert_eq!(delivered.len(), 2, "{actions:?}");
     assert!(
         delivered[0].starts_with(&format!(
