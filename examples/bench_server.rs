@@ -33,18 +33,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let mut options = ProsodyOptions {
-        log_level: "warn",
-        ..ProsodyOptions::default()
-    };
+    let (mut version, mut address) = (None, std::net::Ipv4Addr::LOCALHOST);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
         match (arg.as_str(), value.as_deref()) {
-            ("--prosody", Some("0.12")) => options.version = ProsodyVersion::V0_12,
-            ("--prosody", Some("13")) => options.version = ProsodyVersion::V13,
+            ("--prosody", Some("0.12")) => version = Some(ProsodyVersion::V0_12),
+            ("--prosody", Some("13")) => version = Some(ProsodyVersion::V13),
             ("--address", Some(ip)) if ip.parse::<std::net::Ipv4Addr>().is_ok() => {
-                options.address = ip.parse().expect("checked");
+                address = ip.parse().expect("checked");
             }
             _ => {
                 eprintln!("bench_server: usage: bench_server [--prosody 0.12|13] [--address IPV4]");
@@ -52,6 +49,11 @@ fn main() -> ExitCode {
             }
         }
     }
+    let options = ProsodyOptions {
+        log_level: "warn",
+        address,
+        ..ProsodyOptions::of(version.unwrap_or_else(ProsodyVersion::default_for_tests))
+    };
     if let Some(why) = options.version.unavailable() {
         eprintln!("bench_server: {why}");
         return ExitCode::from(69);
@@ -69,7 +71,10 @@ fn main() -> ExitCode {
     let mut vars = vec![
         ("BENCH_PORT", prosody.starttls_port().to_string()),
         ("BENCH_DIRECT_PORT", prosody.direct_tls_port().to_string()),
-        ("BENCH_PROSODY_VERSION", prosody.version().name().to_string()),
+        (
+            "BENCH_PROSODY_VERSION",
+            prosody.version().name().to_string(),
+        ),
         ("BENCH_CA", path(prosody.ca_pem())),
         ("BENCH_PROSODY_PID", pid.to_string()),
         ("BENCH_DIR", path(&dir)),

@@ -150,8 +150,16 @@ pub const UPLOAD_LIMIT: u64 = 32 << 20;
 
 impl Default for Options {
     fn default() -> Options {
+        Options::of(Version::default_for_tests())
+    }
+}
+
+impl Options {
+    /// The default options for `version` (without looking at which
+    /// version the tests default to).
+    pub fn of(version: Version) -> Options {
         Options {
-            version: Version::default_for_tests(),
+            version,
             address: std::net::Ipv4Addr::LOCALHOST,
             log_level: "debug",
             s2s_out: false,
@@ -232,10 +240,7 @@ impl Prosody {
         }
         let slot = &SHARED[Version::ALL.iter().position(|v| *v == version).unwrap_or(0)];
         slot.get_or_init(|| {
-            let p = Prosody::start_with(Options {
-                version,
-                ..Options::default()
-            });
+            let p = Prosody::start_with(Options::of(version));
             // SAFETY: registering a plain function with libc's atexit (once
             // per slot; cleanup is idempotent).
             unsafe { atexit(cleanup) };

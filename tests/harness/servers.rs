@@ -52,10 +52,7 @@ impl ServerVersion {
     /// data), stopped when dropped; panics if it cannot run here.
     pub fn start(self) -> Box<dyn Server> {
         match self {
-            ServerVersion::Prosody(version) => Box::new(Prosody::start_with(ProsodyOptions {
-                version,
-                ..ProsodyOptions::default()
-            })),
+            ServerVersion::Prosody(v) => Box::new(Prosody::start_with(ProsodyOptions::of(v))),
             ServerVersion::Ejabberd(v) => Box::new(Ejabberd::start_version(v)),
         }
     }
