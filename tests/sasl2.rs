@@ -112,6 +112,29 @@ harness::on_every_server! {
         assert_ne!(new, old);
     }
 
+    /// A token stands for the password it came with: a wrong password is
+    /// refused (77) although a token is stored, and the token stays.
+    fn a_wrong_password_is_refused_even_with_a_token(server) {
+        if !server.version().has_sasl2() {
+            return;
+        }
+        let alice = server.new_account("alice");
+        log_in(server, &alice, &[], None);
+        let token = token_line(server, &alice).expect("a token");
+        let wrong = server.scratch_dir().join(format!("{}.wrong", alice.jid));
+        std::fs::write(&wrong, "not the password").unwrap();
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut command = harness::connect(server, Transport::DirectTls);
+        command
+            .arg(harness::tool("xmpp-auth"))
+            .arg("--password-file")
+            .arg(&wrong)
+            .arg(&alice.jid);
+        let output = run(command, b"", LIMIT);
+        assert_eq!(output.code(), Some(77), "{output}");
+        assert_eq!(token_line(server, &alice), Some(token), "the token stays for the right password");
+    }
+
     /// --no-sasl2 logs in with SASL1; --resource gets exactly that resource
     /// (Bind2 cannot ask for one).
     fn no_sasl2_and_a_resource_asked_for(server) {

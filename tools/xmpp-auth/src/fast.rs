@@ -10,6 +10,12 @@
 //! take a free slot, so that no two sessions share an id, which a server
 //! may hold for one session only (Bind2 lets it end the earlier one).
 //!
+//! A token stands for the password it was obtained with, no more: the file
+//! keeps `salt=` and `check=` (PBKDF2-SHA-256 of that password, 4096
+//! rounds, as SCRAM stores it), and a login whose password is another (a
+//! typo, a changed password) does not use the token: the server checks
+//! that password, as without FAST.
+//!
 //! The file holds `id=`, `mechanism=`, `token=` and `expiry=` lines, and
 //! `features=`: the server's first stream features as the last login saw
 //! them (base64; no secret), so that the next one can send its SASL2
@@ -24,7 +30,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::password::Password;
-use xmpp_pipes::sasl::HtMechanism;
+use xmpp_pipes::sasl::{HtMechanism, ScramHash};
 use xmpp_pipes::session::sasl2::{Fast, Token, TokenUpdate};
 
 /// How many sessions of one account may use FAST at the same time.
@@ -38,7 +44,15 @@ pub struct Store {
     client_id: String,
     token: Option<Token>,
     features: Option<String>,
+    /// The salt and check of the stored token's password.
+    salt: Vec<u8>,
+    check: Vec<u8>,
+    /// The check of this run's password ([`Store::bind_password`]).
+    check_now: Vec<u8>,
 }
+
+/// PBKDF2 rounds of the password check (SCRAM's usual count).
+const CHECK_ROUNDS: u32 = 4096;
 
 /// The directory of the account's slots, from the environment's values.
 pub fn account_dir(jid: &Jid, xdg_state_home: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
@@ -73,13 +87,16 @@ impl Store {
                 Err(err) => return Err(err.into()),
             }
             let path = dir.join(slot.to_string());
-            let (client_id, token, features) = read(&path).unwrap_or_default();
+            let slot = read(&path).unwrap_or_default();
             let mut store = Store {
                 path,
                 _lock: lock,
-                client_id,
-                token,
-                features,
+                client_id: slot.id,
+                token: slot.token,
+                features: slot.features,
+                salt: slot.salt,
+                check: slot.check,
+                check_now: Vec::new(),
             };
             if store.client_id.is_empty() {
                 store.client_id = uuid_v4()?;
@@ -90,10 +107,26 @@ impl Store {
         Ok(None)
     }
 
+    /// Compute this run's password check (a token obtained now is kept
+    /// with it); whether the stored token was obtained with this password.
+    pub fn bind_password(&mut self, password: &str) -> std::io::Result<bool> {
+        if self.salt.is_empty() {
+            self.salt = vec![0; 16];
+            getrandom::fill(&mut self.salt).map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        self.check_now = ScramHash::Sha256.hi(password.as_bytes(), &self.salt, CHECK_ROUNDS);
+        Ok(!self.check.is_empty() && self.check == self.check_now)
+    }
+
     /// FAST for the login: the stored token unless it expired by `now`
-    /// (seconds since the epoch).
-    pub fn fast(&self, now: i64, invalidate: bool) -> Fast {
-        let token = self.token.clone().filter(|t| expires_after(&t.expiry, now));
+    /// (seconds since the epoch) or was obtained with another password
+    /// ([`Store::bind_password`] said).
+    pub fn fast(&self, now: i64, invalidate: bool, same_password: bool) -> Fast {
+        let token = self
+            .token
+            .clone()
+            .filter(|_| same_password)
+            .filter(|t| expires_after(&t.expiry, now));
         Fast {
             client_id: self.client_id.clone(),
             token,
@@ -118,7 +151,10 @@ impl Store {
     /// Keep what the login said.
     pub fn apply(&mut self, update: &TokenUpdate) -> std::io::Result<()> {
         self.token = match update {
-            TokenUpdate::Store(token) => Some(token.clone()),
+            TokenUpdate::Store(token) => {
+                self.check.clone_from(&self.check_now);
+                Some(token.clone())
+            }
             TokenUpdate::Forget => None,
         };
         self.save()
@@ -129,7 +165,12 @@ impl Store {
         if let Some(features) = &self.features {
             text.push_str(&format!("features={}\n", B64.encode(features)));
         }
-        if let Some(token) = &self.token {
+        if let Some(token) = self.token.as_ref().filter(|_| !self.check.is_empty()) {
+            text.push_str(&format!(
+                "salt={}\ncheck={}\n",
+                B64.encode(&self.salt),
+                B64.encode(&self.check)
+            ));
             text.push_str(&format!(
                 "mechanism={}\ntoken={}\nexpiry={}\n",
                 token.mechanism.name(),
@@ -158,8 +199,18 @@ impl Store {
     }
 }
 
-/// The id, token and features of a slot file.
-fn read(path: &Path) -> Option<(String, Option<Token>, Option<String>)> {
+/// What a slot file holds.
+#[derive(Default)]
+struct Slot {
+    id: String,
+    token: Option<Token>,
+    features: Option<String>,
+    salt: Vec<u8>,
+    check: Vec<u8>,
+}
+
+/// The contents of a slot file.
+fn read(path: &Path) -> Option<Slot> {
     let mut text = String::new();
     File::open(path).ok()?.read_to_string(&mut text).ok()?;
     let value = |key: &str| {
@@ -175,12 +226,17 @@ fn read(path: &Path) -> Option<(String, Option<Token>, Option<String>)> {
             expiry: value("expiry").unwrap_or_default().to_owned(),
         })
     })();
-    let features = value("features")
-        .and_then(|f| B64.decode(f).ok())
-        .and_then(|f| String::from_utf8(f).ok());
+    let decoded = |key: &str| value(key).and_then(|v| B64.decode(v).ok());
+    let slot = Slot {
+        id,
+        token,
+        features: decoded("features").and_then(|f| String::from_utf8(f).ok()),
+        salt: decoded("salt").unwrap_or_default(),
+        check: decoded("check").unwrap_or_default(),
+    };
     let mut bytes = std::mem::take(&mut text).into_bytes();
     bytes.fill(0);
-    Some((id, token, features))
+    Some(slot)
 }
 
 /// Whether `expiry` (RFC 3339, as XEP-0082 has it) is after `now`; a token
@@ -244,6 +300,7 @@ mod tests {
         let mut store = Store::open(&dir).unwrap().unwrap();
         let id = store.client_id.clone();
         assert!(valid_uuid(&id), "{id}");
+        assert!(!store.bind_password("pencil").unwrap(), "no token yet");
         store
             .apply(&TokenUpdate::Store(token("s3cret", "2100-01-01T00:00:00Z")))
             .unwrap();
@@ -251,12 +308,18 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("0")), 0o600);
         drop(store);
-        let again = Store::open(&dir).unwrap().unwrap();
-        let fast = again.fast(0, false);
+        let mut again = Store::open(&dir).unwrap().unwrap();
+        assert!(again.bind_password("pencil").unwrap());
+        let fast = again.fast(0, false, true);
         assert_eq!(fast.client_id, id);
         assert_eq!(fast.token, Some(token("s3cret", "2100-01-01T00:00:00Z")));
+        let text = fs::read_to_string(dir.join("0")).unwrap();
+        assert!(!text.contains("pencil"), "{text}");
         // Expired: not offered to the server.
-        assert_eq!(again.fast(i64::from(u32::MAX) * 2, false).token, None);
+        assert_eq!(again.fast(i64::from(u32::MAX) * 2, false, true).token, None);
+        // Another password: the token is not used.
+        assert!(!again.bind_password("pencil2").unwrap());
+        assert_eq!(again.fast(0, false, false).token, None);
         let _ = fs::remove_dir_all(dir.parent().unwrap());
     }
 
@@ -281,6 +344,7 @@ mod tests {
     fn a_forgotten_or_garbled_token_is_gone() {
         let dir = tempdir("forget");
         let mut store = Store::open(&dir).unwrap().unwrap();
+        store.bind_password("pw").unwrap();
         store.apply(&TokenUpdate::Store(token("t", ""))).unwrap();
         store
             .remember_features(Some("<stream:features a='1'/>".into()))

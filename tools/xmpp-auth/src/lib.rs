@@ -48,17 +48,22 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         .password
         .read(&format!("Password for {}: ", options.jid))?;
     let room_password = options.rooms.read_password()?;
-    let fast_store = options
+    let mut fast_store = options
         .sasl2
         .then(|| open_fast_store(&options.jid, options.verbose))
         .flatten();
     let cached_features = fast_store.as_ref().and_then(fast::Store::cached_features);
-    let fast = fast_store.as_ref().filter(|_| options.fast).map(|store| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        store.fast(now, options.forget_fast)
-    });
+    let fast = fast_store
+        .as_mut()
+        .filter(|_| options.fast)
+        .and_then(|store| {
+            // A token is used only with the password it was obtained with.
+            let same_password = store.bind_password(password.expose()).ok()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            Some(store.fast(now, options.forget_fast, same_password))
+        });
     let reconnect = (options.reconnect && control.is_some()).then(|| Policy {
         initial: Duration::from_secs(1),
         cap: RECONNECT_CAP,
