@@ -706,3 +706,30 @@ fn the_echo_bot_answers_file_with_a_file() {
     asker.expect_line(WAIT, |l| l.contains("<body>echo: hello</body>"));
     running.kill();
 }
+
+#[test]
+fn both_prosody_versions_take_the_upload() {
+    for version in harness::ProsodyVersion::ALL {
+        if let Some(why) = version.unavailable() {
+            harness::skip(&format!("upload on {}", version.name()), &why);
+            continue;
+        }
+        let prosody = Prosody::start_with(ProsodyOptions {
+            version,
+            ..Default::default()
+        });
+        let bob = prosody.new_account("bob");
+        let mut session = online(&prosody, &bob);
+        let (file, data) = random_file(&prosody, "both.bin", 70_000);
+        let out = send(&prosody, &file, &[&bob.jid], &[]);
+        assert_eq!(out.code(), Some(0), "{}: {out}", version.name());
+        let line = session.expect_line(WAIT, |l| l.contains("jabber:x:oob"));
+        let url = between(&line, "<url>", "</url>").replace("&amp;", "&");
+        assert_eq!(
+            harness::https_get(&url, prosody.ca_pem()),
+            data,
+            "{}",
+            version.name()
+        );
+    }
+}
