@@ -197,6 +197,23 @@ struct ScriptedRun {
     after_slot: Vec<String>,
 }
 
+impl ScriptedRun {
+    /// The run failed with `code`, its stderr says each of `says`, and no
+    /// message went out.
+    #[track_caller]
+    fn assert_refused(&self, code: i32, says: &[&str]) {
+        assert_eq!(self.code, Some(code), "{}", self.stderr);
+        for needle in says {
+            assert!(
+                self.stderr.contains(needle),
+                "no {needle:?} in {}",
+                self.stderr
+            );
+        }
+        assert!(self.after_slot.is_empty(), "sent: {:?}", self.after_slot);
+    }
+}
+
 /// Run xmpp-upload alone with fds 6/7 on pipes, the test playing the server:
 /// the domain `localhost` offers upload itself, and grants a slot for `put`.
 /// For what no real server does (a plain http URL, HTTP errors, a cut).
@@ -273,15 +290,13 @@ fn a_slot_url_that_is_not_https_is_refused_unless_plaintext() {
         &[],
         &file,
     );
-    assert_eq!(run.code, Some(76), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "xmpp-upload: the upload slot's put URL http://127.0.0.1:9/put is not https: the file would travel unencrypted; refused (--plaintext allows it"
-        ),
-        "{}",
-        run.stderr
+    run.assert_refused(
+        76,
+        &[
+            "xmpp-upload: the upload slot's put URL http://127.0.0.1:9/put is not https: \
+         the file would travel unencrypted; refused (--plaintext allows it",
+        ],
     );
-    assert!(run.after_slot.is_empty(), "{:?}", run.after_slot);
 }
 
 #[test]
@@ -295,22 +310,14 @@ fn http_errors_have_their_statuses_and_send_no_message() {
         let put = format!("https://localhost:{}/put/a.txt", stub.port());
         let run = scripted(Scripted { put }, &["--cafile", &ca], &file);
         let seen = stub.finish();
-        assert_eq!(run.code, Some(status), "HTTP {code}: {}", run.stderr);
-        assert!(
-            run.stderr.contains(&format!(
-                "xmpp-upload: the upload of {}",
-                file.file_name().unwrap().to_str().unwrap()
-            )) && run
-                .stderr
-                .contains(&format!("failed: HTTP {code} Stub from localhost"))
-                && run.stderr.contains("no message was sent"),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.after_slot.is_empty(),
-            "HTTP {code}: {:?}",
-            run.after_slot
+        let name = file.file_name().unwrap().to_str().unwrap();
+        run.assert_refused(
+            status,
+            &[
+                &format!("xmpp-upload: the upload of {name}"),
+                &format!("failed: HTTP {code} Stub from localhost"),
+                "no message was sent",
+            ],
         );
         assert!(
             seen.head.starts_with("PUT /put/a.txt HTTP/1.1\r\n"),
@@ -343,16 +350,14 @@ fn a_connection_lost_during_the_put_is_75_and_sends_no_message() {
     let run = scripted(Scripted { put }, &["--cafile", &ca], &file);
     let seen = stub.finish();
     assert!(seen.body_bytes >= 256 << 10, "{seen:?}");
-    assert_eq!(run.code, Some(75), "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("failed: the connection to localhost was lost after ")
-            && run.stderr.contains(&format!(" of {} bytes", 4 << 20))
-            && run.stderr.contains("no message was sent (try again later)"),
-        "{}",
-        run.stderr
+    run.assert_refused(
+        75,
+        &[
+            "failed: the connection to localhost was lost after ",
+            &format!(" of {} bytes", 4 << 20),
+            "no message was sent (try again later)",
+        ],
     );
-    assert!(run.after_slot.is_empty(), "{:?}", run.after_slot);
 }
 
 #[test]
@@ -365,15 +370,10 @@ fn a_put_certificate_for_another_name_is_77() {
     let put = format!("https://localhost:{}/put/a.txt", stub.port());
     let run = scripted(Scripted { put }, &["--cafile", &ca], &file);
     drop(stub);
-    assert_eq!(run.code, Some(77), "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "the server's certificate is not valid for localhost: it is issued for another name"
-        ),
-        "{}",
-        run.stderr
+    run.assert_refused(
+        77,
+        &["the server's certificate is not valid for localhost: it is issued for another name"],
     );
-    assert!(run.after_slot.is_empty(), "{:?}", run.after_slot);
 }
 
 /// examples/notify with the account in the environment (as cron has it).

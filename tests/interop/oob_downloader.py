@@ -14,10 +14,11 @@ standard input ends.
 import asyncio
 import hashlib
 import ssl
-import sys
 import urllib.request
 
 import slixmpp
+
+import session
 
 
 def fetch(url, context):
@@ -58,17 +59,8 @@ class Client(slixmpp.ClientXMPP):
         print(f"file {digest} {size} {same} {msg['oob']['desc']}", flush=True)
 
 
-async def main():
-    jid, password_file, host, port, cafile = sys.argv[1:6]
-    with open(password_file) as f:
-        password = f.read().strip()
-    context = ssl.create_default_context(cafile=cafile)
-    client = Client(jid, password, context)
-    client.ca_certs = cafile
-    client.connect(host, int(port))
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)
-    client.disconnect()
-
-
-asyncio.run(main())
+session.run(
+    lambda jid, password, cafile, _extra: Client(
+        jid, password, ssl.create_default_context(cafile=cafile)
+    )
+)

@@ -7,10 +7,9 @@ Prints "online" once its session started and "got BODY" for each chat
 message; runs until its standard input ends.
 """
 
-import asyncio
-import sys
-
 import slixmpp
+
+import session
 
 
 class Client(slixmpp.ClientXMPP):
@@ -32,18 +31,4 @@ class Client(slixmpp.ClientXMPP):
             print("got " + msg["body"], flush=True)
 
 
-async def main():
-    jid, password_file, host, port, cafile = sys.argv[1:6]
-    receipts = "--no-receipts" not in sys.argv[6:]
-    with open(password_file) as f:
-        password = f.read().strip()
-    client = Client(jid, password, receipts)
-    client.ca_certs = cafile
-    client.connect(host, int(port))
-    loop = asyncio.get_running_loop()
-    # Until stdin ends (the test drops it).
-    await loop.run_in_executor(None, sys.stdin.read)
-    client.disconnect()
-
-
-asyncio.run(main())
+session.run(lambda jid, password, _cafile, extra: Client(jid, password, "--no-receipts" not in extra))

@@ -27,12 +27,8 @@ const TOOL: &str = "xmpp-upload";
 /// Run xmpp-upload with the given arguments (without argv\[0\]); returns the exit status.
 pub fn run(args: Vec<OsString>) -> Result<u8> {
     let options = match options::parse(args, &xmpp_pipes::config::process_env)? {
-        Command::Help => {
-            print!("{}", options::HELP);
-            return Ok(0);
-        }
-        Command::Version => {
-            println!("{TOOL} {}", env!("CARGO_PKG_VERSION"));
+        Command::Print(text) => {
+            print!("{text}");
             return Ok(0);
         }
         Command::Upload(options) => *options,

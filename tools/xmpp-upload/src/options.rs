@@ -103,10 +103,8 @@ const SPEC: OptionSpec = OptionSpec {
 /// What to do.
 #[derive(Debug)]
 pub enum Command {
-    /// Print the usage text.
-    Help,
-    /// Print the version.
-    Version,
+    /// Print this on stdout and exit 0 (`--help`, `--version`).
+    Print(String),
     /// Upload and send.
     Upload(Box<Options>),
 }
@@ -142,10 +140,13 @@ pub fn parse(args: Vec<OsString>, env: Lookup) -> Result<Command> {
     let split = cli::split_options(args, &SPEC)?;
     let mut args = pico_args::Arguments::from_vec(split.options);
     if args.contains(["-h", "--help"]) {
-        return Ok(Command::Help);
+        return Ok(Command::Print(HELP.to_owned()));
     }
     if args.contains(["-V", "--version"]) {
-        return Ok(Command::Version);
+        return Ok(Command::Print(format!(
+            "xmpp-upload {}\n",
+            env!("CARGO_PKG_VERSION")
+        )));
     }
     let text = |args: &mut pico_args::Arguments, name: &'static str| {
         args.opt_value_from_str::<_, String>(name)
