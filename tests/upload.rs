@@ -439,9 +439,32 @@ fn notify_file_sends_a_link_with_its_description_and_says_why_not() {
     );
 }
 
+/// slixmpp (tests/interop/oob_downloader.py) logged in as `bob`, online.
+fn downloader(prosody: &Prosody, python: PathBuf, bob: &harness::Account) -> harness::Spawned {
+    let mut command = Command::new(python);
+    command
+        .arg(harness::interop_script("oob_downloader.py"))
+        .arg(&bob.jid)
+        .arg(&bob.password_file)
+        .arg("127.0.0.1")
+        .arg(prosody.starttls_port().to_string())
+        .arg(prosody.ca_pem());
+    let mut client = harness::Spawned::start(command);
+    client.expect_line(WAIT, |line| line == "online");
+    client
+}
+
+/// SHA-256 in hex, as Python's hexdigest prints it.
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[test]
 fn an_independent_client_downloads_the_file_byte_for_byte() {
-    use sha2::{Digest, Sha256};
     let Some(python) = harness::interop_python() else {
         harness::skip(
             "upload to slixmpp",
@@ -451,24 +474,12 @@ fn an_independent_client_downloads_the_file_byte_for_byte() {
     };
     let prosody = Prosody::shared();
     let bob = prosody.new_account("bob");
-    let mut command = Command::new(python);
-    command
-        .arg(harness::interop_script("oob_downloader.py"))
-        .arg(&bob.jid)
-        .arg(&bob.password_file)
-        .arg("127.0.0.1")
-        .arg(prosody.starttls_port().to_string())
-        .arg(prosody.ca_pem());
-    let mut client = harness::Spawned::start(command);
-    client.expect_line(WAIT, |line| line == "online");
+    let mut client = downloader(prosody, python, &bob);
     let (file, data) = random_file(prosody, "screenshot.png", 2_500_000);
     let out = send(prosody, &file, &[&bob.jid], &["--desc", "the screen"]);
     out.assert_success();
     let line = client.expect_line(WAIT, |l| l.starts_with("file ") || l.starts_with("failed "));
-    let digest: String = Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = sha256_hex(&data);
     assert_eq!(line, format!("file {digest} {} yes the screen", data.len()));
 }
 
@@ -478,20 +489,10 @@ fn an_independent_client_downloads_the_file_byte_for_byte() {
 #[test]
 #[ignore = "by hand: prints figures"]
 fn twenty_megabytes_through_the_notifier_by_hand() {
-    use sha2::{Digest, Sha256};
     let prosody = Prosody::shared();
     let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
     let python = harness::interop_python().expect("tests/run's target/interop-venv");
-    let mut command = Command::new(python);
-    command
-        .arg(harness::interop_script("oob_downloader.py"))
-        .arg(&bob.jid)
-        .arg(&bob.password_file)
-        .arg("127.0.0.1")
-        .arg(prosody.starttls_port().to_string())
-        .arg(prosody.ca_pem());
-    let mut client = harness::Spawned::start(command);
-    client.expect_line(WAIT, |line| line == "online");
+    let mut client = downloader(prosody, python, &bob);
     let (file, data) = random_file(prosody, "twenty.bin", 20_000_000);
     // Each tool wrapped: the wrappers are found first on PATH.
     let wrappers = prosody.scratch_dir().join(harness::unique("timed"));
@@ -542,10 +543,7 @@ fn twenty_megabytes_through_the_notifier_by_hand() {
     print!("{}", out.stderr_str());
     out.assert_success();
     let line = client.expect_line(WAIT, |l| l.starts_with("file ") || l.starts_with("failed "));
-    let digest: String = Sha256::digest(&data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = sha256_hex(&data);
     println!("sent:       sha256 {digest} size {}", data.len());
     println!("slixmpp:    {line}");
     assert_eq!(line, format!("file {digest} {} yes ", data.len()));
