@@ -382,3 +382,97 @@ fn a_room_the_ii_way_group_chat_private_lines_kicks_and_an_instant_room() {
     alice_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+/// The body of a stanza line (plain text, nothing escaped in it).
+fn body(line: &str) -> &str {
+    let start = line.find("<body>").expect("a body") + "<body>".len();
+    &line[start..start + line[start..].find("</body>").expect("</body>")]
+}
+
+/// `words` words of `marker`'s line: plain ASCII, a blank between.
+fn long_line(marker: &str, words: usize) -> String {
+    let mut line = marker.to_owned();
+    for n in 0..words {
+        line.push_str(&format!(" word{n:06}"));
+    }
+    line
+}
+
+#[test]
+fn a_long_line_goes_whole_up_to_the_server_s_limit_and_in_parts_beyond() {
+    use std::io::Write;
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-long-lines");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    // Prosody 13 announces its limit (XEP-0478); jid-route keeps it for stanza-fmt.
+    let limit = wait_for_file(&dir.join(".max-stanza"), LIMIT, |l| !l.is_empty());
+    assert_eq!(limit, "262144\n");
+    let mut alice_online = harness::online(prosody, &alice);
+    let first = harness::unique("first");
+    let mut say = harness::example("ii-client");
+    say.arg("say").arg(&dir).arg(&alice.jid).arg(&first);
+    harness::run(say, b"", LIMIT).assert_success();
+    alice_online.expect_line(LIMIT, |line| line.contains(&first));
+    let mut pipe = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(&alice.jid).join("in"))
+        .unwrap();
+
+    // 100 KB, under the limit: one message, whole.
+    let under = long_line(&harness::unique("under"), 9_500);
+    assert!(under.len() > 100_000);
+    pipe.write_all(format!("{under}\n").as_bytes()).unwrap();
+    let got = alice_online.expect_line(LIMIT, |line| line.contains(&under[..30]));
+    assert_eq!(body(&got), under);
+
+    // 300 KB, over it: two parts in order, each within the limit.
+    let over = long_line(&harness::unique("over"), 27_000);
+    assert!(over.len() > 262_144 + 30_000);
+    pipe.write_all(format!("{over}\n").as_bytes()).unwrap();
+    let one = alice_online.expect_line(LIMIT, |line| line.contains("<body>(1/2) "));
+    let two = alice_online.expect_line(LIMIT, |line| line.contains("<body>(2/2) "));
+    assert!(one.len() < 262_144 && two.len() < 262_144);
+    let joined = format!(
+        "{}{}",
+        body(&one).strip_prefix("(1/2) ").unwrap(),
+        body(&two).strip_prefix("(2/2) ").unwrap()
+    );
+    assert_eq!(joined, over);
+
+    // Over a mebibyte: refused, and the conversation says so; the next line goes.
+    let huge = long_line("huge", 110_000);
+    pipe.write_all(format!("{huge}\nafter the huge one\n").as_bytes())
+        .unwrap();
+    alice_online.expect_line(LIMIT, |line| line.contains("after the huge one"));
+    let out_path = dir.join(&alice.jid).join("out");
+    let out = wait_for_file(&out_path, LIMIT, |out| out.contains("after the huge one"));
+    assert_eq!(count(&out, &bob.jid, &under), 1, "the whole line in out");
+    assert!(out.contains(&format!(" <{}> (1/2) {}", bob.jid, &over[..30])));
+    assert!(out.contains(" <bob"), "{}", &out[..200]);
+    assert!(
+        out.contains("-!- not sent: a line longer than 1048576 bytes (send it as a file)"),
+        "{}",
+        out.lines()
+            .filter(|l| l.len() < 300)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    assert!(
+        log.contains("over the server's stanza limit of 262144 bytes: sent in 2 parts"),
+        "{log}"
+    );
+    eprintln!(
+        "acceptance: long lines: {} bytes whole, {} bytes in 2 parts ({} and {} bytes on the wire), {} bytes refused",
+        under.len(),
+        over.len(),
+        one.len(),
+        two.len(),
+        huge.len()
+    );
+    drop(pipe);
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}

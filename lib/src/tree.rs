@@ -51,6 +51,11 @@ pub const OCCUPANTS: &str = "occupants";
 /// A room's private messages with its occupants, in the room's directory.
 pub const PRIVATE: &str = "private";
 
+/// The server's stanza limit (XEP-0478 `max-bytes`) in DIR, one line with
+/// the number of bytes, as the session announced it: jid-route keeps it,
+/// stanza-fmt `--dir` cuts longer lines into parts to fit.
+pub const MAX_STANZA: &str = ".max-stanza";
+
 /// Names in DIR that no contact directory may take (`state` and `log` are
 /// ii-client's).
 pub const RESERVED: [&str; 9] = [

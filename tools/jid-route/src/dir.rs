@@ -281,6 +281,18 @@ impl DirSink {
         }
     }
 
+    /// Keep the session's stanza limit in `DIR/.max-stanza` for stanza-fmt
+    /// (replaced atomically), or remove it when the server announced none.
+    pub fn write_stanza_limit(&self, max_bytes: Option<usize>) -> Result<()> {
+        match max_bytes {
+            Some(max) => self.replace(None, tree::MAX_STANZA, &format!("{max}\n")),
+            None => self
+                .tree
+                .remove(None, tree::MAX_STANZA)
+                .map_err(self.fail(None, tree::MAX_STANZA)),
+        }
+    }
+
     /// Replace `DIR/roster` with `text` (atomically).
     pub fn write_roster(&self, text: &str) -> Result<()> {
         self.replace(None, tree::ROSTER, text)

@@ -305,6 +305,9 @@ impl Router {
         let rooms = self.rooms.forget();
         if let Some(dir) = &mut self.config.dir {
             dir.clear_presence()?;
+            // XEP-0478, for stanza-fmt --dir (what it cuts into parts).
+            let max_bytes = event.element.attr("max-bytes").and_then(|n| n.parse().ok());
+            dir.write_stanza_limit(max_bytes.filter(|&n: &usize| n > 0))?;
             // Until the room lets us in again (xmpp-auth rejoins it).
             for room in rooms {
                 if let Err(why) = dir.write_occupants(&room, "")? {

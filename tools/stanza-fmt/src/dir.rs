@@ -20,7 +20,7 @@
 
 use crate::format::{Formatter, Origin};
 use crate::options::Options;
-use crate::text::{LineBuffer, MAX_LINE};
+use crate::text::{LineBuffer, Piece, MAX_CONTACT_LINE, MAX_LINE};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::inotify::{self, ReadFlags, WatchFlags};
 use rustix::fs::OFlags;
@@ -34,6 +34,11 @@ use std::path::Path;
 use xmpp_pipes::exit::{self, Error, Result, Status};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::tree::{self, Tree};
+
+/// The stanza limit assumed while the session has announced none
+/// (`DIR/.max-stanza`): ejabberd's default `max_stanza_size`, which it
+/// does not announce, the smallest common one.
+pub const DEFAULT_STANZA_LIMIT: usize = 65536;
 
 /// The most reads from one pipe before the others get their turn.
 const READS_PER_TURN: usize = 8;
@@ -231,7 +236,7 @@ impl Server<'_> {
             jid,
             label: format!("{}/{name}/{}", self.tree.path().display(), tree::IN),
             pipe,
-            buffer: LineBuffer::new(MAX_LINE),
+            buffer: LineBuffer::new(MAX_CONTACT_LINE),
             lines: 0,
         })
     }
@@ -256,12 +261,20 @@ impl Server<'_> {
         let jid = contact.jid.clone();
         let label = contact.label.clone();
         let read = pieces.len();
+        let first = contact.lines + 1;
+        contact.lines += read;
         for (index, piece) in pieces.into_iter().enumerate() {
-            contact.lines += 1;
             let origin = Origin {
                 pipe: Some(&label),
-                number: contact.lines,
+                number: first + index,
             };
+            if piece == Piece::TooLong {
+                let why =
+                    format!("a line longer than {MAX_CONTACT_LINE} bytes (send it as a file)");
+                exit::warn("stanza-fmt", format!("{origin}: not sent: {why}"));
+                self.notice(name, &format!("not sent: {why}"));
+                continue;
+            }
             let text = match formatter.clean(origin, piece) {
                 Ok(text) => text,
                 Err(err) if err.status() == Status::DataErr => {
@@ -276,17 +289,20 @@ impl Server<'_> {
             // A room's directory (jid-route keeps its occupant list there):
             // its lines are group chat.
             let room = self.tree.path().join(name).join(tree::OCCUPANTS).is_file();
-            let sent = if room {
-                formatter.room_message(&jid, &text)
-            } else {
-                formatter.text_message(&jid, &text)
-            };
+            let limit = self.stanza_limit();
+            let sent = formatter.contact_line(&jid, &text, room, limit);
+            if let Ok(parts @ 2..) = sent {
+                exit::warn(
+                    "stanza-fmt",
+                    format!("{origin}: over the server's stanza limit of {limit} bytes: sent in {parts} parts"),
+                );
+            }
             sent.map_err(|err| {
                 // Say exactly what was read from the pipe and not sent.
                 let after = read - index - 1;
                 err.context(format!(
                     "{label}: line {} not sent{}",
-                    contact.lines,
+                    first + index,
                     match after {
                         0 => String::new(),
                         1 => ", nor the line read after it".into(),
@@ -311,6 +327,38 @@ impl Server<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Server<'_> {
+    /// The server's stanza limit as jid-route keeps it (`DIR/.max-stanza`),
+    /// else [`DEFAULT_STANZA_LIMIT`].
+    fn stanza_limit(&self) -> usize {
+        use std::io::Read;
+        let mut text = String::new();
+        self.tree
+            .open_file(None, tree::MAX_STANZA, OFlags::RDONLY | OFlags::NONBLOCK)
+            .and_then(|mut file| file.by_ref().take(64).read_to_string(&mut text))
+            .ok()
+            .and_then(|_| text.trim().parse().ok())
+            .filter(|&limit: &usize| limit >= 1024)
+            .unwrap_or(DEFAULT_STANZA_LIMIT)
+    }
+
+    /// A notice in the conversation of contact `name` (`TIME -!- TEXT`);
+    /// when even that cannot be written, stderr says so.
+    fn notice(&self, name: &str, text: &str) {
+        let time = tree::format_time(jiff::Timestamp::now(), self.options.time_format);
+        if let Err(err) = self.tree.append(
+            Some(name),
+            tree::OUT,
+            format!("{time} -!- {text}\n").as_bytes(),
+        ) {
+            exit::warn(
+                "stanza-fmt",
+                format!("{}/{name}/{}: {err}", self.tree.path().display(), tree::OUT),
+            );
+        }
     }
 }
 

@@ -16,6 +16,10 @@ use xmpp_pipes::exit::{self, Error, Result};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::xml::Element;
 
+/// Bytes of a server's stanza limit left for what comes after stanza-fmt:
+/// the id, xmpp-auth's origin-id and receipt request.
+pub const MARGIN: usize = 512;
+
 /// Where an input line came from, for messages: stdin or a contact's pipe.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
@@ -103,7 +107,45 @@ impl<'a> Formatter<'a> {
 
     /// Send `text` as a message to `to`, with `--type`, `--subject`, `--thread` and `--lang`.
     pub fn text_message(&mut self, to: &Jid, text: &str) -> Result<()> {
+        let id = self.ids.next_id();
+        self.output.stanza(&self.chat(to, &id, text, false))
+    }
+
+    /// A groupchat message with `text` to `room` (a room's `in` in `--dir`).
+    pub fn room_message(&mut self, room: &Jid, text: &str) -> Result<()> {
+        let id = self.ids.next_id();
+        self.output.stanza(&self.chat(room, &id, text, true))
+    }
+
+    /// A line of a contact's pipe (`--dir`): a message to `to` (group chat
+    /// when `room`), whole when its stanza, with [`MARGIN`] for what
+    /// xmpp-auth adds, fits in `limit` bytes, else in parts
+    /// ([`crate::parts`]), in order. How many messages were sent.
+    pub fn contact_line(
+        &mut self,
+        to: &Jid,
+        text: &str,
+        room: bool,
+        limit: usize,
+    ) -> Result<usize> {
+        let empty =
+            stanza::line(&self.chat(to, "", "", room)).map_err(|e| Error::data(e.to_string()))?;
+        let budget = limit.saturating_sub(MARGIN + empty.len());
+        let parts = crate::parts::parts(text, budget);
+        for part in &parts {
+            let id = self.ids.next_id();
+            self.output.stanza(&self.chat(to, &id, part, room))?;
+        }
+        Ok(parts.len())
+    }
+
+    /// The message stanza for `text`: group chat to a room, else with
+    /// `--type`, `--subject` and `--thread`; `--lang` for both.
+    fn chat(&self, to: &Jid, id: &str, text: &str, room: bool) -> Element {
         let options = self.options;
+        if room {
+            return groupchat(to, id, text, options.lang.as_deref());
+        }
         let message = Message {
             kind: options.message_type.as_str(),
             subject: options.subject.as_deref(),
@@ -111,15 +153,7 @@ impl<'a> Formatter<'a> {
             thread: options.thread.as_deref(),
             lang: options.lang.as_deref(),
         };
-        let id = self.ids.next_id();
-        self.output.stanza(&stanza::message(to, &id, &message))
-    }
-
-    /// A groupchat message with `text` to `room` (a room's `in` in `--dir`).
-    pub fn room_message(&mut self, room: &Jid, text: &str) -> Result<()> {
-        let id = self.ids.next_id();
-        let stanza = groupchat(room, &id, text, self.options.lang.as_deref());
-        self.output.stanza(&stanza)
+        stanza::message(to, id, &message)
     }
 
     fn command(&mut self, command: Command) -> Result<()> {

@@ -13,6 +13,7 @@
 //! - [`ids`]: unique stanza ids.
 //! - [`format`]: input lines to stanzas, the state of a run.
 //! - [`output`]: one `write(2)` a stanza; iq ids for scripts.
+//! - [`parts`]: a text too long for one stanza cut into parts that fit.
 //! - [`input`]: reading stdin line by line or whole.
 //! - [`dir`]: the `--dir` event loop (inotify and poll).
 
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod input;
 pub mod options;
 pub mod output;
+pub mod parts;
 pub mod stanza;
 pub mod text;
 

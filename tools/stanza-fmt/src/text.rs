@@ -12,6 +12,11 @@ use xmpp_pipes::xml::is_xml_char;
 /// The longest line (in bytes, without the line end) taken from stdin or a contact pipe.
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// The longest line taken from a contact pipe of `--dir`: one longer is
+/// refused in the conversation; one over the server's stanza limit is sent
+/// in parts.
+pub const MAX_CONTACT_LINE: usize = 1024 * 1024;
+
 /// The most `--whole` takes from stdin, in bytes.
 pub const MAX_WHOLE: usize = 256 * 1024;
 
