@@ -13,6 +13,15 @@
 //! may come and go (`echo hi > DIR/bob@example.org/in`), and nothing has to be
 //! reopened as ii does. A partial line stays buffered until its `\n` arrives.
 //!
+//! More contacts than descriptors: at most [`capacity`] pipes are open (the
+//! soft RLIMIT_NOFILE, raised to the hard one, less a reserve). Beyond it
+//! the least recently read contact without a partial line is *parked*: its
+//! `in` moved aside, what is left read and sent, the pipe removed and
+//! closed, its directory watched. An `in` made there again (a named pipe
+//! by `ii-client say`, or a file by `echo hi > DIR/JID/in`, read and sent
+//! once closed) brings it back, parking another. So no `in` pipe exists
+//! without its reader, and no writer waits for ever.
+//!
 //! A bad line (invalid UTF-8, a character XML cannot carry, too long) is
 //! reported on stderr and skipped; a bad command on stdin too. Only an
 //! output error, or DIR itself going away, ends the loop; stdin's end does
@@ -43,6 +52,16 @@ pub const DEFAULT_STANZA_LIMIT: usize = 65536;
 /// The most reads from one pipe before the others get their turn.
 const READS_PER_TURN: usize = 8;
 
+/// Descriptors kept free of contact pipes: stdio, inotify, the tree's, and
+/// those open for a moment (a directory, an `out`, `--id-fd`).
+const RESERVED_FDS: u64 = 16;
+
+/// What a parked contact's directory is watched for: its `in` coming back.
+const PARKED_EVENTS: WatchFlags = WatchFlags::CREATE
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::CLOSE_WRITE)
+    .union(WatchFlags::ONLYDIR);
+
 /// One contact's pipe and the line being read from it.
 struct Contact {
     jid: Jid,
@@ -51,6 +70,8 @@ struct Contact {
     pipe: File,
     buffer: LineBuffer,
     lines: usize,
+    /// The turn it was last read in (the least recent is parked first).
+    used: u64,
 }
 
 /// The served tree: its contacts and the inotify watch on DIR.
@@ -58,9 +79,39 @@ struct Server<'o> {
     options: &'o Options,
     tree: Tree,
     inotify: OwnedFd,
+    /// The watch on DIR itself.
+    dir_watch: i32,
     contacts: BTreeMap<String, Contact>,
     /// Contact directories whose pipe could not be made (reported once).
     refused: BTreeSet<String>,
+    /// The most pipes open at once ([`capacity`]).
+    capacity: usize,
+    /// Contacts without an open pipe (more than `capacity`): their `in` is
+    /// removed, so that no writer waits on it, and their directory watched
+    /// (watch descriptor → name) until an `in` is made there again.
+    parked: BTreeMap<i32, String>,
+    /// Turns of reading, for `Contact::used`.
+    turn: u64,
+}
+
+/// How many contact pipes may be open at once: the soft RLIMIT_NOFILE,
+/// first raised to the hard one, less [`RESERVED_FDS`]; at least one.
+fn capacity() -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile);
+    let mut soft = limit.current;
+    if soft != limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            soft = limit.maximum;
+        }
+    }
+    soft.map_or(usize::MAX, |n| {
+        usize::try_from(n.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
+    })
 }
 
 /// Serve the tree at `path` until an output error or a signal ends the run.
@@ -75,7 +126,7 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
     let inotify = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
         .map_err(|e| os("inotify", e.into()))?;
     // Watch before the first scan, so that no directory made in between is missed.
-    inotify::add_watch(
+    let dir_watch = inotify::add_watch(
         &inotify,
         path,
         WatchFlags::CREATE
@@ -91,10 +142,14 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
         options,
         tree,
         inotify,
+        dir_watch,
         contacts: BTreeMap::new(),
         refused: BTreeSet::new(),
+        capacity: capacity(),
+        parked: BTreeMap::new(),
+        turn: 0,
     };
-    server.rescan()?;
+    server.rescan(formatter)?;
     let mut stdin = (options.mode == crate::options::Mode::Commands).then(|| StdinLines {
         buffer: LineBuffer::new(MAX_LINE),
         lines: 0,
@@ -102,13 +157,14 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
     loop {
         let ready = server.wait(stdin.is_some())?;
         if ready.inotify {
-            server.changes()?;
+            server.changes(formatter)?;
         }
         if let (true, Some(lines)) = (ready.stdin, &mut stdin) {
             if !lines.read(formatter)? {
                 stdin = None;
             }
         }
+        server.turn += 1;
         for name in ready.contacts {
             server.read_contact(&name, formatter)?;
         }
@@ -156,17 +212,34 @@ impl Server<'_> {
         })
     }
 
-    /// Drain the inotify events, then bring the contacts up to date.
-    fn changes(&mut self) -> Result<()> {
+    /// Drain the inotify events, then bring the contacts up to date, and
+    /// serve again the parked contacts whose `in` was made again.
+    fn changes(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
         let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
         let mut reader = inotify::Reader::new(&self.inotify, &mut buf);
         let mut gone = false;
+        let mut in_dir = false;
+        // Parked contacts with an `in` again (true: a file closed after writing).
+        let mut wanted: BTreeMap<String, bool> = BTreeMap::new();
         loop {
             match reader.next() {
-                Ok(event) => {
+                Ok(event) if event.wd() == self.dir_watch => {
+                    in_dir = true;
                     gone |= event.events().intersects(
                         ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::IGNORED,
                     );
+                }
+                Ok(event) => {
+                    let Some(name) = self.parked.get(&event.wd()) else {
+                        continue;
+                    };
+                    if event.events().contains(ReadFlags::IGNORED) {
+                        // The directory went; the rescan forgets it.
+                        in_dir = true;
+                    } else if event.file_name().map(|n| n.to_bytes()) == Some(tree::IN.as_bytes()) {
+                        *wanted.entry(name.clone()).or_default() |=
+                            event.events().contains(ReadFlags::CLOSE_WRITE);
+                    }
                 }
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => continue,
@@ -182,11 +255,17 @@ impl Server<'_> {
                 ),
             ));
         }
-        self.rescan()
+        if in_dir {
+            self.rescan(formatter)?;
+        }
+        for (name, closed) in wanted {
+            self.unpark(&name, closed, formatter)?;
+        }
+        Ok(())
     }
 
     /// Serve every contact directory now in the tree, and forget those gone.
-    fn rescan(&mut self) -> Result<()> {
+    fn rescan(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
         let names: BTreeSet<String> = self
             .tree
             .contacts()
@@ -200,24 +279,152 @@ impl Server<'_> {
             .collect();
         self.contacts.retain(|name, _| names.contains(name));
         self.refused.retain(|name| names.contains(name));
+        let inotify = &self.inotify;
+        self.parked.retain(|&wd, name| {
+            let keep = names.contains(name);
+            if !keep {
+                let _ = inotify::remove_watch(inotify, wd);
+            }
+            keep
+        });
+        let parked: BTreeSet<String> = self.parked.values().cloned().collect();
         for name in names {
-            if self.contacts.contains_key(&name) || self.refused.contains(&name) {
+            if self.contacts.contains_key(&name)
+                || self.refused.contains(&name)
+                || parked.contains(&name)
+            {
                 continue;
             }
-            match self.open_contact(&name) {
+            self.serve_contact(&name, formatter)?;
+        }
+        Ok(())
+    }
+
+    /// Open the pipe of contact `name`, first parking the least recently
+    /// used contact when `capacity` pipes are open (or the descriptors ran
+    /// out); parked itself when none can be.
+    fn serve_contact(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<()> {
+        for _ in 0..2 {
+            if self.contacts.len() >= self.capacity && !self.park_one(formatter)? {
+                break;
+            }
+            match self.open_contact(name) {
                 Ok(contact) => {
-                    self.contacts.insert(name, contact);
+                    self.contacts.insert(name.to_owned(), contact);
+                    return Ok(());
+                }
+                Err(err) if err.raw_os_error() == Some(Errno::MFILE.raw_os_error()) => {
+                    self.capacity = self.contacts.len().max(1);
                 }
                 Err(err) => {
                     exit::warn(
                         "stanza-fmt",
                         format!("{}/{name}/{}: {err}", self.tree.path().display(), tree::IN),
                     );
-                    self.refused.insert(name);
+                    self.refused.insert(name.to_owned());
+                    return Ok(());
                 }
             }
         }
+        self.park(name)
+    }
+
+    /// Park the least recently used contact with no partial line: its `in`
+    /// moved aside (no new writer finds it), what is left in the pipe read
+    /// and sent, then removed and closed. False when none can be parked.
+    fn park_one(&mut self, formatter: &mut Formatter<'_>) -> Result<bool> {
+        let mut idle: Vec<(u64, String)> = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| c.buffer.is_empty())
+            .map(|(name, c)| (c.used, name.clone()))
+            .collect();
+        idle.sort();
+        for (_, name) in idle {
+            let Ok(dirfd) = self.tree.dir(Some(&name)) else {
+                continue;
+            };
+            let aside = ".in.parking";
+            if rustix::fs::renameat(&dirfd, tree::IN, &dirfd, aside).is_err() {
+                continue;
+            }
+            while self.read_contact(&name, formatter)? {}
+            if self
+                .contacts
+                .get(&name)
+                .is_some_and(|c| !c.buffer.is_empty())
+            {
+                // A writer is in the middle of a line: keep it.
+                let _ = rustix::fs::renameat(&dirfd, aside, &dirfd, tree::IN);
+                continue;
+            }
+            let _ = rustix::fs::unlinkat(&dirfd, aside, rustix::fs::AtFlags::empty());
+            self.contacts.remove(&name);
+            self.park(&name)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Park contact `name`: no `in` pipe (a writer would wait on it for
+    /// ever), its directory watched for one made again.
+    fn park(&mut self, name: &str) -> Result<()> {
+        let path = self.tree.path().join(name);
+        if std::fs::symlink_metadata(path.join(tree::IN)).is_ok_and(|m| m.file_type().is_fifo()) {
+            let _ = self.tree.remove(Some(name), tree::IN);
+        }
+        match inotify::add_watch(&self.inotify, &path, PARKED_EVENTS) {
+            Ok(wd) => {
+                self.parked.insert(wd, name.to_owned());
+            }
+            Err(err) => {
+                exit::warn("stanza-fmt", format!("{}: inotify: {err}", path.display()));
+                self.refused.insert(name.to_owned());
+            }
+        }
         Ok(())
+    }
+
+    /// A parked contact's `in` was made again: a named pipe (`ii-client say`
+    /// makes one) is served; a file a writer made (`echo hi > DIR/JID/in`)
+    /// is read and sent once it is closed, then removed, and a pipe served.
+    fn unpark(&mut self, name: &str, closed: bool, formatter: &mut Formatter<'_>) -> Result<()> {
+        let Some(wd) = self
+            .parked
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(&wd, _)| wd)
+        else {
+            return Ok(());
+        };
+        let path = self.tree.path().join(name).join(tree::IN);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_fifo() => {}
+            Ok(meta) if meta.is_file() && closed => self.send_file(name, formatter)?,
+            _ => return Ok(()),
+        }
+        self.parked.remove(&wd);
+        let _ = inotify::remove_watch(&self.inotify, wd);
+        self.serve_contact(name, formatter)
+    }
+
+    /// Send the lines of the file a writer made as a parked contact's
+    /// `in`, then remove it.
+    fn send_file(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<()> {
+        use std::io::Read;
+        let label = format!("{}/{name}/{}", self.tree.path().display(), tree::IN);
+        let jid = Jid::parse(name).map_err(|e| Error::data(format!("{label}: {e}")))?;
+        let mut data = Vec::new();
+        self.tree
+            .open_file(Some(name), tree::IN, OFlags::RDONLY | OFlags::NONBLOCK)
+            .and_then(|mut file| file.read_to_end(&mut data))
+            .and_then(|_| self.tree.remove(Some(name), tree::IN))
+            .map_err(|e| Error::os(&label, e))?;
+        let mut buffer = LineBuffer::new(MAX_CONTACT_LINE);
+        let mut pieces = Vec::new();
+        buffer.push(&data, &mut pieces);
+        pieces.extend(buffer.finish());
+        self.send_pieces(name, &jid, &label, 1, pieces, formatter)
     }
 
     /// Make (if missing) and open the pipe of the contact directory `name`.
@@ -238,21 +445,28 @@ impl Server<'_> {
             pipe,
             buffer: LineBuffer::new(MAX_CONTACT_LINE),
             lines: 0,
+            used: self.turn,
         })
     }
 
-    /// Read what the pipe of contact `name` holds; send and log every complete line.
-    fn read_contact(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<()> {
+    /// Read what the pipe of contact `name` holds; send and log every
+    /// complete line. True when there may be more to read.
+    fn read_contact(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<bool> {
         let Some(contact) = self.contacts.get_mut(name) else {
-            return Ok(());
+            return Ok(false);
         };
+        contact.used = self.turn;
         let mut pieces = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
         // A bounded number of reads, so that one busy writer cannot starve the
         // others: poll reports the pipe again while data is left.
+        let mut more = true;
         for _ in 0..READS_PER_TURN {
             match rustix::io::read(&contact.pipe, &mut chunk) {
-                Ok(0) | Err(Errno::AGAIN) => break,
+                Ok(0) | Err(Errno::AGAIN) => {
+                    more = false;
+                    break;
+                }
                 Ok(n) => contact.buffer.push(&chunk[..n], &mut pieces),
                 Err(Errno::INTR) => continue,
                 Err(err) => return Err(Error::os(&contact.label, err)),
@@ -260,12 +474,28 @@ impl Server<'_> {
         }
         let jid = contact.jid.clone();
         let label = contact.label.clone();
-        let read = pieces.len();
         let first = contact.lines + 1;
-        contact.lines += read;
+        contact.lines += pieces.len();
+        self.send_pieces(name, &jid, &label, first, pieces, formatter)?;
+        Ok(more)
+    }
+
+    /// Send the lines read from the `in` of contact `name` (`label`), the
+    /// first of them line `first` there, and log them in `out` unless
+    /// `--no-out`; a bad one is told and skipped.
+    fn send_pieces(
+        &mut self,
+        name: &str,
+        jid: &Jid,
+        label: &str,
+        first: usize,
+        pieces: Vec<Piece>,
+        formatter: &mut Formatter<'_>,
+    ) -> Result<()> {
+        let read = pieces.len();
         for (index, piece) in pieces.into_iter().enumerate() {
             let origin = Origin {
-                pipe: Some(&label),
+                pipe: Some(label),
                 number: first + index,
             };
             if piece == Piece::TooLong {
@@ -290,7 +520,7 @@ impl Server<'_> {
             // its lines are group chat.
             let room = self.tree.path().join(name).join(tree::OCCUPANTS).is_file();
             let limit = self.stanza_limit();
-            let sent = formatter.contact_line(&jid, &text, room, limit);
+            let sent = formatter.contact_line(jid, &text, room, limit);
             if let Ok(parts @ 2..) = sent {
                 exit::warn(
                     "stanza-fmt",

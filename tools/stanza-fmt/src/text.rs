@@ -77,6 +77,11 @@ impl LineBuffer {
         }
     }
 
+    /// True when no partial line waits for its end.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty() && !self.discarding
+    }
+
     /// At the end of the input: the last line if it had no `\n`.
     pub fn finish(&mut self) -> Option<Piece> {
         let was_discarding = std::mem::take(&mut self.discarding);

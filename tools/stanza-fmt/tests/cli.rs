@@ -655,3 +655,112 @@ fn dir_mode_whose_reader_goes_says_what_was_not_sent() {
     assert!(out.ends_with("<alice@localhost> one\n"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Write `line` into the pipe of `contact` as `ii-client say` does: the
+/// named pipe made if it is missing, then opened (within WAIT) and written.
+fn say(contact: &std::path::Path, line: &str) {
+    let pipe = contact.join("in");
+    match rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &pipe,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    ) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        Err(err) => panic!("mkfifo {}: {err}", pipe.display()),
+    }
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(std::fs::OpenOptions::new().write(true).open(&pipe));
+    });
+    let mut writer = receive
+        .recv_timeout(WAIT)
+        .expect("a reader opens the pipe: a writer never waits for ever")
+        .unwrap();
+    writer.write_all(format!("{line}\n").as_bytes()).unwrap();
+}
+
+#[test]
+fn more_contacts_than_descriptors_are_served_on_demand() {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!("stanza-fmt-nofile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let contacts: Vec<String> = (0..40).map(|n| format!("c{n:02}@localhost")).collect();
+    for contact in &contacts {
+        std::fs::create_dir_all(dir.join(contact)).unwrap();
+    }
+    let mut command = Command::new(BIN);
+    command
+        .arg("--dir")
+        .arg(&dir)
+        .env("XMPP_JID", "me@localhost")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // 28 descriptors, soft and hard: room for 12 pipes at once, not 40.
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = rustix::process::Rlimit {
+                current: Some(28),
+                maximum: Some(28),
+            };
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, limit)?;
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let lines = stdout_lines(child.stdout.take().unwrap());
+    wait_in(&dir.join(&contacts[39]), || {
+        dir.join(&contacts[39]).join("in").exists()
+    });
+
+    // Every contact, twice round: each line is read and sent.
+    for round in 0..2 {
+        for contact in &contacts {
+            let text = format!("round {round} to {contact}");
+            say(&dir.join(contact), &text);
+            message_to(&next_line(&lines), contact, &text);
+        }
+    }
+    // A writer that makes a file of a parked contact's in: read, sent, and
+    // the pipe is back.
+    let parked = contacts
+        .iter()
+        .find(|c| !dir.join(c).join("in").exists())
+        .expect("a contact without a pipe");
+    std::fs::write(
+        dir.join(parked).join("in"),
+        "from a file\nand a second line\n",
+    )
+    .unwrap();
+    message_to(&next_line(&lines), parked, "from a file");
+    message_to(&next_line(&lines), parked, "and a second line");
+    wait_in(&dir.join(parked), || {
+        std::fs::symlink_metadata(dir.join(parked).join("in"))
+            .is_ok_and(|m| m.file_type().is_fifo())
+    });
+
+    // Never a pipe that nothing reads: every in there is has its reader.
+    let mut pipes = 0;
+    for contact in &contacts {
+        let pipe = dir.join(contact).join("in");
+        if !pipe.exists() {
+            continue;
+        }
+        pipes += 1;
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&pipe);
+        assert!(opened.is_ok(), "{}: {opened:?}", pipe.display());
+    }
+    assert!(pipes <= 12, "{pipes} pipes open at once");
+    eprintln!("40 contacts, RLIMIT_NOFILE 28: {pipes} pipes open at the end, 82 lines sent");
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("Too many open files"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
