@@ -79,10 +79,13 @@ fn a_remote_server_that_cannot_be_reached_exits_68_within_the_linger() {
     let alice = prosody.account("alice");
     let out = send(&prosody, &alice, "bob@127.0.0.3", &["--linger", "20"]);
     assert_eq!(out.code(), Some(68), "{out}");
+    // remote-server-not-found when nothing answers; once, in a full run on
+    // this shared machine, a server we did not start answered on
+    // 127.0.0.3:5269, and Prosody 13 said remote-server-timeout
+    // ("host-unknown"): both are 68, both name the recipient.
     assert!(
-        out.stderr_str().starts_with(
-            "xmpp-auth: the message to bob@127.0.0.3 bounced: remote-server-not-found"
-        ),
+        out.stderr_str()
+            .starts_with("xmpp-auth: the message to bob@127.0.0.3 bounced: remote-server-"),
         "{out}"
     );
 }
