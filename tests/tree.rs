@@ -476,3 +476,118 @@ fn a_long_line_goes_whole_up_to_the_server_s_limit_and_in_parts_beyond() {
     alice_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+/// A small tmpfs mounted for a test, unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mount a tmpfs of `size` at `path`, or say why not (not root, no mount).
+    fn mount(path: &Path, size: &str) -> Result<SmallDisk, String> {
+        std::fs::create_dir_all(path).map_err(|e| e.to_string())?;
+        let mut mount = Command::new("mount");
+        mount
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size},mode=0700"));
+        mount.arg("tmpfs").arg(path);
+        let output = harness::run(mount, b"", LIMIT);
+        if !output.status.success() {
+            return Err(format!("mount -t tmpfs: {}", output.stderr_str().trim()));
+        }
+        Ok(SmallDisk {
+            path: path.to_owned(),
+        })
+    }
+
+    /// Fill it with `DISK/filler` until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
+        let block = vec![b'x'; 4096];
+        let mut one = [b'x'];
+        while filler.write_all(&block).is_ok() {}
+        while filler.write_all(&mut one).is_ok() {}
+    }
+
+    /// Free the space `fill` took.
+    fn free(&self) {
+        std::fs::remove_file(self.path.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let mut umount = Command::new("umount");
+        umount.arg("-l").arg(&self.path);
+        let _ = harness::run(umount, b"", LIMIT);
+    }
+}
+
+#[test]
+fn a_full_disk_ends_the_session_and_the_next_start_loses_nothing() {
+    let temp = TempDir::new("tree-disk-full");
+    let disk = match SmallDisk::mount(&temp.join("disk"), "512k") {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED a_full_disk_ends_the_session_and_the_next_start_loses_nothing: {why}"
+            );
+            return;
+        }
+    };
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let dir = disk.path.join("xmpp");
+    let out_path = dir.join(&alice.jid).join("out");
+    let mut session = start(prosody, &bob, &dir);
+    let mut alice_online = harness::online(prosody, &alice);
+    let first = harness::unique("before");
+    let before = marker(&mut alice_online, &bob, &out_path, &first);
+
+    // The disk fills; alice writes on: jid-route cannot write, exits 74,
+    // and the session ends with it.
+    disk.fill();
+    // (A page of tmpfs holds the end of out: lines longer than one do not fit.)
+    let lost: Vec<String> = (0..3)
+        .map(|n| harness::unique(&format!("full{n}")) + &" padding".repeat(600))
+        .collect();
+    for text in &lost {
+        alice_online.write(harness::chat(&bob.jid, text).as_bytes());
+    }
+    let status = session.wait_timeout(LIMIT).expect("the session ends");
+    assert_eq!(status.code(), Some(74), "{status:?}\n{}", session.stderr());
+    let stderr = session.stderr();
+    let full = std::fs::read_to_string(&out_path).unwrap();
+    assert!(full.ends_with('\n'), "a torn line in out: {full:?}");
+    assert!(full.starts_with(&before), "{full}");
+    assert!(!lost.iter().all(|text| full.contains(text)), "{full}");
+
+    // Space again: the next start writes what came meanwhile, once each, in order.
+    disk.free();
+    let mut session = start(prosody, &bob, &dir);
+    let after = marker(
+        &mut alice_online,
+        &bob,
+        &out_path,
+        &harness::unique("after"),
+    );
+    assert!(after.starts_with(&full), "{after}");
+    assert_eq!(count(&after, &alice.jid, &first), 1, "{after}");
+    for text in &lost {
+        assert_eq!(count(&after, &alice.jid, text), 1, "{after}");
+    }
+    let position = |text: &str| after.find(text).unwrap();
+    assert!(position(&lost[0]) < position(&lost[1]) && position(&lost[1]) < position(&lost[2]));
+    assert!(after
+        .lines()
+        .all(|line| line.len() > 16 && line.as_bytes()[16] == b' '));
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    eprintln!(
+        "acceptance: disk full: ii-client run exited {:?}; its stderr:\n{stderr}\nDIR/log:\n{log}\nout after the restart:\n{after}",
+        status.code()
+    );
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+    drop(disk);
+}
