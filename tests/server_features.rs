@@ -3,7 +3,7 @@
 //! `from`, which ejabberd 24.12 needs to offer SASL2) and after a SASL1
 //! PLAIN login. Each test checks what the chain relies on and prints the
 //! features (`cargo test --test server_features -- --nocapture`;
-//! docs/SERVERS.md holds them as seen).
+//! docs/SERVERS.md holds them as seen). And tests/fetch-servers' bad input.
 
 use harness::{RawStream, Server, ServerVersion, Transport};
 
@@ -64,4 +64,19 @@ harness::on_every_server! {
         assert!(features.contains("urn:ietf:params:xml:ns:xmpp-bind"), "{features}");
         assert!(features.contains("urn:xmpp:sm:3"), "{features}");
     }
+}
+
+/// tests/fetch-servers, given a directory it cannot write, says so in one
+/// line and exits 73 without fetching anything.
+#[test]
+fn fetch_servers_refuses_a_directory_it_cannot_write() {
+    let mut command = std::process::Command::new(harness::repo_root().join("tests/fetch-servers"));
+    command.arg("/proc/no-such-directory");
+    let output = harness::run(command, b"", std::time::Duration::from_secs(30));
+    assert_eq!(output.code(), Some(73), "{output}");
+    assert_eq!(
+        output.stderr_str(),
+        "fetch-servers: cannot write to /proc/no-such-directory: give a directory of your own\n",
+        "{output}"
+    );
 }
