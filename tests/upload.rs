@@ -483,6 +483,42 @@ fn an_independent_client_downloads_the_file_byte_for_byte() {
     assert_eq!(line, format!("file {digest} {} yes the screen", data.len()));
 }
 
+/// The by-hand check's wrapper of a tool: runs it as its child (stderr on a
+/// pty when PTY), closes its own copies of fds 6, 7 and 8, and prints the
+/// child's peak RSS from wait4 (the child's and its waited-for descendants').
+const WRAPPER: &str = r#"#!/usr/bin/python3
+import os, sys
+tty = PTY
+if tty:
+    master, slave = os.openpty()
+pid = os.fork()
+if pid == 0:
+    if tty:
+        os.dup2(slave, 2)
+    os.execv(TOOL, [TOOL] + sys.argv[1:])
+for fd in (6, 7, 8):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+if tty:
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    redraws = [part for part in seen.replace(b"\n", b"\r").split(b"\r") if part.strip()]
+    sys.stderr.write("NAME on a terminal: %d progress lines, the last: %s\n" % (len(redraws), redraws[-1].decode() if redraws else "none"))
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write("NAME: max RSS %d KiB\n" % usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
 /// The acceptance check, by hand (`cargo test --test upload -- --ignored
 /// --nocapture`): a 20 MB file through xmpp-notify, each of our processes
 /// under a wrapper that prints its peak RSS, and slixmpp downloading it.
@@ -501,16 +537,20 @@ fn twenty_megabytes_through_the_notifier_by_hand() {
     // fds 6, 7 and 8 (so that the stream ends when the tool's does), and
     // prints the child's peak RSS from wait4 (that of the child itself and
     // the descendants it waited for).
+    // xmpp-upload's stderr is a terminal (a pty): its progress line is read
+    // back and summed up (how many redraws, the last).
     for name in ["xmpp-connect", "xmpp-auth", "xmpp-upload"] {
-        let script = format!(
-            "#!/usr/bin/python3\nimport os, sys\npid = os.fork()\nif pid == 0:\n    \
-             os.execv({tool:?}, [{tool:?}] + sys.argv[1:])\nfor fd in (6, 7, 8):\n    \
-             try:\n        os.close(fd)\n    except OSError:\n        pass\n\
-             _, status, usage = os.wait4(pid, 0)\n\
-             sys.stderr.write('{name}: max RSS %d KiB\\n' % usage.ru_maxrss)\n\
-             sys.exit(os.waitstatus_to_exitcode(status))\n",
-            tool = tool(name).display().to_string()
-        );
+        let script = WRAPPER
+            .replace("TOOL", &format!("{:?}", tool(name).display().to_string()))
+            .replace("NAME", name)
+            .replace(
+                "PTY",
+                if name == "xmpp-upload" {
+                    "True"
+                } else {
+                    "False"
+                },
+            );
         let path = wrappers.join(name);
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
