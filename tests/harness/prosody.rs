@@ -142,6 +142,11 @@ pub struct Options {
     /// with this size limit in bytes, its HTTPS on a port of its own
     /// (127.0.0.1, the harness certificate); `None`: no upload service.
     pub upload_limit: Option<u64>,
+    /// The message archive (mod_mam, XEP-0313; on by default). Off for the
+    /// soak: archiving each of its 50,000 messages slows Prosody's reads
+    /// enough to show its resumption bug (docs/DESIGN.md, "Sessions that
+    /// outlive a connection") in most runs.
+    pub archive: bool,
 }
 
 /// The upload service's size limit unless a test sets another: a 20 MB
@@ -164,6 +169,7 @@ impl Options {
             log_level: "debug",
             s2s_out: false,
             upload_limit: Some(UPLOAD_LIMIT),
+            archive: true,
         }
     }
 }
@@ -385,7 +391,7 @@ modules_enabled = {{
 	"smacks"; "carbons"; "version"; "uptime"; "time"; "blocklist";
 	"posix";
 	{extra}
-	"mam";
+	{mam}
 }}
 modules_disabled = {{ {disabled} }}
 
@@ -429,6 +435,11 @@ Component "conference.localhost" "muc"
             extra = self.options.version.extra_modules(),
             https_ports = self.upload_port().map_or(String::new(), |p| p.to_string()),
             upload = self.upload_component(),
+            mam = if self.options.archive {
+                r#""mam";"#
+            } else {
+                ""
+            },
             disabled = if self.options.s2s_out {
                 ""
             } else {

@@ -395,10 +395,15 @@ impl Login {
         start
     }
 
+    /// Whether this login takes SASL2 where offered: over TLS, unless told not to.
+    fn uses_sasl2(&self) -> bool {
+        self.sasl2 && self.transport.tls
+    }
+
     /// `<authenticate/>` from the cached features, when they allow it.
     fn pipelined_authenticate(&mut self) -> Option<Vec<String>> {
         let line = self.cached_features.take()?;
-        if !(self.sasl2 && self.transport.tls && !self.register) {
+        if !(self.uses_sasl2() && !self.register) {
             return None;
         }
         let features = Element::parse(&line).ok()?;
@@ -491,7 +496,7 @@ impl Login {
                             "the stream features after SASL2's success",
                         ));
                     }
-                    self.on_sasl2_features(success, inline_sm, &features)
+                    self.on_sasl2_features(success, inline_sm, Some(&features))
                 }
                 Item::Header(_) => Err(Error::protocol(
                     "the server restarted the stream after SASL2, which has no restart",
@@ -638,15 +643,22 @@ impl Login {
     }
 
     /// After SASL2's success: resumed, bound by Bind2, or on as after SASL1.
+    ///
+    /// `features` is `None` when the login ends at the success itself: with
+    /// stream management resumed or enabled inline, what follows the success
+    /// (Prosody resends what the old session had unacknowledged before its
+    /// features) already counts for stream management, so it is the session's.
     fn on_sasl2_features(
         &mut self,
         success: sasl2::Success,
         inline_sm: bool,
-        features: &Element,
+        features: Option<&Element>,
     ) -> Result<(State, Step)> {
         match success.resumption {
             InlineSm::Resumed { h, previd } => {
-                self.note_features(features);
+                if let Some(features) = features {
+                    self.note_features(features);
+                }
                 let resume = self.resume.take().ok_or_else(|| {
                     Error::protocol("the server resumed a session that was not asked for")
                 })?;
@@ -667,18 +679,26 @@ impl Login {
             InlineSm::None => {}
         }
         if !success.bound {
-            return self.on_restarted_features(features);
+            return match features {
+                Some(features) => self.on_restarted_features(features),
+                None => Err(Error::new(
+                    Status::Software,
+                    "the login ended at SASL2's success without a session",
+                )),
+            };
         }
-        let offers = self.note_features(features);
-        let enabled = match success.sm_enabled {
-            Some(Ok((id, max))) => Some(Enabled { id, max }),
-            Some(Err(())) => {
+        let offers = features.map(|features| self.note_features(features));
+        let enabled = match (success.sm_enabled, offers) {
+            (Some(Ok((id, max))), _) => Some(Enabled { id, max }),
+            (Some(Err(())), _) => {
                 self.warnings
                     .push("the server refused to enable stream management".into());
                 None
             }
-            None if !inline_sm => return self.start_sm(offers, self.fresh, success.jid),
-            None => None,
+            (None, Some(offers)) if !inline_sm => {
+                return self.start_sm(offers, self.fresh, success.jid)
+            }
+            (None, _) => None,
         };
         Ok((State::Done, self.done(success.jid, sm(self.fresh, enabled))))
     }
@@ -869,7 +889,7 @@ impl Login {
 
     /// SASL2 where offered (over TLS), else SASL1's `<auth/>`.
     fn start_sasl(&mut self, features: &Element) -> Result<(State, Step)> {
-        if self.sasl2 && self.transport.tls {
+        if self.uses_sasl2() {
             if let Some(offers) = sasl2::Offers::parse(features) {
                 return self.start_sasl2(features.clone(), offers);
             }
@@ -1098,6 +1118,11 @@ impl Login {
                     secret: Password::new(secret.clone()),
                     expiry: expiry.clone(),
                 }));
+            }
+            let sm_inline = matches!(success.resumption, InlineSm::Resumed { .. })
+                || (success.bound && matches!(success.sm_enabled, Some(Ok(_))));
+            if sm_inline {
+                return self.on_sasl2_features(success, exchange.inline_sm, None);
             }
             return Ok((
                 State::Sasl2Features {
@@ -2652,7 +2677,7 @@ mod tests {
                 "<bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm-9' resume='true'/></bound>\
                  <token xmlns='urn:xmpp:fast:0' expiry='2026-12-23T00:00:00Z' token='secret-token:fast-1'/>",
             ));
-            transcript.push(features(BIND));
+            // Stream management enabled inline: the login ends at the success.
             let outcome = run(login, transcript).unwrap();
             assert_eq!(outcome.jid.to_string(), BOUND);
             assert_eq!(outcome.sm, enabled("sm-9"));
@@ -2685,11 +2710,7 @@ mod tests {
             };
             let start = || vec![client_header_for(true), header(), features(&offers(FAST))];
             let mut transcript = start();
-            transcript.extend([
-                authenticate.clone(),
-                success(&hmac(token, "Responder")),
-                features(BIND),
-            ]);
+            transcript.extend([authenticate.clone(), success(&hmac(token, "Responder"))]);
             let outcome = run(
                 Login::new(sasl2_config(Some(fast(Some(token)))), tls()),
                 transcript,
@@ -2733,7 +2754,6 @@ mod tests {
                 ),
                 "<bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm-2' resume='true'/></bound>",
             ));
-            transcript.push(features(BIND));
             let outcome = run(login, transcript).unwrap();
             assert_eq!(outcome.token, Some(TokenUpdate::Forget));
             assert_eq!(
@@ -2762,7 +2782,6 @@ mod tests {
                 &inline,
                 "<resumed xmlns='urn:xmpp:sm:3' h='2' previd='sm-1'/>",
             ));
-            transcript.push(features(BIND));
             let outcome = run(Login::new(config(), tls()).with_nonce(NONCE), transcript).unwrap();
             assert_eq!(outcome.sm, Sm::Resumed { h: 2 });
             assert_eq!(outcome.jid, resume.jid);
@@ -2773,7 +2792,6 @@ mod tests {
                 "<failed xmlns='urn:xmpp:sm:3' h='3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>\
                  <bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='sm-5' resume='true'/></bound>",
             ));
-            transcript.push(features(BIND));
             let outcome = run(Login::new(config(), tls()).with_nonce(NONCE), transcript).unwrap();
             assert_eq!(
                 outcome.sm,

@@ -988,6 +988,12 @@ impl Session {
     /// A stanza line from the server, logged in.
     fn inbound(&mut self, line: String, now: Instant) {
         let name = root_name(&line);
+        if name == "stream:features" {
+            // The authenticated stream's features after a SASL2 login that
+            // ended at its success (stream management inline): the login
+            // had what it needed; not a stanza, not downstream's.
+            return;
+        }
         if name == "message" && line.contains("error") {
             self.check_bounce(&line, now);
         }

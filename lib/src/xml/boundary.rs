@@ -57,6 +57,9 @@ pub struct Boundaries {
     pushed: u64,
     /// The offset of the last boundary.
     last: u64,
+    /// The boundaries after the bytes taken, in order (for
+    /// [`within`](Boundaries::within)).
+    ends: std::collections::VecDeque<u64>,
     /// Bytes taken by the caller.
     taken: u64,
 }
@@ -311,6 +314,21 @@ impl Boundaries {
         usize::try_from(self.last.saturating_sub(self.taken)).unwrap_or(usize::MAX)
     }
 
+    /// How many of the bytes not yet taken end at the last boundary within
+    /// the first `limit` of them; where there is none, at the first boundary
+    /// after them (an element larger than `limit`); 0 without a boundary.
+    ///
+    /// A sender that hands TLS at most a record (16 KiB) at a time, up to
+    /// this, makes every record end on a boundary but for elements larger
+    /// than a record.
+    pub fn within(&self, limit: usize) -> usize {
+        let end = self.taken + limit as u64;
+        let inside = self.ends.iter().take_while(|&&at| at <= end).last();
+        inside.or_else(|| self.ends.front()).map_or(0, |&at| {
+            usize::try_from(at - self.taken).unwrap_or(usize::MAX)
+        })
+    }
+
     /// Bytes pushed and not yet taken.
     pub fn waiting(&self) -> usize {
         usize::try_from(self.pushed - self.taken).unwrap_or(usize::MAX)
@@ -321,11 +339,17 @@ impl Boundaries {
     pub fn take(&mut self, n: usize) {
         debug_assert!(n <= self.waiting(), "took more than was pushed");
         self.taken = (self.taken + n as u64).min(self.pushed);
+        while self.ends.front().is_some_and(|&at| at <= self.taken) {
+            self.ends.pop_front();
+        }
     }
 
     /// Text runs up to `at` (exclusive): a boundary if no element is open.
     fn text_ends(&mut self, at: u64) {
         if self.depth == 0 {
+            if at > self.last.max(self.taken) {
+                self.ends.push_back(at);
+            }
             self.last = at;
         }
     }
@@ -603,5 +627,27 @@ mod tests {
         assert_eq!(boundaries(b" x\n"), [1, 2, 3]);
         // Not inside an element.
         assert_eq!(boundaries(b"<a> x\n</a>"), [10]);
+    }
+
+    #[test]
+    fn within_a_limit_is_the_last_boundary_there_else_the_first_after() {
+        let mut b = Boundaries::new();
+        let small = "<message><body>hi</body></message>"; // 34 bytes
+        let big = format!("<message><body>{}</body></message>", "x".repeat(100));
+        b.push(small.as_bytes());
+        b.push(small.as_bytes());
+        b.push(big.as_bytes());
+        b.push(b"<r xmlns='urn:xmpp:sm:3'/><a");
+        assert_eq!(b.within(34), 34);
+        assert_eq!(b.within(67), 34);
+        assert_eq!(b.within(68), 68);
+        // A larger element than the limit: up to its end.
+        assert_eq!(b.within(80), 68);
+        b.take(68);
+        assert_eq!(b.within(10), big.len(), "the first boundary after");
+        assert_eq!(b.within(1000), big.len() + 26);
+        b.take(big.len() + 26);
+        assert_eq!(b.within(1000), 0, "an open element: nothing yet");
+        assert_eq!(b.complete(), 0);
     }
 }

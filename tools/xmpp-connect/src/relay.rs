@@ -14,12 +14,19 @@
 //! with the dead connection's XML parser, so a stanza that connection had
 //! delivered in part would corrupt the resumed stream, and Prosody's parser
 //! only ever gets whole records. So rustls is handed bytes only when it has
-//! nothing left to write, and then all the bytes up to the last boundary in
-//! one write, which makes the last record end there. Bytes are never held
-//! forever: at the end of the local input everything goes, and so does a
-//! full buffer without a boundary (one element larger than the buffer; an
-//! element larger than a record, 16 KiB, is cut by the records anyway). The
-//! same rule holds without TLS, where it is harmless.
+//! nothing left to write, and then the bytes up to the last boundary within
+//! one record (16 KiB) in one write, which makes that record end there (a
+//! larger write would be cut into records anywhere, and a connection dying
+//! between them would leave part of an element; Prosody 13 does the same as
+//! 0.12, seen in the soak as `not-well-formed` after a resumption that
+//! resent many stanzas at once). Bytes are never held
+//! forever: a full buffer without a boundary goes (one element larger than
+//! the buffer; an element larger than a record, 16 KiB, is cut by the
+//! records anyway). At the end of the local input, everything up to the last
+//! boundary goes, and a part of an element after it is dropped: its writer
+//! went away in the middle of it, and sent it would poison a resumption the
+//! same way (what the server did not acknowledge, xmpp-auth sends again). The
+//! same rules hold without TLS, where they are harmless.
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustls::ClientConnection;
@@ -30,6 +37,11 @@ use std::time::{Duration, Instant};
 use xmpp_pipes::exit::{Error, Status};
 use xmpp_pipes::xml::boundary::Boundaries;
 
+/// The most handed to TLS in one write, ending on a boundary (but an
+/// element larger than this): one record (rustls cuts at 16 KiB), and no
+/// more than Prosody reads at a time (8 KiB), so that a record waiting
+/// alone in the server is read whole.
+const RECORD: usize = 8 * 1024;
 /// Read at most this much at a time, from either side.
 const CHUNK: usize = 16 * 1024;
 /// Stop reading a side once this much waits for the other side.
@@ -93,8 +105,8 @@ impl Server {
 
     /// Once everything before is written, take what of `up` may go (see
     /// [`Upstream::sendable`]), all in one write; how much was taken.
-    fn accept(&mut self, up: &mut Upstream, all: bool) -> io::Result<usize> {
-        let offered = up.sendable(all);
+    fn accept(&mut self, up: &mut Upstream) -> io::Result<usize> {
+        let offered = up.sendable();
         if offered == 0 || self.wants_write() {
             return Ok(0);
         }
@@ -198,13 +210,12 @@ impl Upstream {
     }
 
     /// How many bytes may go to the server now: those up to the last element
-    /// boundary; all of them at the end of the input (`all`) or when the
-    /// buffer is full without a boundary.
-    fn sendable(&self, all: bool) -> usize {
-        match self.boundaries.complete() {
-            _ if all => self.bytes.len(),
+    /// boundary within a record; all of them when the buffer is full without
+    /// a boundary (one element larger than the buffer).
+    fn sendable(&self) -> usize {
+        match self.boundaries.within(RECORD) {
             0 if self.bytes.len() >= BUFFER_LIMIT => self.bytes.len(),
-            complete => complete,
+            within => within,
         }
     }
 
@@ -351,13 +362,24 @@ pub fn relay(
             }
             let mut moved = false;
             if !up.is_empty() && !server.closing {
-                let accepted = server.accept(&mut up, local_ended);
+                let accepted = server.accept(&mut up);
                 moved = accepted.as_ref().is_ok_and(|&taken| taken > 0);
                 if let Err(err) = accepted {
                     let err = Error::temp(format!("sending to the server: {err}"));
                     let local = (&mut up, &mut local_ended);
                     give_up_sending(&mut outcome, err, server, local, (&mut drain_until, drain));
                 }
+            }
+            if local_ended && !up.is_empty() && up.sendable() == 0 && !server.wants_write() {
+                // The local side ended in the middle of an element: its
+                // writer went away while writing it (xmpp-auth drops a
+                // connection it has given up on). Sent, it would stay in the
+                // server's parser, which Prosody (0.12 and 13) goes on with
+                // when the session is resumed on a new connection: the
+                // resumed stream would be `not-well-formed`. The stanza is
+                // not lost: what the server did not acknowledge is resent.
+                up.clear();
+                moved = true;
             }
             if local_ended && up.is_empty() && !server.closing {
                 server.close();

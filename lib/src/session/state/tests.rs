@@ -952,7 +952,13 @@ fn a_session_that_refuses_bad_input_goes_on_and_says_what_was_not_sent() {
         .collect();
     let delivered: Vec<_> = actions
         .iter()
-        .filter_map(|a| if let Action::Deliver(d) = a { Some(d.as_str()) } else { None })
+        .filter_map(|a| {
+            if let Action::Deliver(d) = a {
+                Some(d.as_str())
+            } else {
+                None
+            }
+        })
         .collect();
     assert_eq!(notices.len(), 2, "{actions:?}");
     assert!(
@@ -1056,5 +1062,21 @@ fn carbons_are_turned_on_in_each_new_session_and_the_answer_stays_here() {
     assert_eq!(
         notices(&all(&mut session)),
         ["warning: the server refused message carbons: service-unavailable"]
+    );
+}
+
+#[test]
+fn features_after_a_login_that_ended_at_sasl2_success_are_not_a_stanza() {
+    let (mut session, now) = online(None);
+    session.server_item(
+        line("<stream:features xmlns:stream='http://etherx.jabber.org/streams'><ver xmlns='urn:xmpp:features:rosterver'/></stream:features>"),
+        now,
+    );
+    assert_eq!(all(&mut session), [], "neither delivered nor answered");
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), now);
+    assert_eq!(
+        sent(&mut session),
+        ["<a xmlns='urn:xmpp:sm:3' h='0'/>"],
+        "not counted"
     );
 }
