@@ -654,6 +654,12 @@ impl Login {
         inline_sm: bool,
         features: Option<&Element>,
     ) -> Result<(State, Step)> {
+        if features.is_none() {
+            self.details.push(
+                "stream features after SASL: not awaited (SASL2 with stream management inline)"
+                    .into(),
+            );
+        }
         match success.resumption {
             InlineSm::Resumed { h, previd } => {
                 if let Some(features) = features {
