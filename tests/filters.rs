@@ -141,6 +141,10 @@ fn two_users_talk_through_their_trees() {
         a.dir.join("log"),
     ] {
         use std::os::unix::fs::PermissionsExt;
+        if path.ends_with("log") && !path.exists() {
+            // DIR/log is made with its first line (none here), under umask 077.
+            continue;
+        }
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         let want = if path.is_dir() { 0o700 } else { 0o600 };
         assert_eq!(mode, want, "{}", path.display());
