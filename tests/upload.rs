@@ -771,3 +771,23 @@ fn both_prosody_versions_take_the_upload() {
         );
     }
 }
+
+/// `notify --file` checks the file before it connects: a typo costs no
+/// login (no account or server is set up here at all).
+#[test]
+fn notify_refuses_a_missing_file_or_a_directory_before_connecting() {
+    let temp = harness::TempDir::new("notify-file");
+    for (path, says) in [
+        (temp.path().join("nothing"), "cannot read it"),
+        (temp.path().to_owned(), "is a directory"),
+    ] {
+        let mut command = harness::example("notify");
+        command.arg("--file").arg(&path).arg("bob@example.org");
+        harness::isolate(&mut command, &temp.path().join("no-home"));
+        command.env("XMPP_JID", "alice@example.org");
+        let out = harness::run(command, b"", WAIT);
+        assert_eq!(out.code(), Some(66), "{out}");
+        assert!(out.stderr_str().contains(says), "{out}");
+        assert!(!out.stderr_str().contains("xmpp-connect"), "nothing connected: {out}");
+    }
+}
