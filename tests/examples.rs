@@ -100,26 +100,13 @@ fn normalise(text: &str) -> String {
     out
 }
 
-/// `examples/echo-bot` as `bot` on `prosody`, its temporary files in `temp`.
-fn echo_bot(prosody: &Prosody, bot: &Account, temp: &TempDir) -> Command {
-    let mut command = example("echo-bot");
-    command
-        .arg(&bot.jid)
-        .arg(&bot.password_file)
-        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
-        .arg("--cafile")
-        .arg(prosody.ca_pem())
-        .env("TMPDIR", temp.path());
-    command
-}
-
 #[test]
 fn echo_bot_answers_with_the_text_and_runs_none_of_it() {
     let prosody = Prosody::shared();
     let (bot, alice) = (prosody.new_account("bot"), prosody.new_account("alice"));
     let temp = TempDir::new("echo-bot");
 
-    let mut running = Spawned::start(echo_bot(prosody, &bot, &temp));
+    let mut running = Spawned::start(harness::echo_bot(prosody, &bot, &temp));
     let announced = running.expect_line(LIMIT, |line| line.starts_with("echo-bot: "));
     assert!(
         announced.starts_with(&format!("echo-bot: online as {}/", bot.jid)),
@@ -451,7 +438,7 @@ fn echo_bot_answers_again_after_a_server_restart() {
     let prosody = Prosody::start();
     let (bot, alice) = (prosody.new_account("bot"), prosody.new_account("alice"));
     let temp = TempDir::new("echo-restart");
-    let mut running = Spawned::start(echo_bot(&prosody, &bot, &temp));
+    let mut running = Spawned::start(harness::echo_bot(&prosody, &bot, &temp));
     let online_line = |line: &str| line.starts_with("echo-bot: online as ");
     running.expect_line(LIMIT, online_line);
 

@@ -432,7 +432,7 @@ fn notify_file_sends_a_link_with_its_description_and_says_why_not() {
     assert_eq!(
         out.stderr_str(),
         format!(
-            "xmpp-upload: {}: cannot open it: No such file or directory (os error 2)\n",
+            "notify: {}: cannot read it (no such file, or no permission): nothing was sent\n",
             missing.display()
         ),
         "{out}"
@@ -716,15 +716,8 @@ fn the_echo_bot_answers_file_with_a_file() {
     let (bot, alice) = (prosody.new_account("bot"), prosody.new_account("alice"));
     let temp = harness::TempDir::new("echo-bot");
     let (file, data) = random_file(prosody, "answer.txt", 3000);
-    let mut command = harness::example("echo-bot");
-    command
-        .arg(&bot.jid)
-        .arg(&bot.password_file)
-        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
-        .arg("--cafile")
-        .arg(prosody.ca_pem())
-        .env("TMPDIR", temp.path())
-        .env("ECHO_BOT_FILE", &file);
+    let mut command = harness::echo_bot(prosody, &bot, &temp);
+    command.env("ECHO_BOT_FILE", &file);
     harness::isolate(&mut command, &prosody.scratch_dir().join("no-home"));
     let mut running = harness::Spawned::start(command);
     running.expect_line(WAIT, |line| line.starts_with("echo-bot: online as "));
@@ -788,6 +781,9 @@ fn notify_refuses_a_missing_file_or_a_directory_before_connecting() {
         let out = harness::run(command, b"", WAIT);
         assert_eq!(out.code(), Some(66), "{out}");
         assert!(out.stderr_str().contains(says), "{out}");
-        assert!(!out.stderr_str().contains("xmpp-connect"), "nothing connected: {out}");
+        assert!(
+            !out.stderr_str().contains("xmpp-connect"),
+            "nothing connected: {out}"
+        );
     }
 }

@@ -108,6 +108,20 @@ pub fn example(name: &str) -> std::process::Command {
     command
 }
 
+/// `examples/echo-bot` as `bot` on `prosody` (STARTTLS, the harness CA),
+/// its temporary files in `temp`.
+pub fn echo_bot(prosody: &Prosody, bot: &Account, temp: &TempDir) -> std::process::Command {
+    let mut command = example("echo-bot");
+    command
+        .arg(&bot.jid)
+        .arg(&bot.password_file)
+        .args(["--host", &format!("127.0.0.1:{}", prosody.starttls_port())])
+        .arg("--cafile")
+        .arg(prosody.ca_pem())
+        .env("TMPDIR", temp.path());
+    command
+}
+
 /// Asserts that `line` is `YYYY-MM-DD HH:MM <who> text`, a line of a
 /// tree's `DIR/<jid>/out` file (as jid-route and stanza-fmt write it).
 #[track_caller]
