@@ -406,6 +406,17 @@ impl Login {
         if !(self.uses_sasl2() && !self.register) {
             return None;
         }
+        // Nothing secret before this stream's offers were seen: a token
+        // proof not bound to this TLS channel (-NONE) could be replayed, so
+        // it waits for the features; SCRAM's first message holds no secret.
+        let unbound_token = self
+            .fast
+            .as_ref()
+            .and_then(|f| f.token.as_ref())
+            .is_some_and(|t| !t.mechanism.binds());
+        if unbound_token {
+            return None;
+        }
         let features = Element::parse(&line).ok()?;
         let offers = sasl2::Offers::parse(&features)?;
         match self.start_sasl2(features, offers) {
@@ -2899,6 +2910,20 @@ mod tests {
             assert!(outcome
                 .features
                 .is_some_and(|f| f.contains("urn:xmpp:sasl:2")));
+        }
+
+        #[test]
+        fn an_unbound_token_waits_for_the_features_of_this_stream() {
+            let config = Config {
+                cached_features: Some(features_line(&offers(FAST))),
+                ..sasl2_config(Some(fast(Some("tok"))))
+            };
+            let mut login = Login::new(config, tls());
+            assert_eq!(
+                login.start(),
+                client_header("example.org", Some(JID)),
+                "HT-SHA-256-NONE's proof is not sent with the header"
+            );
         }
 
         #[test]
