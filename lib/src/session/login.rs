@@ -53,7 +53,7 @@
 //!   the input (the server closed the connection), as today's code does;
 //! - enforce the time limits: this module has no clock.
 
-use super::sasl2::{self, Fast, InlineSm, TokenUpdate, NS_SASL2};
+use super::sasl2::{self, Fast, InlineSm, SmAnswer, TokenUpdate, NS_SASL2};
 use crate::exit::{Error, Result, Status};
 use crate::jid::Jid;
 use crate::password::Password;
@@ -141,8 +141,8 @@ pub const BIND_TAG: &str = "xmpp-pipes";
 pub enum Step {
     /// Write these lines (in order; possibly none) and feed the next item.
     Send(Vec<String>),
-    /// Logged in.
-    Done(Outcome),
+    /// Logged in (boxed: an outcome is large beside a few lines).
+    Done(Box<Outcome>),
 }
 
 /// A logged-in stream.
@@ -403,7 +403,7 @@ impl Login {
     /// `<authenticate/>` from the cached features, when they allow it.
     fn pipelined_authenticate(&mut self) -> Option<Vec<String>> {
         let line = self.cached_features.take()?;
-        if !(self.uses_sasl2() && !self.register) {
+        if !self.uses_sasl2() || self.register {
             return None;
         }
         // Nothing secret before this stream's offers were seen: a token
@@ -706,8 +706,8 @@ impl Login {
         }
         let offers = features.map(|features| self.note_features(features));
         let enabled = match (success.sm_enabled, offers) {
-            (Some(Ok((id, max))), _) => Some(Enabled { id, max }),
-            (Some(Err(())), _) => {
+            (Some(SmAnswer::Enabled(enabled)), _) => Some(enabled),
+            (Some(SmAnswer::Failed), _) => {
                 self.warnings
                     .push("the server refused to enable stream management".into());
                 None
@@ -1137,7 +1137,7 @@ impl Login {
                 }));
             }
             let sm_inline = matches!(success.resumption, InlineSm::Resumed { .. })
-                || (success.bound && matches!(success.sm_enabled, Some(Ok(_))));
+                || (success.bound && matches!(success.sm_enabled, Some(SmAnswer::Enabled(_))));
             if sm_inline {
                 return self.on_sasl2_features(success, exchange.inline_sm, None);
             }
@@ -1252,7 +1252,7 @@ impl Login {
     }
 
     fn done(&mut self, jid: Jid, sm: Sm) -> Step {
-        Step::Done(Outcome {
+        Step::Done(Box::new(Outcome {
             jid,
             sm,
             pending: std::mem::take(&mut self.pending),
@@ -1261,7 +1261,7 @@ impl Login {
             details: std::mem::take(&mut self.details),
             token: self.token.take(),
             features: self.features_line.take(),
-        })
+        }))
     }
 }
 
@@ -1627,7 +1627,7 @@ mod tests {
                     );
                     match login.on_item(item) {
                         Ok(Step::Send(lines)) => written.extend(lines),
-                        Ok(Step::Done(outcome)) => end = Some(Ok(outcome)),
+                        Ok(Step::Done(outcome)) => end = Some(Ok(*outcome)),
                         Err(err) => end = Some(Err(err)),
                     }
                 }

@@ -213,6 +213,15 @@ pub enum InlineSm {
     },
 }
 
+/// Bind2's answer to an inline `<enable/>` (XEP-0198).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmAnswer {
+    /// `<enabled/>`, with its resumption id (only when resumable) and `max`.
+    Enabled(super::login::Enabled),
+    /// `<failed/>`.
+    Failed,
+}
+
 /// What `<success/>` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Success {
@@ -222,8 +231,8 @@ pub struct Success {
     pub jid: Jid,
     /// `<bound/>` was there: Bind2 bound a new session.
     pub bound: bool,
-    /// Bind2's inline `<enabled/>` (Some(Ok)) or `<failed/>` (Some(Err)).
-    pub sm_enabled: Option<std::result::Result<(Option<String>, Option<u32>), ()>>,
+    /// Bind2's answer to the inline `<enable/>`, if it gave one.
+    pub sm_enabled: Option<SmAnswer>,
     /// Inline resumption.
     pub resumption: InlineSm,
     /// A FAST token.
@@ -252,12 +261,12 @@ impl Success {
         let sm_enabled = bound.and_then(|b| {
             if let Some(enabled) = b.child("enabled", NS_SM) {
                 let resumable = matches!(enabled.attr("resume"), Some("true" | "1"));
-                Some(Ok((
-                    enabled.attr("id").filter(|_| resumable).map(str::to_owned),
-                    enabled.attr("max").and_then(super::login::counter),
-                )))
+                Some(SmAnswer::Enabled(super::login::Enabled {
+                    id: enabled.attr("id").filter(|_| resumable).map(str::to_owned),
+                    max: enabled.attr("max").and_then(super::login::counter),
+                }))
             } else {
-                b.child("failed", NS_SM).map(|_| Err(()))
+                b.child("failed", NS_SM).map(|_| SmAnswer::Failed)
             }
         });
         let resumption = if let Some(resumed) = success.child("resumed", NS_SM) {
@@ -385,7 +394,13 @@ mod tests {
         let success = Success::parse(&success, &account).unwrap();
         assert_eq!(success.jid.to_string(), "user@example.org/xmpp-pipes.abc");
         assert!(success.bound);
-        assert_eq!(success.sm_enabled, Some(Ok((Some("s1".into()), Some(300)))));
+        assert_eq!(
+            success.sm_enabled,
+            Some(SmAnswer::Enabled(super::super::login::Enabled {
+                id: Some("s1".into()),
+                max: Some(300)
+            }))
+        );
         assert_eq!(success.resumption, InlineSm::None);
         assert_eq!(
             success.token,

@@ -460,7 +460,7 @@ impl Session {
         if let Phase::LoggingIn { login, .. } = &mut self.phase {
             match login.on_item(item) {
                 Ok(Step::Send(lines)) => self.actions.extend(lines.into_iter().map(Action::Send)),
-                Ok(Step::Done(outcome)) => self.logged_in(outcome, now),
+                Ok(Step::Done(outcome)) => self.logged_in(*outcome, now),
                 Err(err) => {
                     // Whatever failed, the next login starts from what the
                     // server offers then, not from cached features.
