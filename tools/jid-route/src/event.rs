@@ -121,10 +121,14 @@ fn message(stanza: &Stanza, sender: &Jid, bare: Jid, in_room: bool) -> Vec<Event
     };
     if let Some(subject) = stanza.child_text("subject") {
         if groupchat {
-            events.push(notice(
-                &bare,
-                format!("{author} set the topic to: {subject}"),
-            ));
+            // An empty subject: cleared by an occupant, or none set (the
+            // room's own one on entering, XEP-0045 §7.2.15).
+            let text = match (subject.trim().is_empty(), sender.resource()) {
+                (false, _) => format!("{author} set the topic to: {subject}"),
+                (true, Some(_)) => format!("{author} cleared the topic"),
+                (true, None) => "the room has no topic".to_owned(),
+            };
+            events.push(notice(&bare, text));
         } else if !subject.trim().is_empty() {
             events.push(notice(
                 &bare,
@@ -345,6 +349,14 @@ mod tests {
                 Event::Notice { contact: jid("room@muc.x"), text: "Alice set the topic to: news".into() },
                 Event::Message { contact: jid("room@muc.x"), author: "Alice".into(), text: "yo".into(), when: None },
             ]
+        );
+        assert_eq!(
+            events("<message from='room@muc.x/Alice' type='groupchat'><subject/></message>")
+                .unwrap(),
+            [Event::Notice {
+                contact: jid("room@muc.x"),
+                text: "Alice cleared the topic".into()
+            }]
         );
         assert!(events("<message from='b@x' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>").unwrap().is_empty());
         let error = events("<message from='b@x' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>").unwrap();
