@@ -591,3 +591,60 @@ fn a_full_disk_ends_the_session_and_the_next_start_loses_nothing() {
     stop(&dir, &mut session);
     drop(disk);
 }
+
+/// A contact cannot pass for someone else in the tree: eve logs in with the
+/// resource `boss@localhost`, then with bob's own JID as her resource, and
+/// sends bob's full JID `type='groupchat'` lines (Prosody delivers a
+/// groupchat to a full JID that is online; eve speaks raw XML, since our
+/// own xmpp-auth refuses a groupchat to a room it did not join); each shows
+/// under eve's bare JID in her own `out`, never as boss or as bob's own
+/// line, and no directory is made for boss.
+#[test]
+fn a_contact_with_a_jid_for_a_resource_cannot_forge_an_author() {
+    let prosody = Prosody::shared();
+    let (eve, bob) = (prosody.new_account("eve"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-forged-author");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    let bob_full = state
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}/", bob.jid)))
+        .unwrap_or_else(|| panic!("bob's full JID in DIR/state: {state}"))
+        .to_owned();
+    let out = dir.join(&eve.jid).join("out");
+    for resource in ["boss@localhost", bob.jid.as_str()] {
+        let mut raw = harness::RawStream::bridge(prosody, harness::Transport::DirectTls);
+        let header = harness::RawStream::header(prosody.domain(), Some(&eve.jid));
+        raw.open(&header);
+        raw.plain_login(&eve, &header);
+        raw.send(&format!(
+            "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+             <resource>{resource}</resource></bind></iq>"
+        ));
+        raw.until("</iq>");
+        let forged = harness::unique("forged");
+        raw.send(&format!(
+            "<message to='{bob_full}' type='groupchat'><body>{forged}</body></message>"
+        ));
+        let text = wait_for_file(&out, LIMIT, |o| o.contains(&forged));
+        assert_eq!(
+            count(&text, &eve.jid, &forged),
+            1,
+            "under eve's bare JID: {text}"
+        );
+        for who in ["boss@localhost", bob.jid.as_str()] {
+            assert_eq!(count(&text, who, &forged), 0, "not as {who}: {text}");
+        }
+    }
+    assert!(
+        !dir.join("boss@localhost").exists(),
+        "no directory for boss"
+    );
+    let own = std::fs::read_to_string(dir.join(&bob.jid).join("out")).unwrap_or_default();
+    assert!(
+        !own.contains("forged"),
+        "nothing in a conversation with ourselves: {own}"
+    );
+    stop(&dir, &mut session);
+}
