@@ -648,3 +648,73 @@ fn a_contact_with_a_jid_for_a_resource_cannot_forge_an_author() {
     );
     stop(&dir, &mut session);
 }
+
+/// Iq answers nobody asked for, from a contact, against Prosody: 10,001
+/// results with ids of eve's choosing (as if guessed) leave nothing in
+/// DIR/iq, are told in DIR/log in a few lines (one a burst), and cost no
+/// new-contact name: a new contact's first message still gets its own
+/// directory afterwards.
+#[test]
+fn a_flood_of_planted_iq_answers_changes_nothing_in_the_tree() {
+    let prosody = Prosody::shared();
+    let (eve, bob, carol) = (
+        prosody.new_account("eve"),
+        prosody.new_account("bob"),
+        prosody.new_account("carol"),
+    );
+    let temp = TempDir::new("tree-iq-flood");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    let bob_full = state
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}/", bob.jid)))
+        .expect("bob's full JID in DIR/state")
+        .to_owned();
+    let mut raw = harness::RawStream::bridge(prosody, harness::Transport::DirectTls);
+    let header = harness::RawStream::header(prosody.domain(), Some(&eve.jid));
+    raw.open(&header);
+    raw.plain_login(&eve, &header);
+    raw.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    raw.until("</iq>");
+    let mut flood = String::new();
+    for n in 0..10_001 {
+        flood.push_str(&format!(
+            "<iq type='result' id='xp-1-{n}-planted' to='{bob_full}'>\
+             <query xmlns='jabber:iq:roster'><item jid='boss@localhost' subscription='both'/></query></iq>"
+        ));
+    }
+    raw.send(&flood);
+    // Then eve's own chat line: everything before it was taken by then.
+    let last = harness::unique("after the flood");
+    raw.send(&format!(
+        "<message to='{bob_full}' type='chat'><body>{last}</body></message>"
+    ));
+    wait_for_file(&dir.join(&eve.jid).join("out"), LIMIT, |o| {
+        o.contains(&last)
+    });
+    let planted: Vec<_> = std::fs::read_dir(dir.join("iq"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        planted.iter().all(|n| n.to_string_lossy().starts_with('.')),
+        "no answer taken: {planted:?}"
+    );
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    let warnings = log.lines().filter(|l| l.contains("nobody asked")).count();
+    assert!(
+        (1..=6).contains(&warnings),
+        "a line a burst, not one an answer ({warnings}):\n{log}"
+    );
+    // A new contact still gets a directory of its own.
+    let mut carol_online = harness::online(prosody, &carol);
+    let hello = harness::unique("hello from carol");
+    marker(
+        &mut carol_online,
+        &bob,
+        &dir.join(&carol.jid).join("out"),
+        &hello,
+    );
+    carol_online.close_stdin();
+    stop(&dir, &mut session);
+}
