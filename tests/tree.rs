@@ -718,3 +718,59 @@ fn a_flood_of_planted_iq_answers_changes_nothing_in_the_tree() {
     carol_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+/// bob's phone is an independent client (slixmpp): what it sends to alice
+/// while the tree is stopped comes back with the archive as bob's own line,
+/// and what it sends while the tree runs comes as a carbon, once each.
+#[test]
+fn an_independent_client_as_the_phone_is_in_the_tree_once() {
+    let Some(python) = harness::interop_python() else {
+        harness::skip(
+            "tree phone",
+            "no target/interop-venv with slixmpp (tests/run makes it)",
+        );
+        return;
+    };
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-phone");
+    let dir = temp.join("xmpp");
+    let out_path = dir.join(&alice.jid).join("out");
+    let mut session = start(prosody, &bob, &dir);
+    let mut alice_online = harness::online(prosody, &alice);
+    let first = marker(
+        &mut alice_online,
+        &bob,
+        &out_path,
+        &harness::unique("first"),
+    );
+    stop(&dir, &mut session);
+
+    let mut phone = Command::new(python);
+    phone
+        .arg(harness::interop_script("phone.py"))
+        .arg(&bob.jid)
+        .arg(&bob.password_file)
+        .arg("127.0.0.1")
+        .arg(prosody.starttls_port().to_string())
+        .arg(prosody.ca_pem());
+    let mut phone = Spawned::start(phone);
+    phone.expect_line(LIMIT, |line| line == "online");
+    let away = harness::unique("from the phone while stopped");
+    phone.write(format!("{} {away}\n", alice.jid).as_bytes());
+    alice_online.expect_line(LIMIT, |line| line.contains(&away));
+
+    let mut session = start(prosody, &bob, &dir);
+    wait_for_file(&out_path, LIMIT, |out| out.contains(&away));
+    let live = harness::unique("from the phone while running");
+    phone.write(format!("{} {live}\n", alice.jid).as_bytes());
+    alice_online.expect_line(LIMIT, |line| line.contains(&live));
+    let out = wait_for_file(&out_path, LIMIT, |out| out.contains(&live));
+    assert_eq!(count(&out, &bob.jid, &away), 1, "{out}");
+    assert_eq!(count(&out, &bob.jid, &live), 1, "{out}");
+    assert!(out.find(&away) < out.find(&live), "{out}");
+    assert_eq!(out.lines().count(), first.lines().count() + 2, "{out}");
+    phone.close_stdin();
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}
