@@ -592,6 +592,32 @@ fn a_full_disk_ends_the_session_and_the_next_start_loses_nothing() {
     drop(disk);
 }
 
+/// The full JID the tree's session is bound to, from DIR/state.
+fn session_jid(dir: &Path, account: &Account) -> String {
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    state
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}/", account.jid)))
+        .unwrap_or_else(|| panic!("{}'s full JID in DIR/state: {state}", account.jid))
+        .to_owned()
+}
+
+/// `account` logged in over raw XML (SASL1 PLAIN, bound to `resource`, or
+/// to one the server picks): a client that sends whatever the test writes,
+/// where our own xmpp-auth would refuse it.
+fn raw_client(prosody: &Prosody, account: &Account, resource: Option<&str>) -> harness::RawStream {
+    let mut raw = harness::RawStream::bridge(prosody, harness::Transport::DirectTls);
+    let header = harness::RawStream::header(prosody.domain(), Some(&account.jid));
+    raw.open(&header);
+    raw.plain_login(account, &header);
+    let resource = resource.map_or(String::new(), |r| format!("<resource>{r}</resource>"));
+    raw.send(&format!(
+        "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>{resource}</bind></iq>"
+    ));
+    raw.until("</iq>");
+    raw
+}
+
 /// A contact cannot pass for someone else in the tree: eve logs in with the
 /// resource `boss@localhost`, then with bob's own JID as her resource, and
 /// sends bob's full JID `type='groupchat'` lines (Prosody delivers a
@@ -606,23 +632,10 @@ fn a_contact_with_a_jid_for_a_resource_cannot_forge_an_author() {
     let temp = TempDir::new("tree-forged-author");
     let dir = temp.join("xmpp");
     let mut session = start(prosody, &bob, &dir);
-    let state = std::fs::read_to_string(dir.join("state")).unwrap();
-    let bob_full = state
-        .split_whitespace()
-        .find(|w| w.starts_with(&format!("{}/", bob.jid)))
-        .unwrap_or_else(|| panic!("bob's full JID in DIR/state: {state}"))
-        .to_owned();
+    let bob_full = session_jid(&dir, &bob);
     let out = dir.join(&eve.jid).join("out");
     for resource in ["boss@localhost", bob.jid.as_str()] {
-        let mut raw = harness::RawStream::bridge(prosody, harness::Transport::DirectTls);
-        let header = harness::RawStream::header(prosody.domain(), Some(&eve.jid));
-        raw.open(&header);
-        raw.plain_login(&eve, &header);
-        raw.send(&format!(
-            "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
-             <resource>{resource}</resource></bind></iq>"
-        ));
-        raw.until("</iq>");
+        let mut raw = raw_client(prosody, &eve, Some(resource));
         let forged = harness::unique("forged");
         raw.send(&format!(
             "<message to='{bob_full}' type='groupchat'><body>{forged}</body></message>"
@@ -665,18 +678,8 @@ fn a_flood_of_planted_iq_answers_changes_nothing_in_the_tree() {
     let temp = TempDir::new("tree-iq-flood");
     let dir = temp.join("xmpp");
     let mut session = start(prosody, &bob, &dir);
-    let state = std::fs::read_to_string(dir.join("state")).unwrap();
-    let bob_full = state
-        .split_whitespace()
-        .find(|w| w.starts_with(&format!("{}/", bob.jid)))
-        .expect("bob's full JID in DIR/state")
-        .to_owned();
-    let mut raw = harness::RawStream::bridge(prosody, harness::Transport::DirectTls);
-    let header = harness::RawStream::header(prosody.domain(), Some(&eve.jid));
-    raw.open(&header);
-    raw.plain_login(&eve, &header);
-    raw.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
-    raw.until("</iq>");
+    let bob_full = session_jid(&dir, &bob);
+    let mut raw = raw_client(prosody, &eve, None);
     let mut flood = String::new();
     for n in 0..10_001 {
         flood.push_str(&format!(
