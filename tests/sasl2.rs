@@ -20,7 +20,12 @@ fn slot(server: &dyn Server, account: &Account) -> PathBuf {
 }
 
 /// Log in (`-v` and `args`), send `body` to `to` if given, close; stderr.
-fn log_in(server: &dyn Server, account: &Account, args: &[&str], to: Option<(&str, &str)>) -> String {
+fn log_in(
+    server: &dyn Server,
+    account: &Account,
+    args: &[&str],
+    to: Option<(&str, &str)>,
+) -> String {
     let mut auth_args = vec!["-v"];
     auth_args.extend_from_slice(args);
     let input = to.map(|(jid, body)| chat(jid, body)).unwrap_or_default();
