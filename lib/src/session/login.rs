@@ -653,6 +653,21 @@ impl Login {
         }
     }
 
+    /// The session the server says it resumed: the one asked for (`previd`,
+    /// when it names one, must be its id).
+    fn take_resumed(&mut self, previd: Option<String>) -> Result<Resume> {
+        let resume = self.resume.take().ok_or_else(|| {
+            Error::protocol("the server resumed a session that was not asked for")
+        })?;
+        if let Some(previd) = previd.filter(|p| *p != resume.id) {
+            return Err(Error::protocol(format!(
+                "the server resumed another session ({previd}) than the one asked for ({})",
+                resume.id
+            )));
+        }
+        Ok(resume)
+    }
+
     /// After SASL2's success: resumed, bound by Bind2, or on as after SASL1.
     ///
     /// `features` is `None` when the login ends at the success itself: with
@@ -676,15 +691,7 @@ impl Login {
                 if let Some(features) = features {
                     self.note_features(features);
                 }
-                let resume = self.resume.take().ok_or_else(|| {
-                    Error::protocol("the server resumed a session that was not asked for")
-                })?;
-                if let Some(previd) = previd.filter(|p| *p != resume.id) {
-                    return Err(Error::protocol(format!(
-                        "the server resumed another session ({previd}) than the one asked for ({})",
-                        resume.id
-                    )));
-                }
+                let resume = self.take_resumed(previd)?;
                 return Ok((State::Done, self.done(resume.jid, Sm::Resumed { h })));
             }
             InlineSm::ResumeFailed { h, why } => {
@@ -767,41 +774,21 @@ impl Login {
                 }
             }
             State::Sasl2(exchange) => self.on_sasl2_element(exchange, element),
-            State::Resume { offers } => {
-                if element.is("resumed", NS_SM) {
-                    let h = element
-                        .attr("h")
-                        .and_then(counter)
-                        .ok_or_else(|| bad_counter(&element))?;
-                    let resume = self.resume.take().ok_or_else(|| {
-                        Error::new(Status::Software, "resumed without a session to resume")
-                    })?;
-                    if let Some(previd) = element.attr("previd").filter(|p| *p != resume.id) {
-                        return Err(Error::protocol(format!(
-                            "the server resumed another session ({previd}) than the one asked for ({})",
-                            resume.id
-                        )));
-                    }
+            State::Resume { offers } => match InlineSm::of(&element)? {
+                InlineSm::Resumed { h, previd } => {
+                    let resume = self.take_resumed(previd)?;
                     Ok((State::Done, self.done(resume.jid, Sm::Resumed { h })))
-                } else if element.is("failed", NS_SM) {
-                    let h = match element.attr("h") {
-                        Some(h) => Some(counter(h).ok_or_else(|| bad_counter(&element))?),
-                        None => None,
-                    };
-                    let why = element
-                        .elements()
-                        .find(|e| e.name != "text")
-                        .map_or("no reason given".to_owned(), |e| e.name.clone());
+                }
+                InlineSm::ResumeFailed { h, why } => {
                     self.warnings
                         .push(format!("the server could not resume the session ({why})"));
                     self.start_bind(offers, Fresh::AfterFailedResume { h })
-                } else {
-                    Err(unexpected(
-                        &element,
-                        "stream resumption (<resumed/> or <failed/>)",
-                    ))
                 }
-            }
+                InlineSm::None => Err(unexpected(
+                    &element,
+                    "stream resumption (<resumed/> or <failed/>)",
+                )),
+            },
             State::Bind {
                 offers,
                 fresh,

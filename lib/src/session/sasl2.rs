@@ -213,6 +213,40 @@ pub enum InlineSm {
     },
 }
 
+impl InlineSm {
+    /// The answer to a resumption (XEP-0198), inline in `<success/>` or on
+    /// its own after SASL1: `<resumed/>` or `<failed/>`; `None` for any other
+    /// element.
+    pub fn of(element: &Element) -> Result<InlineSm> {
+        if element.is("resumed", NS_SM) {
+            let h = element
+                .attr("h")
+                .and_then(super::login::counter)
+                .ok_or_else(|| super::login::bad_counter(element))?;
+            Ok(InlineSm::Resumed {
+                h,
+                previd: element.attr("previd").map(str::to_owned),
+            })
+        } else if element.is("failed", NS_SM) {
+            let h = match element.attr("h") {
+                Some(h) => Some(
+                    super::login::counter(h).ok_or_else(|| super::login::bad_counter(element))?,
+                ),
+                None => None,
+            };
+            Ok(InlineSm::ResumeFailed {
+                h,
+                why: element
+                    .elements()
+                    .find(|e| e.name != "text")
+                    .map_or("no reason given".to_owned(), |e| e.name.clone()),
+            })
+        } else {
+            Ok(InlineSm::None)
+        }
+    }
+}
+
 /// Bind2's answer to an inline `<enable/>` (XEP-0198).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SmAnswer {
@@ -269,32 +303,10 @@ impl Success {
                 b.child("failed", NS_SM).map(|_| SmAnswer::Failed)
             }
         });
-        let resumption = if let Some(resumed) = success.child("resumed", NS_SM) {
-            let h = resumed
-                .attr("h")
-                .and_then(super::login::counter)
-                .ok_or_else(|| super::login::bad_counter(resumed))?;
-            InlineSm::Resumed {
-                h,
-                previd: resumed.attr("previd").map(str::to_owned),
-            }
-        } else if let Some(failed) = success.child("failed", NS_SM) {
-            let h = match failed.attr("h") {
-                Some(h) => Some(
-                    super::login::counter(h).ok_or_else(|| super::login::bad_counter(failed))?,
-                ),
-                None => None,
-            };
-            InlineSm::ResumeFailed {
-                h,
-                why: failed
-                    .elements()
-                    .find(|e| e.name != "text")
-                    .map_or("no reason given".to_owned(), |e| e.name.clone()),
-            }
-        } else {
-            InlineSm::None
-        };
+        let resumption = success
+            .elements()
+            .find(|e| e.is("resumed", NS_SM) || e.is("failed", NS_SM))
+            .map_or(Ok(InlineSm::None), InlineSm::of)?;
         let token = success
             .child("token", NS_FAST)
             .and_then(|t| {
