@@ -777,3 +777,129 @@ fn an_independent_client_as_the_phone_is_in_the_tree_once() {
     alice_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+/// A contact cannot make herself a room we are in: eve sends bob a presence
+/// that says, with XEP-0045's status 110, that it is his own in "her room",
+/// then a groupchat line. No room is made of her (no occupants file), her
+/// line shows under her bare JID, bob's line to her still goes as chat, and
+/// DIR/log says what was refused. (xmpp-auth tells jid-route each join it
+/// sends; only those rooms are rooms.)
+#[test]
+fn a_contact_who_claims_that_we_are_in_her_room_makes_no_room() {
+    let prosody = Prosody::shared();
+    let (eve, bob) = (prosody.new_account("eve"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-forged-room");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let bob_full = session_jid(&dir, &bob);
+    let mut raw = raw_client(prosody, &eve, Some("bob"));
+    // Available, so that a chat to her bare JID reaches this client.
+    raw.send("<presence/>");
+    raw.send(&format!(
+        "<presence to='{bob_full}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <item role='moderator' affiliation='owner'/><status code='110'/></x></presence>"
+    ));
+    let forged = harness::unique("as if a room");
+    raw.send(&format!(
+        "<message to='{bob_full}' type='groupchat'><body>{forged}</body></message>"
+    ));
+    let eve_dir = dir.join(&eve.jid);
+    let out = wait_for_file(&eve_dir.join("out"), LIMIT, |o| o.contains(&forged));
+    assert_eq!(count(&out, &eve.jid, &forged), 1, "under her JID: {out}");
+    assert!(!eve_dir.join("occupants").exists(), "no room of eve's");
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!(
+            "a presence from {}/bob says we are in it (XEP-0045 status 110)",
+            eve.jid
+        )),
+        "{log}"
+    );
+    let reply = harness::unique("a chat line back");
+    let mut say = harness::example("ii-client");
+    say.arg("say").arg(&dir).arg(&eve.jid).arg(&reply);
+    harness::run(say, b"", LIMIT).assert_success();
+    let got = raw.until(&reply);
+    let message = &got[got.rfind("<message").expect("a message")..];
+    assert!(message.contains("type='chat'"), "{message}");
+    stop(&dir, &mut session);
+}
+
+/// Group chat catch-up (MUC MAM, XEP-0313 §6): what a room said while the
+/// tree was stopped (more lines than the room's history gives) is in the
+/// room's `out` after the next join, once each, in order, with the time it
+/// was said; what was written before is not written again, and a live
+/// line afterwards comes once.
+#[test]
+fn what_a_room_said_while_the_tree_was_stopped_comes_from_the_room_s_archive() {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-room-archive");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let room = format!("{}@{}", harness::unique("archived"), prosody.muc_domain());
+    let out_path = dir.join(&room).join("out");
+    cmd(&dir, &format!("/join {room}/bob")).assert_success();
+    wait_for_file(&out_path, LIMIT, |out| out.contains("others can join"));
+    let mut alice_online = harness::online(prosody, &alice);
+    alice_online.write(
+        format!(
+            "<presence to='{room}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>\n"
+        )
+        .as_bytes(),
+    );
+    alice_online.expect_line(LIMIT, |line| line.contains("status code='110'"));
+    let said = |alice: &mut Spawned, text: &str| {
+        alice.write(
+            format!("<message to='{room}' type='groupchat'><body>{text}</body></message>\n")
+                .as_bytes(),
+        );
+        // The room sends every line back to its author: then it is archived.
+        alice.expect_line(LIMIT, |line| line.contains(text));
+    };
+    let before = harness::unique("before");
+    said(&mut alice_online, &before);
+    wait_for_file(&out_path, LIMIT, |out| out.contains(&before));
+    stop(&dir, &mut session);
+
+    // 30 lines while bob's tree is stopped: Prosody's history gives 20.
+    let away: Vec<String> = (0..30)
+        .map(|n| harness::unique(&format!("room away{n:02}")))
+        .collect();
+    for text in &away {
+        said(&mut alice_online, text);
+    }
+    let mut session = start(prosody, &bob, &dir);
+    cmd(&dir, &format!("/join {room}/bob")).assert_success();
+    wait_for_file(&out_path, LIMIT, |out| {
+        away.iter().all(|text| out.contains(text))
+    });
+    let after = harness::unique("room after");
+    said(&mut alice_online, &after);
+    let out = wait_for_file(&out_path, LIMIT, |o| o.contains(&after));
+    for text in away.iter().chain([&before, &after]) {
+        assert_eq!(count(&out, "alice", text), 1, "{text}: {out}");
+    }
+    let position = |text: &str| out.find(text).unwrap();
+    assert!(position(&before) < position(&away[0]), "{out}");
+    for pair in away.windows(2) {
+        assert!(position(&pair[0]) < position(&pair[1]), "in order: {out}");
+    }
+    assert!(position(&away[29]) < position(&after), "{out}");
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "{room}: caught up from the room's archive: 30 message(s) written"
+        )),
+        "{log}"
+    );
+    let record = std::fs::read_to_string(dir.join(".archive")).unwrap();
+    let mark = record
+        .lines()
+        .find(|l| l.starts_with(&format!("room {room} ")))
+        .unwrap_or_else(|| panic!("the room's mark: {record}"));
+    assert_eq!(mark.split(' ').count(), 4, "with the room's id: {mark}");
+    eprintln!("acceptance: {room}/out after the catch-up:\n{out}");
+    alice_online.close_stdin();
+    stop(&dir, &mut session);
+}

@@ -240,8 +240,9 @@ impl Rooms {
 
     /// Check a stanza line from downstream before it goes to the server: a
     /// `groupchat` message must go to a room this session joined. Notes the
-    /// rooms downstream joins itself (a presence with the MUC `<x/>`).
-    pub fn check_outgoing(&mut self, name: &str, line: &str) -> Result<()> {
+    /// rooms downstream joins itself (a presence with the MUC `<x/>`), and
+    /// gives that room's bare JID back.
+    pub fn check_outgoing(&mut self, name: &str, line: &str) -> Result<Option<Jid>> {
         let interesting = match name {
             "message" => line.contains("groupchat"),
             "presence" => line.contains(NS_MUC),
@@ -249,20 +250,16 @@ impl Rooms {
         };
         // Not parsed: the server judges what is not well-formed in our terms.
         let Some(stanza) = interesting.then(|| Element::parse(line).ok()).flatten() else {
-            return Ok(());
+            return Ok(None);
         };
-        let to = stanza.attr("to").and_then(|to| Jid::parse(to).ok());
-        if stanza.is("presence", NS_CLIENT) {
-            if let Some(to) = to.filter(|to| !to.is_bare()) {
-                if stanza.attr("type").is_none() && stanza.child("x", NS_MUC).is_some() {
-                    self.by_downstream.insert(to.to_bare(), line.to_owned());
-                }
-            }
-            return Ok(());
+        if let Some(room) = joined_room(&stanza) {
+            self.by_downstream.insert(room.clone(), line.to_owned());
+            return Ok(Some(room));
         }
         if !stanza.is("message", NS_CLIENT) || stanza.attr("type") != Some("groupchat") {
-            return Ok(());
+            return Ok(None);
         }
+        let to = stanza.attr("to").and_then(|to| Jid::parse(to).ok());
         let Some(room) = to.map(|to| to.to_bare()) else {
             return Err(Error::data(
                 "a groupchat message without a valid room in its 'to'",
@@ -274,13 +271,26 @@ impl Rooms {
                 .iter()
                 .any(|join| join.room == room && join.state == State::Joined);
         if joined {
-            Ok(())
+            Ok(None)
         } else {
             Err(Error::data(format!(
                 "message to room {room}, which this session did not join: add --join {room}/NICK"
             )))
         }
     }
+}
+
+/// The room that `stanza` joins, if it is a join presence (XEP-0045 §7.2.1:
+/// no type, the MUC `<x/>`, to an occupant JID).
+pub fn joined_room(stanza: &Element) -> Option<Jid> {
+    if !stanza.is("presence", NS_CLIENT)
+        || stanza.attr("type").is_some()
+        || stanza.child("x", NS_MUC).is_none()
+    {
+        return None;
+    }
+    let to = Jid::parse(stanza.attr("to")?).ok()?;
+    (!to.is_bare()).then(|| to.to_bare())
 }
 
 /// A stanza line of an element we built.
@@ -520,13 +530,21 @@ mod tests {
         rooms
             .check_outgoing("message", "<message to='other@muc.example/x' type='chat'/>")
             .unwrap();
-        // A room downstream joins itself is joined.
-        rooms
+        // A room downstream joins itself is joined, and named.
+        let joined = rooms
             .check_outgoing(
                 "presence",
                 "<presence to='other@muc.example/me'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
             )
             .unwrap();
+        assert_eq!(joined, Some(Jid::parse("other@muc.example").unwrap()));
+        // Leaving, or a presence to the bare room, joins nothing.
+        for line in [
+            "<presence to='other@muc.example/me' type='unavailable'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+            "<presence to='other@muc.example'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+        ] {
+            assert_eq!(rooms.check_outgoing("presence", line).unwrap(), None, "{line}");
+        }
         rooms
             .check_outgoing("message", &message("other@muc.example"))
             .unwrap();

@@ -43,7 +43,7 @@ use super::backoff::{self, Backoff, Policy};
 use super::bounce::Bounces;
 use super::keepalive::{Due, Keepalive};
 use super::login::{self, Login, Outcome, Resume, Sm, Step, Transport};
-use super::muc::{Observed, Rooms};
+use super::muc::{self, Observed, Rooms};
 use super::receipt::{Receipts, NS_RECEIPTS};
 use super::sasl2::TokenUpdate;
 use super::sm::{self, Queued, StreamManagement};
@@ -514,10 +514,13 @@ impl Session {
             return;
         }
         let name = root_name(&line).to_owned();
-        if let Err(err) = self.rooms.check_outgoing(&name, &line) {
-            self.bad_stanza(err, &line, now);
-            return;
-        }
+        let joining = match self.rooms.check_outgoing(&name, &line) {
+            Ok(joining) => joining,
+            Err(err) => {
+                self.bad_stanza(err, &line, now);
+                return;
+            }
+        };
         let line = if name == "message" {
             let id = self.random_id();
             // Parsed once: its id (given, or the one it gets) and address
@@ -556,6 +559,9 @@ impl Session {
         }
         if name == "presence" && is_broadcast_presence(&line) {
             self.last_presence = Some(line.clone());
+        }
+        if let Some(room) = joining {
+            self.tell_joining(&room);
         }
         self.sent_downstream += 1;
         self.send_stanza(line, Origin::Downstream);
@@ -937,9 +943,17 @@ impl Session {
                 .rejoin_stanzas(self.settings.room_password.as_ref())
         };
         match joins {
-            Ok(joins) => joins
-                .into_iter()
-                .for_each(|line| self.send_stanza(line, Origin::Own)),
+            Ok(joins) => {
+                for line in joins {
+                    let room = Element::parse(&line)
+                        .ok()
+                        .and_then(|j| muc::joined_room(&j));
+                    if let Some(room) = room {
+                        self.tell_joining(&room);
+                    }
+                    self.send_stanza(line, Origin::Own);
+                }
+            }
             Err(err) => {
                 self.ending.room_error.get_or_insert(err);
             }
@@ -1081,6 +1095,20 @@ impl Session {
             self.resend(resend);
         }
         self.after_online(now);
+    }
+
+    /// With events, tell downstream that a join of `room` goes out now
+    /// (`<joining room='ROOM'/>`): before the room's answer, which comes
+    /// after it, so that downstream takes a presence saying "this is you"
+    /// (XEP-0045 status 110) only from a room we asked to join.
+    fn tell_joining(&mut self, room: &Jid) {
+        if !self.settings.events {
+            return;
+        }
+        let event = Element::new("joining", NS_EVENTS).with_attr("room", room.to_string());
+        if let Ok(line) = event.to_line(NS_CLIENT) {
+            self.deliver(line);
+        }
     }
 
     /// Give a stanza to downstream, unless downstream is gone; it counts

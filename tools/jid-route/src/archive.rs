@@ -4,10 +4,12 @@
 //! begins, hands every message and iq answer to [`CatchUp::result`] and
 //! [`CatchUp::fin`], and sends the next page's query they return.
 //!
-//! Results and the `<fin/>` are taken only from our own account (no `from`,
-//! or our bare JID) and only for the query in progress (its `queryid`, its
-//! iq `id`, both drawn at random): an archive result from anyone else is
-//! forged (the CVE-2017-5589 class) and goes to `DIR/unrouted`.
+//! Results and the `<fin/>` are taken only from the archive asked (our own
+//! account: no `from`, or our bare JID; a room's: the room's bare JID) and
+//! only for the query in progress (its `queryid`, its iq `id`, both drawn at
+//! random): an archive result from anyone else is forged (the CVE-2017-5589
+//! class) and goes to `DIR/unrouted`. A room's archive (XEP-0313 §6, MUC
+//! MAM) is a [`CatchUp::of_room`].
 
 use crate::ids::{fresh_id, random_word};
 use crate::stanza::{Kind, Stanza};
@@ -70,12 +72,31 @@ struct Query {
 /// A catch-up, in progress or not.
 #[derive(Debug, Default)]
 pub struct CatchUp {
+    /// The room whose archive is asked; `None`: our own account's.
+    room: Option<Jid>,
     query: Option<Query>,
     /// Pages asked for in this catch-up.
     pub pages: u64,
 }
 
 impl CatchUp {
+    /// A catch-up from the archive of `room` (a bare JID), not our account's.
+    pub fn of_room(room: Jid) -> CatchUp {
+        CatchUp {
+            room: Some(room),
+            ..CatchUp::default()
+        }
+    }
+
+    /// Whether `stanza` comes from the archive asked: our own account (`me`),
+    /// or the room, by its bare JID.
+    fn comes_from_archive(&self, stanza: &Stanza, me: &Jid) -> bool {
+        match &self.room {
+            None => stanza.from_account(me),
+            Some(room) => matches!(&stanza.from, Some(Ok(from)) if from == room),
+        }
+    }
+
     /// Whether a catch-up is in progress.
     pub fn active(&self) -> bool {
         self.query.is_some()
@@ -99,24 +120,28 @@ impl CatchUp {
             since,
         };
         self.pages += 1;
-        let element = query_element(&query);
+        let element = query_element(&query, self.room.as_ref());
         self.query = Some(query);
         element
     }
 
     /// If `stanza` is a result of the query in progress: `Some(Ok(item))`
-    /// when it comes from our own account (`me`), `Some(Err(why))` when it
-    /// does not, or names a query we did not send, or cannot be read. `None`:
-    /// no archive result at all.
+    /// when it comes from the archive asked (see [`CatchUp::comes_from_archive`]),
+    /// `Some(Err(why))` when it does not, or names a query we did not send,
+    /// or cannot be read. `None`: no archive result at all.
     pub fn result<'a>(&self, stanza: &'a Stanza, me: &Jid) -> Option<Result<Item<'a>, String>> {
         if stanza.kind != Kind::Message {
             return None;
         }
         let result = stanza.element.child("result", NS_MAM)?;
-        if !stanza.from_account(me) {
+        if !self.comes_from_archive(stanza, me) {
             let from = stanza.element.attr("from").unwrap_or_default();
+            let asked = match &self.room {
+                None => "our own account".to_owned(),
+                Some(room) => format!("the room {room}"),
+            };
             return Some(Err(format!(
-                "an archive result from {from}, not from our own account: forged"
+                "an archive result from {from}, not from {asked}: forged"
             )));
         }
         let asked = self
@@ -138,13 +163,13 @@ impl CatchUp {
         })
     }
 
-    /// If `stanza` answers the query in progress (its iq id, from our own
-    /// account): what comes next. `None`: not that answer.
+    /// If `stanza` answers the query in progress (its iq id, from the
+    /// archive asked): what comes next. `None`: not that answer.
     pub fn fin(&mut self, stanza: &Stanza, me: &Jid) -> Option<Next> {
         let query = self.query.as_ref()?;
         if stanza.kind != Kind::Iq
             || stanza.id.as_deref() != Some(query.id.as_str())
-            || !stanza.from_account(me)
+            || !self.comes_from_archive(stanza, me)
         {
             return None;
         }
@@ -185,7 +210,7 @@ pub fn forgot_the_id(why: &str) -> bool {
     why.starts_with("the archive no longer knows")
 }
 
-fn query_element(query: &Query) -> Element {
+fn query_element(query: &Query, room: Option<&Jid>) -> Element {
     let field = |var: &str, value: String| {
         Element::new("field", NS_DATA)
             .with_attr("var", var)
@@ -201,8 +226,11 @@ fn query_element(query: &Query) -> Element {
         Since::After(id) => set = set.with_child(Element::new("after", NS_RSM).with_text(id)),
         Since::Start(when) => form = form.with_child(field("start", when.to_string())),
     }
-    Element::new("iq", NS_CLIENT)
-        .with_attr("type", "set")
+    let mut iq = Element::new("iq", NS_CLIENT);
+    if let Some(room) = room {
+        iq = iq.with_attr("to", room.to_string());
+    }
+    iq.with_attr("type", "set")
         .with_attr("id", query.id.clone())
         .with_child(
             Element::new("query", NS_MAM)
@@ -298,6 +326,43 @@ mod tests {
         }
         let plain = stanza("<message from='alice@x'><body>x</body></message>".into());
         assert!(catch_up.result(&plain, &me()).is_none());
+    }
+
+    #[test]
+    fn a_room_s_archive_is_asked_of_the_room_and_answers_only_from_it() {
+        let room = Jid::parse("room@muc.x").unwrap();
+        let mut catch_up = CatchUp::of_room(room);
+        let query = catch_up.start(Since::After("R1".into()));
+        assert_eq!(query.attr("to"), Some("room@muc.x"));
+        let (id, queryid) = ids(&query);
+        let from_room = stanza(result("from='room@muc.x'", &queryid));
+        assert!(catch_up.result(&from_room, &me()).unwrap().is_ok());
+        for forged in [
+            result("", &queryid),
+            result("from='bob@x'", &queryid),
+            result("from='room@muc.x/eve'", &queryid),
+        ] {
+            let why = catch_up
+                .result(&stanza(forged), &me())
+                .unwrap()
+                .unwrap_err();
+            assert!(why.contains("not from the room room@muc.x"), "{why}");
+        }
+        let fin = |from: &str| {
+            stanza(format!(
+                "<iq type='result' id='{id}' {from}><fin xmlns='urn:xmpp:mam:2' complete='true'/></iq>"
+            ))
+        };
+        assert_eq!(
+            catch_up.fin(&fin(""), &me()),
+            None,
+            "ours is not the room's"
+        );
+        assert_eq!(catch_up.fin(&fin("from='room@muc.x/eve'"), &me()), None);
+        assert_eq!(
+            catch_up.fin(&fin("from='room@muc.x'"), &me()),
+            Some(Next::Done)
+        );
     }
 
     #[test]

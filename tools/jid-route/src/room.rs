@@ -5,6 +5,13 @@
 //! (status 201) is accepted with its default configuration (an instant
 //! room, §10.1.2), so that others can join.
 //!
+//! A room is only a room we asked to join: with `xmpp-auth --session-events`
+//! each join that goes out is told first (`<joining room='ROOM'/>`), and a
+//! group chat presence from any other JID (a contact's presence that claims,
+//! with status 110, that we are in "its room") is no room's ([`Rooms::unasked`]).
+//! Without events (a chain without xmpp-auth's events) the status is taken
+//! on its word.
+//!
 //! Nicks are shown so that none passes for a JID or for us: `%`, `@`, `<`,
 //! `>`, white space and control characters become `%XX` ([`shown_nick`]),
 //! so a nick never holds an `@`, and our own lines in a room are shown
@@ -12,7 +19,7 @@
 
 use crate::event::NS_MUC_USER;
 use crate::stanza::{one_line, Kind, Stanza};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use xmpp_pipes::jid::Jid;
 use xmpp_pipes::xml::Element;
 
@@ -24,6 +31,8 @@ const NS_DATA: &str = "jabber:x:data";
 const MAX_PENDING: usize = 64;
 /// How many occupants of one room are kept.
 const MAX_OCCUPANTS: usize = 10_000;
+/// How many rooms asked to join are remembered.
+const MAX_ASKED: usize = 10_000;
 
 /// One occupant as the room describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +61,9 @@ pub struct Seen {
     pub occupants: Option<String>,
     /// The room was created for us: accept the instant room with this iq.
     pub configure: Option<Element>,
+    /// We have just entered the room (our own presence, the first since
+    /// the join).
+    pub entered: bool,
 }
 
 /// The rooms; see the module documentation.
@@ -60,6 +72,11 @@ pub struct Rooms {
     rooms: HashMap<Jid, Room>,
     /// The ids of our instant-room requests, and the room each went to.
     configuring: HashMap<String, Jid>,
+    /// The rooms xmpp-auth told us it joins (`<joining/>`).
+    asked: HashSet<Jid>,
+    /// Whether joins are told (xmpp-auth's events are seen): then only the
+    /// rooms in `asked` are rooms.
+    told: bool,
 }
 
 impl Rooms {
@@ -73,6 +90,35 @@ impl Rooms {
         let room = self.rooms.get(&sender.to_bare());
         room.and_then(|r| r.ours.as_deref())
             .is_some_and(|ours| Some(ours) == sender.resource())
+    }
+
+    /// Joins are told from now on (xmpp-auth's events come): a room is
+    /// one only once its join was told.
+    pub fn joins_are_told(&mut self) {
+        self.told = true;
+    }
+
+    /// xmpp-auth sends a join to `room` (its bare JID).
+    pub fn joining(&mut self, room: Jid) {
+        self.told = true;
+        if self.asked.len() < MAX_ASKED {
+            self.asked.insert(room);
+        }
+    }
+
+    /// Whether `stanza` is a group chat presence (`<x xmlns='…muc#user'/>`)
+    /// from a JID we never asked to join, while joins are told: not a
+    /// room's, whatever it says (`Some(true)` when it claims to be about
+    /// us, status 110). `None`: no such presence.
+    pub fn unasked(&self, stanza: &Stanza, sender: &Jid) -> Option<bool> {
+        if !self.told || stanza.kind != Kind::Presence || self.asked.contains(&sender.to_bare()) {
+            return None;
+        }
+        let x = stanza.element.child("x", NS_MUC_USER)?;
+        Some(
+            x.elements()
+                .any(|e| e.name == "status" && e.attr("code") == Some("110")),
+        )
     }
 
     /// A new session: the server has forgotten our presence in every room.
@@ -175,6 +221,7 @@ impl Rooms {
             }
             match before {
                 None if ours && !was_in => {
+                    seen.entered = true;
                     seen.notices.push(format!("you are in the room as {shown}"));
                     if codes.contains(&"201") {
                         seen.notices.push(
@@ -344,6 +391,45 @@ mod tests {
         assert_eq!(shown_nick("boss@example.org"), "boss%40example.org");
         assert_eq!(shown_nick("a b<c>%"), "a%20b%3Cc%3E%25");
         assert_eq!(shown_nick("é\n"), "é%0A");
+    }
+
+    #[test]
+    fn once_joins_are_told_only_a_room_asked_is_a_room() {
+        let mut rooms = Rooms::default();
+        let claim = |from: &str| {
+            Stanza::parse(format!(
+                "<presence from='{from}'><x xmlns='{NS_MUC_USER}'><item role='moderator'/>\
+                 <status code='110'/></x></presence>"
+            ))
+            .unwrap()
+        };
+        let eve = Jid::parse("eve@x/boss").unwrap();
+        assert_eq!(
+            rooms.unasked(&claim("eve@x/boss"), &eve),
+            None,
+            "not told: taken on its word"
+        );
+        rooms.joins_are_told();
+        assert_eq!(rooms.unasked(&claim("eve@x/boss"), &eve), Some(true));
+        let plain = Stanza::parse("<presence from='eve@x/boss'/>".into()).unwrap();
+        assert_eq!(rooms.unasked(&plain, &eve), None, "no group chat presence");
+        let ours = Jid::parse(&format!("{ROOM}/bob")).unwrap();
+        assert_eq!(
+            rooms.unasked(&claim(&format!("{ROOM}/bob")), &ours),
+            Some(true)
+        );
+        rooms.joining(Jid::parse(ROOM).unwrap());
+        assert_eq!(rooms.unasked(&claim(&format!("{ROOM}/bob")), &ours), None);
+        let me = presence(
+            &mut rooms,
+            &p("bob", "", "<item role='participant'/><status code='110'/>"),
+        );
+        assert!(me.entered);
+        let again = presence(
+            &mut rooms,
+            &p("bob", "", "<item role='moderator'/><status code='110'/>"),
+        );
+        assert!(!again.entered, "a role change is no entry");
     }
 
     #[test]

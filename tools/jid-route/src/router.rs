@@ -57,8 +57,22 @@ struct Said {
     keys: Vec<String>,
     /// A room's message (its line times the room's record).
     room: bool,
+    /// The stanza-id the room gave it (its place in the room's archive).
+    room_id: Option<String>,
     /// It came live (not from the archive): it waits while a catch-up runs.
     live: bool,
+    /// It came from an archive (ours or a room's), not as it was said.
+    from_archive: bool,
+}
+
+/// A catch-up from a room's own archive (MUC MAM), begun when we enter it.
+struct RoomCatchUp {
+    catch_up: CatchUp,
+    /// The room's messages that came meanwhile (its history, live lines),
+    /// written after it.
+    held: Vec<(Event, String, Said)>,
+    taken: u64,
+    known: u64,
 }
 
 /// `--archive`: the catch-up in progress and what the tree has written.
@@ -71,6 +85,8 @@ struct Archived {
     taken: u64,
     /// Messages not written again (in the tree already) in this catch-up.
     known: u64,
+    /// The catch-ups from rooms' archives in progress.
+    rooms: std::collections::HashMap<Jid, RoomCatchUp>,
 }
 
 /// Whether to read on.
@@ -102,6 +118,8 @@ pub struct Router {
     archive: Option<Archived>,
     /// `--roster`.
     roster: Option<Roster>,
+    /// Group chat presences that claimed a room we never asked to join.
+    unasked_rooms: u64,
 }
 
 impl Router {
@@ -115,6 +133,7 @@ impl Router {
                 held: Vec::new(),
                 taken: 0,
                 known: 0,
+                rooms: Default::default(),
             }),
             (true, dir, me) => {
                 archive_needs(dir.is_some(), me.is_some())?;
@@ -135,6 +154,7 @@ impl Router {
             repeats: Repeats::default(),
             rooms: Rooms::default(),
             room_seen: None,
+            unasked_rooms: 0,
         })
     }
 
@@ -154,6 +174,11 @@ impl Router {
                 "session" => self.session_event(&stanza)?,
                 // A message of ours the server acknowledged: now it is said.
                 "acked" => self.acked(&stanza)?,
+                // A join xmpp-auth sends: only a room asked is a room.
+                "joining" => match stanza.element.attr("room").and_then(|r| Jid::parse(r).ok()) {
+                    Some(room) => self.rooms.joining(room.to_bare()),
+                    None => warn(TOOL, "ignoring a <joining/> event without a valid room"),
+                },
                 // A line of ours xmpp-auth did not send: say so where it was said.
                 "refused" => {
                     if let Some(Event::Notice { contact, text }) = refused(&stanza.element) {
@@ -190,7 +215,15 @@ impl Router {
             if self.room_answer(&stanza, sender)? {
                 return Ok(Flow::Continue);
             }
-            self.note_room(&stanza, sender)?;
+            match self.rooms.unasked(&stanza, sender) {
+                None => self.note_room(&stanza, sender)?,
+                Some(claims_us) => {
+                    self.room_seen = None;
+                    if claims_us {
+                        self.unasked_room(sender);
+                    }
+                }
+            }
         }
         if sender.is_some_and(|sender| self.repeats.is_repeat(&stanza, sender)) {
             let n = self.repeats.dropped;
@@ -278,8 +311,8 @@ impl Router {
                 .map(|id| origin_key(&id))
                 .into_iter()
                 .collect(),
-            room: false,
             live: true,
+            ..Said::default()
         };
         if let Err(why) = self.message(shown, &event.line, said)? {
             warn(TOOL, format!("not shown in the tree: {why}"));
@@ -302,7 +335,17 @@ impl Router {
             }
         }
         self.presences = Presences::default();
+        self.rooms.joins_are_told();
         let rooms = self.rooms.forget();
+        // The rooms' catch-ups of the old session end: what they held is written.
+        let catching_up: Vec<Jid> = self
+            .archive
+            .as_ref()
+            .map(|a| a.rooms.keys().cloned().collect())
+            .unwrap_or_default();
+        for room in catching_up {
+            self.release_room(&room)?;
+        }
         if let Some(dir) = &mut self.config.dir {
             dir.clear_presence()?;
             // XEP-0478, for stanza-fmt --dir (what it cuts into parts).
@@ -385,8 +428,8 @@ impl Router {
                         .map(|id| archive_key(&id))
                         .into_iter()
                         .collect(),
-                    room: false,
                     live: true,
+                    ..Said::default()
                 };
                 if let Err(why) = self.message(event, &stanza.line, said)? {
                     return self.unroutable(number, stanza, &why);
@@ -424,6 +467,17 @@ impl Router {
                 archive.known += 1;
                 return Ok(Ok(()));
             }
+            // A room's line waits while the room's archive is asked.
+            let room = match &event {
+                Event::Message { contact, .. } if said.room && !said.from_archive => {
+                    archive.rooms.get_mut(contact)
+                }
+                _ => None,
+            };
+            if let Some(room) = room.filter(|r| r.catch_up.active() && r.held.len() < HELD) {
+                room.held.push((event, line.to_owned(), said));
+                return Ok(Ok(()));
+            }
             if said.live && archive.catch_up.active() && archive.held.len() < HELD {
                 archive.held.push((event, line.to_owned(), said));
                 return Ok(Ok(()));
@@ -447,7 +501,9 @@ impl Router {
             dir.sync_out(contact)?;
             archive.written.note(&said.keys, when);
             if said.room {
-                archive.written.note_room(&contact.to_string(), when);
+                archive
+                    .written
+                    .note_room(&contact.to_string(), when, said.room_id.as_deref());
             }
             dir.save_written(&archive.written)?;
         }
@@ -458,20 +514,30 @@ impl Router {
     /// server gave it, or, in a room we are in, the one the room gave it.
     fn said(&self, stanza: &Stanza, sender: &Jid, in_room: bool) -> Said {
         let room = in_room && stanza.is_groupchat();
-        let key = if room {
+        if room {
             let bare = sender.to_bare();
-            stanza_id(&stanza.element, &bare).map(|id| room_key(&bare.to_string(), &id))
-        } else {
-            self.config
-                .me
-                .as_ref()
-                .and_then(|me| stanza_id(&stanza.element, &me.to_bare()))
-                .map(|id| archive_key(&id))
-        };
+            let id = stanza_id(&stanza.element, &bare);
+            return Said {
+                keys: id
+                    .iter()
+                    .map(|id| room_key(&bare.to_string(), id))
+                    .collect(),
+                room,
+                room_id: id,
+                live: true,
+                from_archive: false,
+            };
+        }
+        let key = self
+            .config
+            .me
+            .as_ref()
+            .and_then(|me| stanza_id(&stanza.element, &me.to_bare()))
+            .map(|id| archive_key(&id));
         Said {
             keys: key.into_iter().collect(),
-            room,
             live: true,
+            ..Said::default()
         }
     }
 
@@ -494,11 +560,7 @@ impl Router {
     /// Send an archive query to the server (`DIR/in`); one that cannot be
     /// sent ends the catch-up (the next session tries again).
     fn ask_archive(&mut self, query: &Element) -> Result<()> {
-        let sent = match &self.config.reply {
-            Some(reply) => reply.try_send(query),
-            None => Err(std::io::Error::other("no reply path")),
-        };
-        if let Err(err) = sent {
+        if let Err(err) = self.send_query(query) {
             warn(
                 TOOL,
                 format!("cannot ask the archive for what the tree missed: {err}"),
@@ -511,11 +573,253 @@ impl Router {
         Ok(())
     }
 
+    /// Send a query to the server by the reply path.
+    fn send_query(&self, query: &Element) -> std::io::Result<()> {
+        match &self.config.reply {
+            Some(reply) => reply.try_send(query),
+            None => Err(std::io::Error::other("no reply path")),
+        }
+    }
+
+    /// We entered `room`: with `--archive`, ask the room's own archive
+    /// (MUC MAM, XEP-0313 §6) for what came after the room's last line in
+    /// the tree, and hold the room's lines (its history, what is said
+    /// meanwhile) until it has answered, so that `out` stays in order. A
+    /// room never written in has nothing to catch up: its history is it.
+    fn start_room_catch_up(&mut self, room: &Jid) -> Result<()> {
+        let Some(archive) = &mut self.archive else {
+            return Ok(());
+        };
+        let Some(mark) = archive.written.room_mark(&room.to_string()) else {
+            return Ok(());
+        };
+        let since = match &mark.id {
+            Some(id) => Since::After(id.clone()),
+            None => Since::Start(mark.when),
+        };
+        let mut catch_up = CatchUp::of_room(room.clone());
+        let query = catch_up.start(since);
+        archive.rooms.insert(
+            room.clone(),
+            RoomCatchUp {
+                catch_up,
+                held: Vec::new(),
+                taken: 0,
+                known: 0,
+            },
+        );
+        self.ask_room(room, &query)
+    }
+
+    /// Send a query to a room's archive; one that cannot be sent ends that
+    /// catch-up.
+    fn ask_room(&mut self, room: &Jid, query: &Element) -> Result<()> {
+        if let Err(err) = self.send_query(query) {
+            warn(
+                TOOL,
+                format!("{room}: cannot ask the room's archive: {err}"),
+            );
+            self.release_room(room)?;
+        }
+        Ok(())
+    }
+
+    /// A room's catch-up is over: the lines it held are written, in the
+    /// order they came (those the archive gave already are not written again).
+    fn release_room(&mut self, room: &Jid) -> Result<()> {
+        let Some(done) = self.archive.as_mut().and_then(|a| a.rooms.remove(room)) else {
+            return Ok(());
+        };
+        for (event, line, said) in done.held {
+            if let Err(why) = self.message(event, &line, said)? {
+                warn(TOOL, format!("not shown in the tree: {why}"));
+                if let Some(dir) = &self.config.dir {
+                    dir.unrouted(&line, &why)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A result from, or the answer of, the archive of a room whose
+    /// catch-up is in progress; `false` when `stanza` is neither.
+    fn room_archive_answer(
+        &mut self,
+        number: u64,
+        stanza: &Stanza,
+        room: &Jid,
+        me: &Jid,
+    ) -> Result<bool> {
+        let Some(entry) = self.archive.as_mut().and_then(|a| a.rooms.get_mut(room)) else {
+            return Ok(false);
+        };
+        if let Some(result) = entry.catch_up.result(stanza, me) {
+            match result {
+                Ok(item) => self.room_archived(number, stanza, item, room)?,
+                Err(why) => self.unroutable(number, stanza, &why)?,
+            }
+            return Ok(true);
+        }
+        let Some(next) = entry.catch_up.fin(stanza, me) else {
+            return Ok(false);
+        };
+        match next {
+            Next::Page(query) => self.ask_room(room, &query)?,
+            Next::Done => {
+                let (taken, known, pages) = (entry.taken, entry.known, entry.catch_up.pages);
+                if taken + known > 0 {
+                    eprintln!(
+                        "{TOOL}: {room}: caught up from the room's archive: {taken} message(s) \
+                         written, {known} in the tree already ({pages} page(s))"
+                    );
+                }
+                self.release_room(room)?;
+            }
+            Next::Failed(why) => {
+                let when = self
+                    .archive
+                    .as_ref()
+                    .and_then(|a| a.written.room_mark(&room.to_string()))
+                    .map(|mark| mark.when);
+                match (
+                    when,
+                    self.archive.as_mut().and_then(|a| a.rooms.get_mut(room)),
+                ) {
+                    (Some(when), Some(entry)) if forgot_the_id(&why) => {
+                        let query = entry.catch_up.start(Since::Start(when));
+                        self.ask_room(room, &query)?;
+                    }
+                    _ => {
+                        warn(
+                            TOOL,
+                            format!(
+                                "{room}: no catch-up from the room's archive ({}); \
+                                 its history is what the room sends",
+                                why.replace("the archive", "it")
+                            ),
+                        );
+                        self.release_room(room)?;
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// One message from a room's archive: in the room's `out`, with the
+    /// time the room took it, under the nick it was said with (ours under
+    /// our bare JID), when it comes from an occupant of that room.
+    fn room_archived(
+        &mut self,
+        number: u64,
+        stanza: &Stanza,
+        item: Item,
+        room: &Jid,
+    ) -> Result<()> {
+        let inner = item
+            .message
+            .to_line(NS_CLIENT)
+            .ok()
+            .and_then(|line| Stanza::parse(line).ok());
+        let from = inner
+            .as_ref()
+            .and_then(|i| i.from.clone())
+            .and_then(|f| f.ok());
+        let (Some(inner), Some(from)) = (inner, from) else {
+            return self.unroutable(
+                number,
+                stanza,
+                "an archived room message without a valid from",
+            );
+        };
+        if from.to_bare() != *room || from.resource().is_none() || !inner.is_groupchat() {
+            return self.unroutable(
+                number,
+                stanza,
+                &format!("an archived message of {room} not said in it by an occupant"),
+            );
+        }
+        let ours = self.rooms.is_us(&from);
+        let me = self.config.me.as_ref().map(Jid::to_bare);
+        for event in interpret(&inner, Some(&from), true).unwrap_or_default() {
+            let Event::Message {
+                contact,
+                author,
+                text,
+                when,
+            } = event
+            else {
+                continue;
+            };
+            let author = match (&me, ours) {
+                (Some(me), true) => me.to_string(),
+                _ => author,
+            };
+            let event = Event::Message {
+                contact,
+                author,
+                text,
+                when: item.when.or(when),
+            };
+            let keys = vec![room_key(&room.to_string(), &item.id)];
+            let known = self
+                .archive
+                .as_ref()
+                .is_some_and(|a| a.written.knows(&keys));
+            let said = Said {
+                keys,
+                room: true,
+                room_id: Some(item.id.clone()),
+                live: false,
+                from_archive: true,
+            };
+            if let Err(why) = self.message(event, &stanza.line, said)? {
+                self.unroutable(number, stanza, &why)?;
+            } else if let Some(entry) = self.archive.as_mut().and_then(|a| a.rooms.get_mut(room)) {
+                if known {
+                    entry.known += 1;
+                } else {
+                    entry.taken += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A group chat presence from `sender`, which we never asked to join,
+    /// says we are in it: not taken as a room (counted, told at the first
+    /// and at each power of ten).
+    fn unasked_room(&mut self, sender: &Jid) {
+        self.unasked_rooms += 1;
+        let n = self.unasked_rooms;
+        if n == 10u64.pow(n.ilog10()) {
+            warn(
+                TOOL,
+                format!(
+                    "a presence from {} says we are in it (XEP-0045 status 110), and we never \
+                     asked to join it: not taken as a room ({n} so far)",
+                    one_line(&sender.to_string())
+                ),
+            );
+        }
+    }
+
     /// An archive result or the answer to an archive query (`--archive`):
     /// taken here, before any rule, so that no rule or command sees the
     /// archive; `false` when `stanza` is neither.
     fn archive_answer(&mut self, number: u64, stanza: &Stanza) -> Result<bool> {
         let (Some(archive), Some(me)) = (&mut self.archive, self.config.me.clone()) else {
+            return Ok(false);
+        };
+        if let Some(Ok(from)) = &stanza.from {
+            let room = from.to_bare();
+            if archive.rooms.contains_key(&room)
+                && self.room_archive_answer(number, stanza, &room, &me)?
+            {
+                return Ok(true);
+            }
+        }
+        let Some(archive) = &mut self.archive else {
             return Ok(false);
         };
         if let Some(result) = archive.catch_up.result(stanza, &me) {
@@ -592,8 +896,8 @@ impl Router {
             };
             let said = Said {
                 keys: keys.clone(),
-                room: false,
-                live: false,
+                from_archive: true,
+                ..Said::default()
             };
             let known = self
                 .archive
@@ -653,6 +957,9 @@ impl Router {
             if let Err(why) = dir.write_occupants(&room, text)? {
                 warn(TOOL, format!("{room}: occupants not written: {why}"));
             }
+        }
+        if seen.entered {
+            self.start_room_catch_up(&room)?;
         }
         self.room_seen = Some(seen.notices);
         Ok(())

@@ -2,7 +2,8 @@
 //! archive id whose lines are in `out` (where the next catch-up starts), the
 //! keys of the messages written lately (so that nothing is written twice,
 //! whether it comes live, as a carbon, from the archive or as room history),
-//! and for each room the time of its last line.
+//! and for each room the time of its last line and the stanza-id the room
+//! gave it (where the next catch-up from the room's archive starts).
 //!
 //! A key names a message the way only our own side can: `archive ID` (the
 //! XEP-0359 stanza-id our own server gave it, `by` our bare JID), `origin ID`
@@ -12,7 +13,7 @@
 //! ```text
 //! xmpp-pipes archive 1
 //! last GesrsUZFu6BsqWSHRuoNmHKH 2026-12-02T04:39:09Z
-//! room room@muc.example.org 2026-12-02T04:40:00Z
+//! room room@muc.example.org 2026-12-02T04:40:00Z 1f2e3d4c-room-id
 //! key archive GesrsUZFu6BsqWSHRuoNmHKH
 //! key origin xp-2fd5e6a7b176f5ae
 //! ```
@@ -37,8 +38,17 @@ pub struct Written {
     pub last: Option<(String, jiff::Timestamp)>,
     keys: VecDeque<String>,
     set: HashSet<String>,
-    /// Each room's last line's time.
-    rooms: BTreeMap<String, jiff::Timestamp>,
+    /// Each room's last line's time, and its id in the room's archive.
+    rooms: BTreeMap<String, RoomMark>,
+}
+
+/// Where a room's lines in the tree end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMark {
+    /// When the last line was said.
+    pub when: jiff::Timestamp,
+    /// The stanza-id the room gave it (`by` the room), where it gave one.
+    pub id: Option<String>,
 }
 
 /// A key in our own archive.
@@ -88,7 +98,8 @@ impl Written {
                 }
                 (Some("room"), Some(room), Some(when)) => {
                     if let Ok(when) = when.parse() {
-                        written.rooms.insert(room.to_owned(), when);
+                        let id = words.next().filter(|id| !id.is_empty()).map(str::to_owned);
+                        written.rooms.insert(room.to_owned(), RoomMark { when, id });
                     }
                 }
                 (Some("key"), Some(_), Some(_)) => {
@@ -106,8 +117,11 @@ impl Written {
         if let Some((id, when)) = &self.last {
             text.push_str(&format!("last {id} {when}\n"));
         }
-        for (room, when) in &self.rooms {
-            text.push_str(&format!("room {room} {when}\n"));
+        for (room, mark) in &self.rooms {
+            match &mark.id {
+                Some(id) => text.push_str(&format!("room {room} {} {id}\n", mark.when)),
+                None => text.push_str(&format!("room {room} {}\n", mark.when)),
+            }
         }
         for key in &self.keys {
             text.push_str(&format!("key {key}\n"));
@@ -146,24 +160,40 @@ impl Written {
 
     /// The time of the last line written in `room`.
     pub fn room_time(&self, room: &str) -> Option<jiff::Timestamp> {
-        self.rooms.get(&clean(room)).copied()
+        self.room_mark(room).map(|mark| mark.when)
     }
 
-    /// A line was written in `room`, said at `when`.
-    pub fn note_room(&mut self, room: &str, when: jiff::Timestamp) {
+    /// Where the lines written in `room` end.
+    pub fn room_mark(&self, room: &str) -> Option<&RoomMark> {
+        self.rooms.get(&clean(room))
+    }
+
+    /// A line was written in `room`, said at `when`, with the stanza-id
+    /// `id` the room gave it: the room's mark moves to it unless an
+    /// earlier line is written late (the mark only goes forward).
+    pub fn note_room(&mut self, room: &str, when: jiff::Timestamp, id: Option<&str>) {
         let room = clean(room);
         if !self.rooms.contains_key(&room) && self.rooms.len() == ROOMS {
             if let Some(oldest) = self
                 .rooms
                 .iter()
-                .min_by_key(|(_, when)| **when)
+                .min_by_key(|(_, mark)| mark.when)
                 .map(|(room, _)| room.clone())
             {
                 self.rooms.remove(&oldest);
             }
         }
-        let entry = self.rooms.entry(room).or_insert(when);
-        *entry = (*entry).max(when);
+        let id = id.map(clean);
+        match self.rooms.get_mut(&room) {
+            Some(mark) if when < mark.when => {}
+            Some(mark) => {
+                mark.when = when;
+                mark.id = id;
+            }
+            None => {
+                self.rooms.insert(room, RoomMark { when, id });
+            }
+        }
     }
 }
 
@@ -181,8 +211,9 @@ mod tests {
         let keys = [archive_key("A1"), origin_key("o 1")];
         assert!(!written.knows(&keys));
         written.note(&keys, at("2026-12-02T04:39:09Z"));
-        written.note_room("room@muc.x", at("2026-12-02T04:40:00Z"));
-        written.note_room("room@muc.x", at("2026-12-02T04:30:00Z"));
+        written.note_room("room@muc.x", at("2026-12-02T04:40:00Z"), Some("R2"));
+        written.note_room("room@muc.x", at("2026-12-02T04:30:00Z"), Some("R1"));
+        written.note_room("other@muc.x", at("2026-12-02T04:30:00Z"), None);
         assert!(written.knows(&[origin_key("o 1")]));
         let text = written.render();
         assert!(text.contains("key origin o_1\n"), "{text}");
@@ -197,6 +228,14 @@ mod tests {
             Some(at("2026-12-02T04:40:00Z")),
             "a room's time only goes forward"
         );
+        assert_eq!(
+            again.room_mark("room@muc.x").unwrap().id.as_deref(),
+            Some("R2")
+        );
+        assert_eq!(again.room_mark("other@muc.x").unwrap().id, None);
+        // An older file's room line, without an id, still reads.
+        let old = Written::parse(&format!("{HEADER}\nroom r@muc.x 2026-12-02T04:30:00Z\n"));
+        assert_eq!(old.room_time("r@muc.x"), Some(at("2026-12-02T04:30:00Z")));
     }
 
     #[test]

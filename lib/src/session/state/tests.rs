@@ -480,6 +480,54 @@ fn a_new_session_is_announced_to_downstream_when_asked() {
 }
 
 #[test]
+fn downstream_is_told_of_each_join_before_it_goes_out_and_again_on_a_new_session() {
+    let now = Instant::now();
+    let mut s = settings(policy(None));
+    s.events = true;
+    let mut session = Session::new(s, true);
+    log_in(&mut session, now, "r1");
+    session.actions();
+    let join = "<presence to='room@muc.example.org/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>";
+    let joining = "<joining xmlns='urn:xmpp-pipes:session:0' room='room@muc.example.org'/>";
+    let order = |actions: &[Action]| {
+        let told = actions
+            .iter()
+            .position(|a| matches!(a, Action::Deliver(x) if x == joining));
+        let sent = actions
+            .iter()
+            .position(|a| matches!(a, Action::Send(x) if x.starts_with(join)));
+        (told, sent)
+    };
+    session.downstream_stanza(join.into(), now);
+    let (told, sent) = order(&session.actions());
+    assert!(told.is_some() && told < sent, "{told:?} {sent:?}");
+    // Leaving is no join.
+    session.downstream_stanza(
+        "<presence to='room@muc.example.org/bob' type='unavailable'/>".into(),
+        now,
+    );
+    assert_eq!(order(&session.actions()).0, None);
+    let later = reconnect_until_features(&mut session, now);
+    session.actions();
+    session.server_item(line("<failed xmlns='urn:xmpp:sm:3'/>"), later);
+    session.server_item(bound(), later);
+    session.server_item(
+        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
+        later,
+    );
+    let (told, sent) = order(&all(&mut session));
+    assert!(
+        told.is_some() && told < sent,
+        "the rejoin: {told:?} {sent:?}"
+    );
+    // The event from the network is dropped, as every event is.
+    session.server_item(line(joining), later);
+    assert!(!all(&mut session)
+        .iter()
+        .any(|a| matches!(a, Action::Deliver(_))));
+}
+
+#[test]
 fn permanent_failures_are_not_retried() {
     let (mut session, now) = online(policy(None));
     session.connection_lost(Error::denied("certificate refused"), now);
