@@ -156,7 +156,7 @@ fn what_was_said_while_the_tree_was_stopped_is_written_once_in_order() {
 }
 
 #[test]
-fn a_contact_s_forged_archive_results_change_nothing() {
+fn a_contact_s_forged_archive_results_and_carbons_change_nothing() {
     let prosody = Prosody::shared();
     let (eve, bob) = (prosody.new_account("eve"), prosody.new_account("bob"));
     let temp = TempDir::new("tree-archive-forged");
@@ -177,6 +177,29 @@ fn a_contact_s_forged_archive_results_change_nothing() {
         )
         .as_bytes(),
     );
+    // Carbon copies (XEP-0280) from eve: one as if boss wrote to bob, one
+    // as if bob's phone had said something to boss (CVE-2017-5589's class).
+    let carbons: Vec<String> = ["received", "sent"]
+        .iter()
+        .map(|direction| {
+            let text = harness::unique(&format!("forged {direction} carbon"));
+            let (from, to) = match *direction {
+                "received" => ("boss@localhost/pc".to_owned(), bob.jid.clone()),
+                _ => (format!("{}/phone", bob.jid), "boss@localhost".to_owned()),
+            };
+            eve_online.write(
+                format!(
+                    "<message to='{bob}'><{direction} xmlns='urn:xmpp:carbons:2'>\
+                     <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' \
+                     from='{from}' to='{to}' type='chat'><body>{text}</body></message>\
+                     </forwarded></{direction}></message>\n",
+                    bob = bob.jid
+                )
+                .as_bytes(),
+            );
+            text
+        })
+        .collect();
     let real = harness::unique("then a real line");
     let eve_out = marker(
         &mut eve_online,
@@ -184,13 +207,25 @@ fn a_contact_s_forged_archive_results_change_nothing() {
         &dir.join(&eve.jid).join("out"),
         &real,
     );
-    let unrouted = wait_for_file(&dir.join("unrouted"), LIMIT, |u| u.contains(&forged));
+    let unrouted = wait_for_file(&dir.join("unrouted"), LIMIT, |u| {
+        u.contains(&forged) && carbons.iter().all(|c| u.contains(c))
+    });
     assert!(
         unrouted.contains("not from our own account: forged"),
         "{unrouted}"
     );
+    assert_eq!(
+        unrouted
+            .matches(&format!("a carbon copy from {}", eve.jid))
+            .count(),
+        2,
+        "{unrouted}"
+    );
     assert!(!dir.join("boss@localhost").exists());
     assert!(!eve_out.contains(&forged), "{eve_out}");
+    for text in &carbons {
+        assert!(!eve_out.contains(text), "{eve_out}");
+    }
     eve_online.close_stdin();
     stop(&dir, &mut session);
 }
