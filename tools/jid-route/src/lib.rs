@@ -57,11 +57,14 @@ began) is not a stanza: no rule sees it, nothing of it goes to stdout, and
 presence from before it is forgotten (the tree's presence files cleared).
 
 Rules (one argument each; options come before the rules):
-  [SELECTOR] [from=GLOB]... [ACTION]
+  [SELECTOR] [from=GLOB]... [carbon=sent|received|*] [ACTION]
   SELECTOR  message, presence, iq or * (any), with :TYPE,TYPE... to narrow it:
             message:chat,normal  presence:subscribe  iq:result  (default *)
   from=GLOB the sender; * any characters, ? one; with a / the full JID is
             matched, without it the bare JID; several from= mean any of them
+  carbon=   the rule is about carbon copies from our own account (what our
+            other clients sent or received), seen as the message inside;
+            a rule without it never sees one (a bot never answers them)
   ACTION    -          write the stanza line on stdout (the default)
             drop       do nothing (iq requests: not answered either)
             >> FILE    append the line to FILE (opened once, mode 0600; ~/ is $HOME)
@@ -69,8 +72,8 @@ Rules (one argument each; options come before the rules):
             ! CMD      run sh -c CMD for each stanza: the line on its stdin and
                        XMPP_KIND, XMPP_TYPE, XMPP_FROM, XMPP_FROM_BARE, XMPP_TO,
                        XMPP_ID, XMPP_BODY, XMPP_SUBJECT, XMPP_THREAD, XMPP_NICK,
-                       XMPP_SHOW, XMPP_STATUS, XMPP_PRIORITY, XMPP_NS, XMPP_ERROR
-                       in its environment; jid-route waits for it
+                       XMPP_SHOW, XMPP_STATUS, XMPP_PRIORITY, XMPP_NS, XMPP_ERROR,
+                       XMPP_CARBON in its environment; jid-route waits for it
   A sender whose from is not a valid JID matches no rule: it is reported on
   stderr (and in DIR/unrouted). A stanza without from is from our own account.
 

@@ -402,7 +402,7 @@ impl Router {
         &mut self,
         number: u64,
         stanza: &Stanza,
-        direction: &str,
+        direction: &'static str,
         inner: &Element,
     ) -> Result<()> {
         let Some(me) = self.config.me.as_ref().map(Jid::to_bare) else {
@@ -421,6 +421,30 @@ impl Router {
                 &format!("a carbon copy from {from}, not from our own account: forged"),
             );
         }
+        let Some(mut copied) = inner
+            .to_line(NS_CLIENT)
+            .ok()
+            .and_then(|line| Stanza::parse(line).ok())
+        else {
+            return self.unroutable(number, stanza, "a carbon copy that cannot be read");
+        };
+        copied.carbon = Some(direction);
+        // The message's own sender; ours (the account) where a sent one names none.
+        let sender = match &copied.from {
+            Some(Ok(from)) => Some(from.clone()),
+            None if direction == "sent" => Some(me.clone()),
+            _ => None,
+        };
+        // Only a rule with carbon= sees it, as the message inside.
+        if let Some(rule) = self
+            .config
+            .rules
+            .iter()
+            .find(|rule| rule.matches(&copied, sender.as_ref()))
+        {
+            let action = rule.action.clone();
+            return self.actions.perform(&action, &copied, sender.as_ref());
+        }
         if direction == "sent" {
             if let Some(event) = own_message(inner, &me) {
                 let said = Said {
@@ -437,18 +461,9 @@ impl Router {
             }
             return Ok(());
         }
-        let Ok(line) = inner.to_line(NS_CLIENT) else {
-            return self.unroutable(number, stanza, "a carbon copy that cannot be read");
-        };
-        let Ok(inner) = Stanza::parse(line) else {
-            return self.unroutable(number, stanza, "a carbon copy that cannot be read");
-        };
-        match &inner.from {
-            Some(Ok(from)) => {
-                let from = from.clone();
-                self.show(number, &inner, Some(&from))
-            }
-            _ => self.unroutable(
+        match sender {
+            Some(from) => self.show(number, &copied, Some(&from)),
+            None => self.unroutable(
                 number,
                 stanza,
                 "a received carbon copy without a valid from",

@@ -1,14 +1,20 @@
 //! Routing rules: one command-line argument each, tried in order, first match wins.
 //!
 //! ```text
-//! RULE     = SELECTOR *( SP "from=" GLOB ) [ SP ACTION ]
+//! RULE     = SELECTOR *( SP "from=" GLOB ) [ SP "carbon=" DIR ] [ SP ACTION ]
 //! SELECTOR = KIND [ ":" TYPE *( "," TYPE ) ]
+//! DIR      = "sent" / "received" / "*"
 //! KIND     = "message" / "presence" / "iq" / "*"
 //! ACTION   = "-" / "drop" / ">>" FILE / "|" CMD / "!" CMD      (default "-")
 //! ```
 //!
 //! A GLOB holding a `/` is matched against the sender's full JID, one
 //! without against its bare JID; `*` matches any run of characters, `?` one.
+//!
+//! Carbon copies (XEP-0280: what the account's other clients sent and
+//! received, and only from our own account) match only a rule with
+//! `carbon=`, and then as the message inside, with its own sender: a rule
+//! without it never sees them, so a bot never answers its own carbons.
 
 use crate::stanza::{Kind, Stanza};
 use xmpp_pipes::exit::{Error, Result};
@@ -76,6 +82,11 @@ pub struct Rule {
     pub selector: Selector,
     /// From whom (any of these; empty for anyone).
     pub from: Vec<Glob>,
+    /// `carbon=`: the carbon copies it is about (`sent`, `received`, or
+    /// `None` for both); without it (`carbons: false`) it sees none.
+    pub carbon: Option<&'static str>,
+    /// Whether the rule is about carbon copies (`carbon=` was given).
+    pub carbons: bool,
     /// What to do.
     pub action: Action,
 }
@@ -210,7 +221,8 @@ impl Rule {
         }
         let (first, after) = split_word(rest);
         // The selector may be left out: `drop` and `from=x@y -` select any stanza.
-        let (selector, mut rest) = if first.starts_with("from=") || is_action_start(first) {
+        let implied = first.starts_with("from=") || first.starts_with("carbon=");
+        let (selector, mut rest) = if implied || is_action_start(first) {
             (Selector::any(), rest)
         } else {
             (Selector::parse(first)?, after)
@@ -224,19 +236,43 @@ impl Rule {
             from.push(Glob::new(glob));
             rest = after;
         }
+        let (mut carbon, mut carbons) = (None, false);
+        if let Some(after) = rest.strip_prefix("carbon=") {
+            let (direction, after) = split_word(after);
+            carbon = match direction {
+                "sent" => Some("sent"),
+                "received" => Some("received"),
+                "*" => None,
+                other => {
+                    return Err(format!(
+                        "carbon={other:?}: the direction is sent, received or *"
+                    ))
+                }
+            };
+            carbons = true;
+            rest = after;
+        }
         let action = parse_action(rest)?;
         Ok(Rule {
             text: text.to_owned(),
             selector,
             from,
+            carbon,
+            carbons,
             action,
         })
     }
 
     /// Whether the rule matches the stanza; `from` is the sender as taken
     /// (the `from` attribute, or our own account when it is missing).
+    /// A carbon copy's message (`stanza.carbon`) matches only a rule with
+    /// `carbon=` of its direction, and every other stanza only a rule without.
     pub fn matches(&self, stanza: &Stanza, from: Option<&Jid>) -> bool {
-        if !self.selector.matches(&stanza.kind, &stanza.stanza_type) {
+        let carbon_ok = match stanza.carbon {
+            None => !self.carbons,
+            Some(direction) => self.carbons && self.carbon.is_none_or(|want| want == direction),
+        };
+        if !carbon_ok || !self.selector.matches(&stanza.kind, &stanza.stanza_type) {
             return false;
         }
         self.from.is_empty()
@@ -338,6 +374,42 @@ mod tests {
         assert_eq!(rule.selector.types, ["error", "unavailable"]);
         assert_eq!(rule.from.len(), 2);
         assert_eq!(rule.action, Action::Append("x".into()));
+    }
+
+    #[test]
+    fn carbon_copies_match_only_rules_that_ask_for_them() {
+        let rule = |text: &str| Rule::parse(text).unwrap();
+        let mut sent = stanza("<message from='bob@x/phone' to='alice@x' type='chat'/>");
+        sent.carbon = Some("sent");
+        let mut received = stanza("<message from='alice@x/pc' to='bob@x' type='chat'/>");
+        received.carbon = Some("received");
+        let plain = stanza("<message from='alice@x/pc' type='chat'/>");
+        let from = |s: &Stanza| s.from.clone().unwrap().ok();
+        let any = rule("message:chat ! bot");
+        assert!(any.matches(&plain, from(&plain).as_ref()));
+        assert!(
+            !any.matches(&received, from(&received).as_ref()),
+            "a bot never sees carbons"
+        );
+        assert!(!any.matches(&sent, from(&sent).as_ref()));
+        let both = rule("message carbon=* >> log");
+        assert!(
+            both.matches(&sent, from(&sent).as_ref())
+                && both.matches(&received, from(&received).as_ref())
+        );
+        assert!(!both.matches(&plain, from(&plain).as_ref()), "only carbons");
+        let ours = rule("message from=bob@x carbon=sent -");
+        assert!(ours.matches(&sent, from(&sent).as_ref()));
+        assert!(!ours.matches(&received, from(&received).as_ref()));
+        let implied = rule("carbon=received drop");
+        assert_eq!(
+            (implied.selector, implied.carbon),
+            (Selector::any(), Some("received"))
+        );
+        let err = Rule::parse("message carbon=copied -")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.message().contains("sent, received or *"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use xmpp_pipes::xml::{Element, FrameError, NS_CLIENT};
 pub const MAX_ENV_VALUE: usize = 64 * 1024;
 
 /// The environment variables jid-route sets (or removes) for commands.
-pub const ENV_NAMES: [&str; 15] = [
+pub const ENV_NAMES: [&str; 16] = [
     "XMPP_KIND",
     "XMPP_TYPE",
     "XMPP_FROM",
@@ -26,6 +26,7 @@ pub const ENV_NAMES: [&str; 15] = [
     "XMPP_PRIORITY",
     "XMPP_NS",
     "XMPP_ERROR",
+    "XMPP_CARBON",
 ];
 
 /// The kind of a top-level element.
@@ -70,6 +71,9 @@ pub struct Stanza {
     pub to: Option<String>,
     /// The `id` attribute.
     pub id: Option<String>,
+    /// The direction (`sent`, `received`) of the carbon copy (XEP-0280)
+    /// this message came in, our own account's; `None`: it came itself.
+    pub carbon: Option<&'static str>,
 }
 
 impl Stanza {
@@ -105,6 +109,7 @@ impl Stanza {
             from,
             to,
             id,
+            carbon: None,
         })
     }
 
@@ -176,6 +181,7 @@ impl Stanza {
                 "XMPP_ERROR",
                 (self.stanza_type == "error").then(|| describe_stanza_error(&self.element)),
             ),
+            ("XMPP_CARBON", self.carbon.map(str::to_owned)),
         ];
         for (_, value) in &mut values {
             if let Some(text) = value {

@@ -1238,6 +1238,60 @@ fn carbons_from_our_account_go_in_the_conversation_and_forged_ones_nowhere() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// A bot's rule never sees carbon copies; a rule with `carbon=` sees the
+/// message inside, with its own sender and `XMPP_CARBON` its direction,
+/// and a forged copy reaches no rule.
+#[test]
+fn carbon_copies_reach_only_rules_that_ask_for_them() {
+    let root = scratch("carbon-rules");
+    let (bot, copies) = (root.join("bot"), root.join("copies"));
+    let record = |file: &Path| {
+        format!(
+            "{{ printf '%s|' \"${{XMPP_CARBON-none}}\" \"$XMPP_FROM\" \"$XMPP_BODY\"; echo; }} >> {}",
+            file.display()
+        )
+    };
+    let carbon = |from: &str, direction: &str, inner: &str| {
+        format!(
+            "<message from='{from}' to='me@localhost/ii' type='chat'>\
+             <{direction} xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <message xmlns='jabber:client' {inner}</message></forwarded></{direction}></message>"
+        )
+    };
+    let input = [
+        carbon(
+            "me@localhost",
+            "sent",
+            "from='me@localhost/phone' to='alice@localhost' type='chat'><body>from the phone</body>",
+        ),
+        carbon(
+            "me@localhost",
+            "received",
+            "from='alice@localhost/x' to='me@localhost/phone' type='chat'><body>to the phone</body>",
+        ),
+        carbon(
+            "eve@localhost/x",
+            "received",
+            "from='alice@localhost/x' to='me@localhost' type='chat'><body>forged</body>",
+        ),
+        "<message from='alice@localhost/x' type='chat'><body>to the bot</body></message>".to_owned(),
+    ];
+    let input: Vec<&str> = input.iter().map(String::as_str).collect();
+    let bot_rule = format!("message:chat ! {}", record(&bot));
+    let copies_rule = format!("message carbon=* ! {}", record(&copies));
+    let output = route(
+        &["--me", "me@localhost", &bot_rule, &copies_rule],
+        &lines(&input),
+    );
+    ok(&output);
+    assert_eq!(read(&bot), "none|alice@localhost/x|to the bot|\n");
+    assert_eq!(
+        read(&copies),
+        "sent|me@localhost/phone|from the phone|\nreceived|alice@localhost/x|to the phone|\n"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 #[test]
 fn a_file_size_limit_ends_the_run_with_74_and_no_torn_line() {
     use std::os::unix::process::CommandExt;
