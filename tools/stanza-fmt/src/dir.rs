@@ -22,6 +22,13 @@
 //! once closed) brings it back, parking another. So no `in` pipe exists
 //! without its reader, and no writer waits for ever.
 //!
+//! `--relay PIPE` (ii-client passes `DIR/in`): the named pipe is opened
+//! the same way and polled with the rest; each complete line of it goes to
+//! stdout unchanged ([`crate::relay`]), a line a write, so that stdout is
+//! the session's only input and no line of it is interleaved with another.
+//! With it, the loop also ends when nothing reads stdout any more (its pipe's
+//! reader, xmpp-auth, is gone), rather than waiting for the next write.
+//!
 //! A bad line (invalid UTF-8, a character XML cannot carry, too long) is
 //! reported on stderr and skipped; a bad command on stdin too. Only an
 //! output error, or DIR itself going away, ends the loop; stdin's end does
@@ -29,6 +36,7 @@
 
 use crate::format::{Formatter, Origin};
 use crate::options::Options;
+use crate::relay::{Relay, Relayed, MAX_RELAY_LINE};
 use crate::text::{LineBuffer, Piece, MAX_CONTACT_LINE, MAX_LINE};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::inotify::{self, ReadFlags, WatchFlags};
@@ -74,6 +82,14 @@ struct Contact {
     used: u64,
 }
 
+/// `--relay PIPE`: the named pipe whose lines go to stdout as they are.
+struct RelayPipe {
+    /// PIPE as given, for messages.
+    label: String,
+    pipe: File,
+    relay: Relay,
+}
+
 /// The served tree: its contacts and the inotify watch on DIR.
 struct Server<'o> {
     options: &'o Options,
@@ -92,6 +108,8 @@ struct Server<'o> {
     parked: BTreeMap<i32, String>,
     /// Turns of reading, for `Contact::used`.
     turn: u64,
+    /// `--relay`'s pipe.
+    relay: Option<RelayPipe>,
 }
 
 /// How many contact pipes may be open at once: the soft RLIMIT_NOFILE,
@@ -123,6 +141,8 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
         )
     };
     let tree = Tree::open(path).map_err(|e| os("cannot open the tree", e))?;
+    // Before the contacts: writers of the pipe find their reader at once.
+    let relay = options.relay.as_deref().map(RelayPipe::open).transpose()?;
     let inotify = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
         .map_err(|e| os("inotify", e.into()))?;
     // Watch before the first scan, so that no directory made in between is missed.
@@ -148,6 +168,7 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
         capacity: capacity(),
         parked: BTreeMap::new(),
         turn: 0,
+        relay,
     };
     server.rescan(formatter)?;
     let mut stdin = (options.mode == crate::options::Mode::Commands).then(|| StdinLines {
@@ -156,6 +177,15 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
     });
     loop {
         let ready = server.wait(stdin.is_some())?;
+        if ready.stdout_gone {
+            return Err(Error::new(
+                Status::IoErr,
+                "stdout: nothing reads it any more (the session it fed is over)",
+            ));
+        }
+        if let (true, Some(relay)) = (ready.relay, &mut server.relay) {
+            relay.read(formatter)?;
+        }
         if ready.inotify {
             server.changes(formatter)?;
         }
@@ -175,6 +205,10 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
 struct Ready {
     inotify: bool,
     stdin: bool,
+    /// `--relay`'s pipe is readable.
+    relay: bool,
+    /// With `--relay`: stdout's reader is gone (or stdout is closed).
+    stdout_gone: bool,
     contacts: Vec<String>,
 }
 
@@ -188,6 +222,13 @@ impl Server<'_> {
         if with_stdin {
             fds.push(PollFd::from_borrowed_fd(stdin.as_fd(), flags));
         }
+        let stdout = std::io::stdout();
+        if let Some(relay) = &self.relay {
+            fds.push(PollFd::new(&relay.pipe, flags));
+            // No event asked for: poll tells POLLERR when the pipe has no
+            // reader left (POLLHUP for a socket, POLLNVAL when closed).
+            fds.push(PollFd::from_borrowed_fd(stdout.as_fd(), PollFlags::empty()));
+        }
         fds.extend(self.contacts.values().map(|c| PollFd::new(&c.pipe, flags)));
         loop {
             match rustix::event::poll(&mut fds, None) {
@@ -199,6 +240,9 @@ impl Server<'_> {
         let mut ready = fds.iter().map(|fd| !fd.revents().is_empty());
         let inotify = ready.next().unwrap_or(false);
         let stdin_ready = with_stdin && ready.next().unwrap_or(false);
+        let with_relay = self.relay.is_some();
+        let relay = with_relay && ready.next().unwrap_or(false);
+        let stdout_gone = with_relay && ready.next().unwrap_or(false);
         let contacts = names
             .into_iter()
             .zip(ready)
@@ -208,6 +252,8 @@ impl Server<'_> {
         Ok(Ready {
             inotify,
             stdin: stdin_ready,
+            relay,
+            stdout_gone,
             contacts,
         })
     }
@@ -457,21 +503,10 @@ impl Server<'_> {
         };
         contact.used = self.turn;
         let mut pieces = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        // A bounded number of reads, so that one busy writer cannot starve the
-        // others: poll reports the pipe again while data is left.
-        let mut more = true;
-        for _ in 0..READS_PER_TURN {
-            match rustix::io::read(&contact.pipe, &mut chunk) {
-                Ok(0) | Err(Errno::AGAIN) => {
-                    more = false;
-                    break;
-                }
-                Ok(n) => contact.buffer.push(&chunk[..n], &mut pieces),
-                Err(Errno::INTR) => continue,
-                Err(err) => return Err(Error::os(&contact.label, err)),
-            }
-        }
+        let buffer = &mut contact.buffer;
+        let more = read_turn(&contact.pipe, &contact.label, |data| {
+            buffer.push(data, &mut pieces)
+        })?;
         let jid = contact.jid.clone();
         let label = contact.label.clone();
         let first = contact.lines + 1;
@@ -589,6 +624,87 @@ impl Server<'_> {
                 format!("{}/{name}/{}: {err}", self.tree.path().display(), tree::OUT),
             );
         }
+    }
+}
+
+/// Read what `pipe` (named `label`) holds, giving each chunk to `take`:
+/// a bounded number of reads, so that one busy writer cannot starve the
+/// others (poll reports the pipe again while data is left). True when
+/// there may be more to read.
+fn read_turn(pipe: &File, label: &str, mut take: impl FnMut(&[u8])) -> Result<bool> {
+    let mut chunk = [0u8; 16 * 1024];
+    for _ in 0..READS_PER_TURN {
+        match rustix::io::read(pipe, &mut chunk) {
+            Ok(0) | Err(Errno::AGAIN) => return Ok(false),
+            Ok(n) => take(&chunk[..n]),
+            Err(Errno::INTR) => continue,
+            Err(err) => return Err(Error::os(label, err)),
+        }
+    }
+    Ok(true)
+}
+
+impl RelayPipe {
+    /// Make `path` a named pipe (0600) if nothing is there, and open it for
+    /// reading and writing without blocking: it never reports end of file,
+    /// and its writers never find it without a reader while we run.
+    fn open(path: &Path) -> Result<RelayPipe> {
+        let label = path.display().to_string();
+        let cannot =
+            |err: std::io::Error| Error::new(Status::CantCreat, format!("--relay {label}: {err}"));
+        match rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        ) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(err) => return Err(cannot(err.into())),
+        }
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDWR | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| cannot(e.into()))?;
+        let pipe = File::from(fd);
+        let stat = rustix::fs::fstat(&pipe).map_err(|e| cannot(e.into()))?;
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::Fifo {
+            return Err(cannot(std::io::Error::other("not a named pipe")));
+        }
+        if rustix::fs::fstat(std::io::stdout())
+            .is_ok_and(|out| (out.st_dev, out.st_ino) == (stat.st_dev, stat.st_ino))
+        {
+            return Err(Error::usage(format!(
+                "--relay {label} is stdout itself: what is written would be read back \
+                 (point stdout at xmpp-auth's input instead)"
+            )));
+        }
+        Ok(RelayPipe {
+            label,
+            pipe,
+            relay: Relay::new(MAX_RELAY_LINE),
+        })
+    }
+
+    /// Read what the pipe holds, and pass every complete line on.
+    fn read(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
+        let mut lines = Vec::new();
+        let relay = &mut self.relay;
+        read_turn(&self.pipe, &self.label, |data| relay.push(data, &mut lines))?;
+        for line in lines {
+            match line {
+                Relayed::Line(line) => formatter.relayed_line(&line)?,
+                Relayed::TooLong { number } => exit::warn(
+                    "stanza-fmt",
+                    format!(
+                        "{}: line {number}: longer than {MAX_RELAY_LINE} bytes: not passed on \
+                         (dropped up to its end)",
+                        self.label
+                    ),
+                ),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -105,6 +105,11 @@ impl<'a> Formatter<'a> {
         }
     }
 
+    /// Pass on a line of `--relay`'s pipe as it is (with its `\n`).
+    pub fn relayed_line(&self, line: &[u8]) -> Result<()> {
+        self.output.bytes(line)
+    }
+
     /// Send `text` as a message to `to`, with `--type`, `--subject`, `--thread` and `--lang`.
     pub fn text_message(&mut self, to: &Jid, text: &str) -> Result<()> {
         let id = self.ids.next_id();

@@ -4,7 +4,8 @@
 //! with `--whole`); with `--commands` every line is a command (`/msg`,
 //! `/presence`, `/roster`, `/join`, ...) that becomes the stanza RFC 6121 or
 //! its XEP prescribes; with `--dir` the named pipes `DIR/<jid>/in` of the
-//! directory tree are served. It never touches the network.
+//! directory tree are served, and with `--relay PIPE` the lines others write
+//! to PIPE (`DIR/in`) passed on. It never touches the network.
 //!
 //! - [`options`]: the command line and `--help`.
 //! - [`text`]: line splitting and the checks that make text sendable.
@@ -15,6 +16,7 @@
 //! - [`output`]: one `write(2)` a stanza; iq ids for scripts.
 //! - [`parts`]: a text too long for one stanza cut into parts that fit.
 //! - [`input`]: reading stdin line by line or whole.
+//! - [`relay`]: `--relay PIPE`'s lines, passed on unchanged.
 //! - [`dir`]: the `--dir` event loop (inotify and poll).
 
 pub mod command;
@@ -25,6 +27,7 @@ pub mod input;
 pub mod options;
 pub mod output;
 pub mod parts;
+pub mod relay;
 pub mod stanza;
 pub mod text;
 

@@ -24,6 +24,11 @@ DIR/<jid>/in whose lines become chat messages to that contact (and are
 appended to DIR/<jid>/out); a line over the server's stanza limit (kept by
 jid-route in DIR/.max-stanza, else 65536 bytes) is sent in parts, each
 starting with (N/TOTAL), and one over 1 MiB is refused in DIR/<jid>/out.
+With --relay PIPE as well (ii-client passes DIR/in), the lines others
+write to PIPE go to stdout too, each unchanged with one write: stdout is
+then the session's only input, for xmpp-auth (never PIPE itself). A line
+waits for its newline, blank lines are dropped, and one over 16 MiB is
+dropped with a word on stderr; the run also ends when nothing reads stdout.
 
 Options:
       --to JID          send messages made from plain text lines to JID
@@ -41,6 +46,8 @@ Options:
                         went), so that jid-route --dir takes its answer, and only from
                         there (with --dir: that tree, always)
       --dir DIR         serve the named pipes DIR/<jid>/in of the directory tree
+      --relay PIPE      with --dir, also read the named pipe PIPE (made if missing)
+                        and pass each of its lines on to stdout unchanged
       --me NAME         our name in DIR/<jid>/out (default: the bare JID in
                         XMPP_JID, else self)
       --epoch           time in DIR/<jid>/out as epoch seconds (default: local
@@ -69,9 +76,9 @@ Exit status:
        command, a missing argument, an invalid JID, malformed /raw XML (the
        line is named; everything before it was written)
   71   system error in --dir mode (poll, inotify, reading a pipe)
-  73   the --dir tree could not be opened or watched
-  74   output error: stdout (or the --id-fd) was closed or failed, or the
-       --dir tree was removed
+  73   the --dir tree or the --relay pipe could not be opened or watched
+  74   output error: stdout (or the --id-fd) was closed or failed (with
+       --relay: nothing reads it any more), or the --dir tree was removed
 ";
 
 /// The `type` of messages made from plain text.
@@ -157,6 +164,8 @@ pub struct Options {
     pub id_fd: Option<i32>,
     /// The directory tree whose contact pipes are served.
     pub dir: Option<PathBuf>,
+    /// `--relay PIPE`: a named pipe whose lines are passed on to stdout.
+    pub relay: Option<PathBuf>,
     /// `--asked DIR` (or `--dir`'s): the tree where each iq sent is noted.
     pub asked: Option<PathBuf>,
     /// Our name in `out` files.
@@ -177,6 +186,7 @@ const SPEC: OptionSpec = OptionSpec {
         "--id-fd",
         "--asked",
         "--dir",
+        "--relay",
         "--me",
     ],
     switches: &[
@@ -280,6 +290,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
     let dir: Option<PathBuf> = args
         .opt_value_from_os_str("--dir", |s| Ok::<_, String>(PathBuf::from(s)))
         .map_err(value_error("--dir"))?;
+    let relay: Option<PathBuf> = args
+        .opt_value_from_os_str("--relay", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(value_error("--relay"))?;
     let asked: Option<PathBuf> = args
         .opt_value_from_os_str("--asked", |s| Ok::<_, String>(PathBuf::from(s)))
         .map_err(value_error("--asked"))?
@@ -312,6 +325,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
             "--whole and --dir exclude each other (with --dir, stdin is read only with --commands)",
         ));
     }
+    if relay.is_some() && dir.is_none() {
+        return Err(Error::usage(
+            "--relay needs --dir (its pipe is read in --dir's loop)",
+        ));
+    }
     if dir.is_none() && mode != Mode::Commands && to.is_none() {
         return Err(Error::usage(
             "missing --to JID (or use --commands, or --dir; see --help)",
@@ -342,6 +360,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed> {
         lossy,
         id_fd,
         dir,
+        relay,
         asked,
         me,
         time_format: if epoch {
@@ -401,6 +420,9 @@ mod tests {
         assert_eq!(o.mode, Mode::Whole);
         assert!(o.lossy);
         assert_eq!(options(&["--commands"]).mode, Mode::Commands);
+        let o = options(&["--dir", "/tmp/x", "--relay", "/tmp/x/in"]);
+        assert_eq!(o.relay.as_deref(), Some(std::path::Path::new("/tmp/x/in")));
+        assert_eq!(options(&["--dir", "/tmp/x"]).relay, None);
     }
 
     #[test]
@@ -415,5 +437,6 @@ mod tests {
         assert!(usage(&["--commands", "--id-fd", "1"]).contains("2 or more"));
         assert!(usage(&["--commands", "--id-fd", "999"]).contains("not open"));
         assert!(usage(&["--dir", "/tmp/x", "--whole"]).contains("exclude"));
+        assert!(usage(&["--commands", "--relay", "/tmp/x/in"]).contains("--relay needs --dir"));
     }
 }

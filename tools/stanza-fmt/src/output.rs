@@ -52,9 +52,14 @@ impl Output {
 
     /// Write one stanza line that is already serialised (with its `\n`).
     pub fn line(&self, line: &str) -> Result<()> {
+        self.bytes(line.as_bytes())
+    }
+
+    /// Write one line as it is (with its `\n`): a line `--relay` passes on.
+    pub fn bytes(&self, line: &[u8]) -> Result<()> {
         // SAFETY: stdout, or a descriptor the caller of `to_fds` keeps open.
         let fd = unsafe { BorrowedFd::borrow_raw(self.stanza_fd) };
-        write_all(fd, line.as_bytes())
+        write_all(fd, line)
             .map_err(|e| Error::new(Status::IoErr, format!("cannot write to stdout: {e}")))
     }
 

@@ -2,7 +2,9 @@
 //!
 //! [`LineBuffer`] cuts a byte stream that arrives in arbitrary chunks into
 //! lines (`\n` or `\r\n`), with a bound on a line's length: a longer line is
-//! reported once and its bytes discarded up to the next `\n`. [`clean`]
+//! reported once and its bytes discarded up to the next `\n`; made
+//! [`LineBuffer::exact`], it keeps a line's bytes as they came (a `\r`
+//! included), for `--relay`. [`clean`]
 //! turns a line's bytes into text XML can carry, or says exactly what is
 //! wrong and where; with `lossy`, it replaces instead (U+FFFD) and says what
 //! it replaced.
@@ -35,16 +37,39 @@ pub struct LineBuffer {
     buf: Vec<u8>,
     discarding: bool,
     max: usize,
+    /// A `\r` before the `\n` is no part of the line (text), or is (exact).
+    strip_cr: bool,
 }
 
 impl LineBuffer {
-    /// A buffer refusing lines longer than `max` bytes.
+    /// A buffer refusing lines longer than `max` bytes (a `\r` that ends
+    /// the line not counted, and taken off).
     pub fn new(max: usize) -> Self {
+        Self::with(max, true)
+    }
+
+    /// A buffer that gives every line exactly as it came but for its `\n`
+    /// (a `\r` before it kept, and counted in the bound of `max` bytes).
+    pub fn exact(max: usize) -> Self {
+        Self::with(max, false)
+    }
+
+    fn with(max: usize, strip_cr: bool) -> Self {
         LineBuffer {
             buf: Vec::new(),
             discarding: false,
             max,
+            strip_cr,
         }
+    }
+
+    /// Take the line just completed, without its `\r` unless exact.
+    fn take_line(&mut self) -> Piece {
+        let mut line = std::mem::take(&mut self.buf);
+        if self.strip_cr && line.ends_with(b"\r") {
+            line.pop();
+        }
+        Piece::Line(line)
     }
 
     /// Take `data`; append the lines it completes to `out`.
@@ -61,18 +86,14 @@ impl LineBuffer {
                 continue;
             }
             self.buf.extend_from_slice(part);
-            // A '\r' that ends the line is not part of it, so allow for it in the bound.
-            let len = self.buf.len() - usize::from(self.buf.ends_with(b"\r"));
+            // A '\r' that ends a text line is not part of it, so allow for it in the bound.
+            let len = self.buf.len() - usize::from(self.strip_cr && self.buf.ends_with(b"\r"));
             if len > self.max {
                 self.buf.clear();
                 self.discarding = !complete;
                 out.push(Piece::TooLong);
             } else if complete {
-                let mut line = std::mem::take(&mut self.buf);
-                if line.ends_with(b"\r") {
-                    line.pop();
-                }
-                out.push(Piece::Line(line));
+                out.push(self.take_line());
             }
         }
     }
@@ -88,11 +109,7 @@ impl LineBuffer {
         if was_discarding || self.buf.is_empty() {
             return None;
         }
-        let mut line = std::mem::take(&mut self.buf);
-        if line.ends_with(b"\r") {
-            line.pop();
-        }
-        Some(Piece::Line(line))
+        Some(self.take_line())
     }
 }
 

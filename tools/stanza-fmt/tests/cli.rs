@@ -764,3 +764,161 @@ fn more_contacts_than_descriptors_are_served_on_demand() {
     assert!(!stderr.contains("Too many open files"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The first `count` lines of a child's stdout as bytes, `\n` included,
+/// as they arrive; then stdout is closed.
+fn stdout_raw_lines(
+    stdout: std::process::ChildStdout,
+    count: usize,
+) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        for _ in 0..count {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(1..) if send.send(line).is_ok() => {}
+                _ => break,
+            }
+        }
+    });
+    receive
+}
+
+/// `child`'s exit status within WAIT.
+fn exit_within_wait(child: std::process::Child) -> Output {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(child.wait_with_output());
+    });
+    receive
+        .recv_timeout(WAIT)
+        .expect("stanza-fmt ends within the time limit")
+        .unwrap()
+}
+
+#[test]
+fn relay_passes_the_lines_of_its_pipe_on_whole_and_unchanged() {
+    let (dir, bob) = tree_with_bob("relay");
+    let relayed = dir.join("in");
+    let mut child = Command::new(BIN)
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--relay")
+        .arg(&relayed)
+        .env("XMPP_JID", "alice@localhost")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stdout_raw_lines(child.stdout.take().unwrap(), 5);
+    let next = || {
+        lines
+            .recv_timeout(WAIT)
+            .expect("a line within the time limit")
+    };
+    // DIR/in made (a named pipe) and read; a writer that closes is no end.
+    let mut writer = pipe_writer(&dir);
+    writer
+        .write_all(b"<presence/>\n\n  \t\njunk <not xml &\r\n")
+        .unwrap();
+    assert_eq!(next(), b"<presence/>\n");
+    assert_eq!(
+        next(),
+        b"junk <not xml &\r\n",
+        "unchanged: xmpp-auth judges it"
+    );
+    drop(writer);
+    // A partial line waits for its newline, across writers, while a
+    // contact's message goes out.
+    let mut writer = pipe_writer(&dir);
+    writer.write_all(b"<iq type='get' id='a'/").unwrap();
+    let mut to_bob = pipe_writer(&bob);
+    to_bob.write_all(b"hello bob\n").unwrap();
+    message_to(
+        std::str::from_utf8(&next()).unwrap().trim_end(),
+        "bob@localhost",
+        "hello bob",
+    );
+    writer.write_all(b">\n").unwrap();
+    assert_eq!(next(), b"<iq type='get' id='a'/>\n");
+    // A line over 16 MiB: told once, dropped up to its end; the next goes.
+    let long = vec![b'x'; (16 << 20) + 1];
+    let feeder = std::thread::spawn(move || {
+        writer.write_all(&long).unwrap();
+        writer.write_all(b"\n<after/>\n").unwrap();
+        writer
+    });
+    assert_eq!(next(), b"<after/>\n");
+    let writer = feeder.join().unwrap();
+
+    // Nothing reads stdout any more (the reader closed it after 5 lines):
+    // the run ends without waiting for a write.
+    let output = exit_within_wait(child);
+    drop(writer);
+    assert_eq!(output.status.code(), Some(74), "{}", text(&output.stderr));
+    let err = text(&output.stderr);
+    let want = format!(
+        "stanza-fmt: warning: {}: line 6: longer than 16777216 bytes: not passed on (dropped up to its end)\n\
+         stanza-fmt: stdout: nothing reads it any more (the session it fed is over)\n",
+        relayed.display()
+    );
+    assert_eq!(err, want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn relay_refuses_its_own_pipe_as_stdout_and_needs_dir() {
+    let (dir, _) = tree_with_bob("relay-loop");
+    let relayed = dir.join("in");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &relayed,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    // As `stanza-fmt --dir DIR --relay DIR/in > DIR/in` would run.
+    let stdout = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&relayed)
+        .unwrap();
+    let child = Command::new(BIN)
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--relay")
+        .arg(&relayed)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = exit_within_wait(child);
+    assert_eq!(output.status.code(), Some(64), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("is stdout itself"),
+        "{}",
+        text(&output.stderr)
+    );
+    // A path that is no named pipe: 73.
+    std::fs::write(dir.join("file"), "").unwrap();
+    fails(
+        &[
+            "--dir",
+            dir.to_str().unwrap(),
+            "--relay",
+            dir.join("file").to_str().unwrap(),
+        ],
+        b"",
+        73,
+        &["not a named pipe"],
+    );
+    fails(
+        &["--commands", "--relay", "x"],
+        b"",
+        64,
+        &["--relay needs --dir"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
