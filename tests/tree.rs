@@ -11,44 +11,13 @@
 //! subscription show (in DIR/roster and as notices in the contact's `out`),
 //! with the contact as a second session.
 
+use harness::ii::{body, long_line, run as ii_run, start, stop};
 use harness::{wait_for_file, Account, Prosody, Spawned, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn ii_run(prosody: &Prosody, account: &Account, dir: &Path) -> Command {
-    let mut command = harness::example("ii-client");
-    let port = format!("127.0.0.1:{}", prosody.starttls_port());
-    command
-        .args(["run"])
-        .arg(dir)
-        .arg(&account.jid)
-        .arg(&account.password_file)
-        .arg("--host")
-        .arg(port)
-        .arg("--cafile")
-        .arg(prosody.ca_pem());
-    command
-}
-
-fn stop(dir: &Path, session: &mut Spawned) {
-    let mut stop = harness::example("ii-client");
-    stop.arg("stop").arg(dir);
-    harness::run(stop, b"", LIMIT).assert_success();
-    let status = session.wait_timeout(LIMIT).expect("ii-client run ends");
-    assert!(status.success(), "{status:?}\n{}", session.stderr());
-}
-
-/// Start `ii-client run` and wait until it is connected.
-fn start(prosody: &Prosody, bob: &Account, dir: &Path) -> Spawned {
-    let session = Spawned::start(ii_run(prosody, bob, dir));
-    wait_for_file(&dir.join("state"), LIMIT, |state| {
-        state.starts_with("connected ")
-    });
-    session
-}
 
 /// Send `text` from `from` to `bob` and wait until it is in `out`: a live
 /// message waits for the catch-up, so the catch-up is over then.
@@ -416,21 +385,6 @@ fn a_room_the_ii_way_group_chat_private_lines_kicks_and_an_instant_room() {
     eprintln!("acceptance: {room}/out:\n{out}\nprivate:\n{private_out}");
     alice_online.close_stdin();
     stop(&dir, &mut session);
-}
-
-/// The body of a stanza line (plain text, nothing escaped in it).
-fn body(line: &str) -> &str {
-    let start = line.find("<body>").expect("a body") + "<body>".len();
-    &line[start..start + line[start..].find("</body>").expect("</body>")]
-}
-
-/// `words` words of `marker`'s line: plain ASCII, a blank between.
-fn long_line(marker: &str, words: usize) -> String {
-    let mut line = marker.to_owned();
-    for n in 0..words {
-        line.push_str(&format!(" word{n:06}"));
-    }
-    line
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod dns;
 mod ejabberd;
 mod go_sendxmpp;
 mod hostile;
+pub mod ii;
 mod pki;
 mod process;
 mod prosody;
