@@ -617,18 +617,24 @@ fn dir_serves_contact_pipes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn dir_mode_whose_reader_goes_says_what_was_not_sent() {
-    let (dir, bob) = tree_with_bob("gone");
-    let mut child = Command::new(BIN)
+/// `stanza-fmt --dir DIR ARGS` as alice, stdin empty, stdout and stderr piped.
+fn serve_as_alice(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> std::process::Child {
+    Command::new(BIN)
         .arg("--dir")
-        .arg(&dir)
+        .arg(dir)
+        .args(args)
         .env("XMPP_JID", "alice@localhost")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn dir_mode_whose_reader_goes_says_what_was_not_sent() {
+    let (dir, bob) = tree_with_bob("gone");
+    let mut child = serve_as_alice(&dir, &[]);
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut to_bob = pipe_writer(&bob);
     to_bob.write_all(b"one\n").unwrap();
@@ -801,17 +807,7 @@ fn exit_within_wait(child: std::process::Child) -> Output {
 fn relay_passes_the_lines_of_its_pipe_on_whole_and_unchanged() {
     let (dir, bob) = tree_with_bob("relay");
     let relayed = dir.join("in");
-    let mut child = Command::new(BIN)
-        .arg("--dir")
-        .arg(&dir)
-        .arg("--relay")
-        .arg(&relayed)
-        .env("XMPP_JID", "alice@localhost")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_as_alice(&dir, &["--relay".as_ref(), relayed.as_os_str()]);
     let lines = stdout_raw_lines(child.stdout.take().unwrap(), 5);
     let next = || {
         lines
