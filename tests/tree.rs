@@ -892,3 +892,117 @@ fn what_a_room_said_while_the_tree_was_stopped_comes_from_the_room_s_archive() {
     alice_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+/// The hostile contact as an independent client (slixmpp, logged in as eve
+/// with the resource `boss@localhost`): a groupchat line to bob's full JID,
+/// a presence saying bob is in "her room" (status 110) and another groupchat
+/// line, a carbon copy of a made-up message from boss, an archive result
+/// naming boss, and an iq result with a guessed id. The tree shows eve's
+/// two lines as hers, makes no room of her and no directory for boss, takes
+/// no iq answer, puts the forged copies in DIR/unrouted, and bob's answer
+/// still reaches her as chat.
+#[test]
+fn an_independent_client_as_the_hostile_contact_forges_nothing() {
+    let Some(python) = harness::interop_python() else {
+        harness::skip(
+            "tree hostile contact",
+            "no target/interop-venv with slixmpp (tests/run makes it)",
+        );
+        return;
+    };
+    let prosody = Prosody::shared();
+    let (eve, bob) = (prosody.new_account("eve"), prosody.new_account("bob"));
+    let temp = TempDir::new("tree-hostile");
+    let dir = temp.join("xmpp");
+    let mut session = start(prosody, &bob, &dir);
+    let bob_full = session_jid(&dir, &bob);
+    let mut hostile = Command::new(python);
+    hostile
+        .arg(harness::interop_script("hostile.py"))
+        .arg(format!("{}/boss@localhost", eve.jid))
+        .arg(&eve.password_file)
+        .arg("127.0.0.1")
+        .arg(prosody.starttls_port().to_string())
+        .arg(prosody.ca_pem());
+    let mut hostile = Spawned::start(hostile);
+    hostile.expect_line(LIMIT, |line| line.starts_with("online "));
+    let text: Vec<String> = ["as boss", "as a room", "carbon", "archive", "last"]
+        .iter()
+        .map(|what| harness::unique(what))
+        .collect();
+    let groupchat = |body: &str| {
+        format!("<message to='{bob_full}' type='groupchat'><body>{body}</body></message>")
+    };
+    let forwarded = |body: &str| {
+        format!(
+            "<forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' \
+             stamp='2026-01-01T00:00:00Z'/><message xmlns='jabber:client' from='boss@localhost/pc' \
+             to='{}' type='chat'><body>{body}</body></message></forwarded>",
+            bob.jid
+        )
+    };
+    let lines = [
+        groupchat(&text[0]),
+        format!(
+            "<presence to='{bob_full}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+             <item role='moderator' affiliation='owner'/><status code='110'/></x></presence>"
+        ),
+        groupchat(&text[1]),
+        format!(
+            "<message to='{}'><received xmlns='urn:xmpp:carbons:2'>{}</received></message>",
+            bob.jid,
+            forwarded(&text[2])
+        ),
+        format!(
+            "<message to='{}'><result xmlns='urn:xmpp:mam:2' queryid='guessed' id='A1'>{}</result></message>",
+            bob.jid,
+            forwarded(&text[3])
+        ),
+        format!(
+            "<iq type='result' id='xp-1-0-guessed' to='{bob_full}'><query xmlns='jabber:iq:roster'>\
+             <item jid='boss@localhost' subscription='both'/></query></iq>"
+        ),
+        format!("<message to='{}' type='chat'><body>{}</body></message>", bob.jid, text[4]),
+    ];
+    for line in &lines {
+        hostile.write(format!("{line}\n").as_bytes());
+    }
+    let eve_dir = dir.join(&eve.jid);
+    let out = wait_for_file(&eve_dir.join("out"), LIMIT, |o| o.contains(&text[4]));
+    for said in &text[..2] {
+        assert_eq!(count(&out, &eve.jid, said), 1, "under eve's JID: {out}");
+    }
+    assert!(!out.contains(&text[2]) && !out.contains(&text[3]), "{out}");
+    for who in ["boss@localhost", bob.jid.as_str(), "boss%40localhost"] {
+        assert!(
+            !out.contains(&format!("<{who}>")),
+            "nothing as {who}: {out}"
+        );
+    }
+    assert!(!eve_dir.join("occupants").exists(), "no room of eve's");
+    assert!(
+        !dir.join("boss@localhost").exists(),
+        "no directory for boss"
+    );
+    let unrouted = std::fs::read_to_string(dir.join("unrouted")).unwrap_or_default();
+    assert!(
+        unrouted.contains(&text[2]) && unrouted.contains(&text[3]),
+        "the forged copies: {unrouted}"
+    );
+    let answers: Vec<_> = std::fs::read_dir(dir.join("iq"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        answers.iter().all(|n| n.to_string_lossy().starts_with('.')),
+        "no planted answer: {answers:?}"
+    );
+    let reply = harness::unique("bob answers");
+    let mut say = harness::example("ii-client");
+    say.arg("say").arg(&dir).arg(&eve.jid).arg(&reply);
+    harness::run(say, b"", LIMIT).assert_success();
+    hostile.expect_line(LIMIT, |line| {
+        line == format!("got {} chat {reply}", bob.jid)
+    });
+    hostile.close_stdin();
+    stop(&dir, &mut session);
+}
