@@ -796,6 +796,10 @@ fn a_contact_who_claims_that_we_are_in_her_room_makes_no_room() {
     let out = wait_for_file(&eve_dir.join("out"), LIMIT, |o| o.contains(&forged));
     assert_eq!(count(&out, &eve.jid, &forged), 1, "under her JID: {out}");
     assert!(!eve_dir.join("occupants").exists(), "no room of eve's");
+    assert!(
+        !out.contains("in the room"),
+        "her presence is hers, no room's: {out}"
+    );
     let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
     assert!(
         log.contains(&format!(

@@ -73,7 +73,7 @@ pub fn interpret(
     if stanza.kind == Kind::Message {
         return Ok(message(stanza, sender, bare, in_room));
     }
-    Ok(presence(stanza, sender, bare))
+    Ok(presence(stanza, sender, bare, in_room))
 }
 
 fn iq_answer(stanza: &Stanza) -> Option<Result<Event, String>> {
@@ -152,13 +152,16 @@ fn message(stanza: &Stanza, sender: &Jid, bare: Jid, in_room: bool) -> Vec<Event
     events
 }
 
-fn presence(stanza: &Stanza, sender: &Jid, bare: Jid) -> Vec<Event> {
+/// A presence in words; a group chat one (`<x xmlns='…muc#user'/>`) is a
+/// room's notice only `in_room` (a room we are in): from anyone else it is
+/// their presence, whatever it carries.
+fn presence(stanza: &Stanza, sender: &Jid, bare: Jid, in_room: bool) -> Vec<Event> {
     let who = bare.to_string();
     let text = match stanza.stanza_type.as_str() {
         "available" | "unavailable" => {
             let state = State::of(stanza);
-            if stanza.element.child("x", NS_MUC_USER).is_some() {
-                let nick = sender.resource().unwrap_or_default();
+            if in_room && stanza.element.child("x", NS_MUC_USER).is_some() {
+                let nick = crate::room::shown_nick(sender.resource().unwrap_or_default());
                 let what = if state.is_available() {
                     "is in the room"
                 } else {
@@ -384,7 +387,17 @@ mod tests {
             "bob@localhost asks to subscribe to your presence (answer: /approve bob@localhost or /deny bob@localhost)"
         );
         assert!(text("<presence from='bob@localhost' type='unsubscribed'/>").contains("denied"));
-        assert_eq!(text("<presence from='r@muc/Al'><x xmlns='http://jabber.org/protocol/muc#user'/></presence>"), "Al is in the room");
+        assert_eq!(text("<presence from='r@muc/A l'><x xmlns='http://jabber.org/protocol/muc#user'/></presence>"), "A%20l is in the room");
+        // Not in the room: the contact's presence, whatever it carries.
+        let stanza = Stanza::parse(
+            "<presence from='eve@x/bob@x'><x xmlns='http://jabber.org/protocol/muc#user'/></presence>".into(),
+        )
+        .unwrap();
+        let eve = stanza.from.clone().unwrap().unwrap();
+        assert!(matches!(
+            interpret(&stanza, Some(&eve), false).unwrap().as_slice(),
+            [Event::Presence { .. }]
+        ));
         assert!(
             matches!(events("<presence from='b@x/r'><show>away</show></presence>").unwrap().as_slice(),
             [Event::Presence { state, .. }] if state.show == "away")
