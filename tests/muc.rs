@@ -366,7 +366,7 @@ fn a_groupchat_message_to_a_room_not_joined_is_refused_with_65() {
         &output,
         65,
         &format!(
-            "message to room {other}, which this session did not join: add --join {other}/NICK"
+            "message to room {other}, which this session did not join: join it first (--join {other}/NICK, or the join presence of stanza-fmt's /join {other}/NICK)"
         ),
     );
     watcher.expect_line(LIMIT, |line| line.contains("first"));

@@ -274,7 +274,7 @@ impl Rooms {
             Ok(None)
         } else {
             Err(Error::data(format!(
-                "message to room {room}, which this session did not join: add --join {room}/NICK"
+                "message to room {room}, which this session did not join: join it first (--join {room}/NICK, or the join presence of stanza-fmt's /join {room}/NICK)"
             )))
         }
     }
@@ -517,7 +517,7 @@ mod tests {
         assert_eq!(err.status(), Status::DataErr);
         assert_eq!(
             err.message(),
-            "message to room r@muc.example, which this session did not join: add --join r@muc.example/NICK"
+            "message to room r@muc.example, which this session did not join: join it first (--join r@muc.example/NICK, or the join presence of stanza-fmt's /join r@muc.example/NICK)"
         );
         rooms.observe(&presence(SELF));
         rooms
