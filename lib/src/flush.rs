@@ -9,8 +9,39 @@
 //! when it has nothing left, so wrapping the source in [`FlushBeforeRead`]
 //! flushes exactly when waiting may begin, while lines that arrive together
 //! still leave in one write.
+//!
+//! That moment is also when a filter learns that nothing reads its output
+//! any more, before it has anything to write ([`wait_for_input`]): a
+//! pipeline whose last stage died ends at once, not at the next stanza.
 
+use rustix::event::{poll, PollFd, PollFlags};
 use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
+
+/// What [`wait_for_input`] says when the output's reader is gone.
+pub const READER_GONE: &str = "nothing reads stdout any more";
+
+/// Wait until `input` can be read, or `output` has no reader left (a pipe
+/// whose reader exited: POLLERR; a socket: POLLHUP). The second is an
+/// error of kind [`io::ErrorKind::BrokenPipe`] saying [`READER_GONE`].
+/// Outputs that never report either (a file, a terminal) never end it.
+pub fn wait_for_input(input: BorrowedFd<'_>, output: BorrowedFd<'_>) -> io::Result<()> {
+    let mut fds = [
+        PollFd::from_borrowed_fd(input, PollFlags::IN),
+        PollFd::from_borrowed_fd(output, PollFlags::empty()),
+    ];
+    loop {
+        match poll(&mut fds, None) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    if fds[1].revents().intersects(PollFlags::ERR | PollFlags::HUP) {
+        return Err(io::Error::new(io::ErrorKind::BrokenPipe, READER_GONE));
+    }
+    Ok(())
+}
 
 /// A reader that runs a flush before every read of its source.
 pub struct FlushBeforeRead<R, F> {
@@ -59,6 +90,21 @@ mod tests {
         line.clear();
         assert_eq!(reader.read_line(&mut line).unwrap(), 0);
         assert_eq!(flushes.get(), 2, "before the read that finds the end");
+    }
+
+    #[test]
+    fn waiting_ends_with_input_or_when_the_output_has_no_reader() {
+        use std::os::fd::AsFd;
+        let (input_r, input_w) = rustix::pipe::pipe().unwrap();
+        let (output_r, output_w) = rustix::pipe::pipe().unwrap();
+        rustix::io::write(&input_w, b"x").unwrap();
+        wait_for_input(input_r.as_fd(), output_w.as_fd()).unwrap();
+        let mut byte = [0u8];
+        rustix::io::read(&input_r, &mut byte).unwrap();
+        drop(output_r);
+        let err = wait_for_input(input_r.as_fd(), output_w.as_fd()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(err.to_string(), READER_GONE);
     }
 
     #[test]

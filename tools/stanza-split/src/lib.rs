@@ -8,9 +8,10 @@
 use std::cell::RefCell;
 use std::ffi::OsString;
 use std::io::{self, BufReader, BufWriter, Write};
+use std::os::fd::AsFd;
 use xmpp_pipes::cli::{self, OptionSpec};
 use xmpp_pipes::exit::{Error, Result, Status};
-use xmpp_pipes::flush::FlushBeforeRead;
+use xmpp_pipes::flush::{wait_for_input, FlushBeforeRead};
 use xmpp_pipes::xml::framer::DEFAULT_MAX_STANZA;
 use xmpp_pipes::xml::{FrameError, Framer, Item};
 
@@ -38,7 +39,9 @@ Exit status:
        included), a DTD, comment, processing instruction or undeclared entity
        (forbidden by RFC 6120), an element over --max-stanza, or input that
        ends inside an element; every stanza before it was written
-  74   read or write error (e.g. stdout closed)
+  74   read or write error (e.g. stdout closed), or nothing reads stdout any
+       more (noticed while the input is quiet, so a pipeline whose end died
+       ends at once)
 ";
 
 const SPEC: OptionSpec = OptionSpec {
@@ -69,9 +72,12 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
             extra.to_string_lossy()
         )));
     }
-    let stdin = io::stdin().lock();
-    let stdout = io::stdout().lock();
-    split_stream(stdin, BufWriter::with_capacity(64 * 1024, stdout), max)?;
+    let (stdin, stdout) = (io::stdin(), io::stdout());
+    // Before each read: until input comes, or nothing reads stdout any
+    // more (then the pipeline's end is gone, and so is the session it fed).
+    let wait = || wait_for_input(stdin.as_fd(), stdout.as_fd());
+    let output = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    split_stream_with(stdin.lock(), output, max, wait)?;
     Ok(0)
 }
 
@@ -80,11 +86,25 @@ pub use xmpp_pipes::cli::parse_size;
 
 /// Copy stanza lines from `input` to `output`; see the module documentation.
 pub fn split_stream<R: io::Read, W: Write>(input: R, output: W, max: usize) -> Result<()> {
+    split_stream_with(input, output, max, || Ok(()))
+}
+
+/// [`split_stream`], running `wait` before each read of `input`, once
+/// the lines so far have left (its error ends the run).
+fn split_stream_with<R: io::Read, W: Write>(
+    input: R,
+    output: W,
+    max: usize,
+    mut wait: impl FnMut() -> io::Result<()>,
+) -> Result<()> {
     let output = RefCell::new(output);
     // Lines leave when the input may block (see xmpp_pipes::flush).
     let reader = BufReader::with_capacity(
         64 * 1024,
-        FlushBeforeRead::new(input, || output.borrow_mut().flush()),
+        FlushBeforeRead::new(input, || {
+            output.borrow_mut().flush()?;
+            wait()
+        }),
     );
     let mut framer = Framer::new(reader, max);
     let write_error =
@@ -95,6 +115,9 @@ pub fn split_stream<R: io::Read, W: Write>(input: R, output: W, max: usize) -> R
             Err(err) => {
                 output.borrow_mut().flush().map_err(write_error)?;
                 return Err(match err {
+                    FrameError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe => {
+                        Error::new(Status::IoErr, format!("cannot write to stdout: {io}"))
+                    }
                     FrameError::Io(io) => {
                         Error::new(Status::IoErr, format!("cannot read stdin: {io}"))
                     }

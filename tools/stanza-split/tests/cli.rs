@@ -117,3 +117,37 @@ fn a_closed_stdout_is_an_error_not_a_crash() {
     assert_eq!(output.status.code(), Some(74), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("cannot write to stdout"));
 }
+
+/// The end of a pipeline dies while the stream is quiet: stanza-split ends
+/// at once (74), not when the next stanza comes, so that the session it
+/// feeds does not stay up for nobody.
+#[test]
+fn a_reader_that_goes_away_ends_it_while_the_input_is_quiet() {
+    let mut child = Command::new(BIN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{HEADER}<presence/>").as_bytes()).unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut line = [0u8; 12];
+    std::io::Read::read_exact(&mut stdout, &mut line).unwrap();
+    assert_eq!(&line, b"<presence/>\n");
+    drop(stdout);
+    // stdin stays open and silent: only the reader's going can end it.
+    let pid = child.id();
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output().unwrap()));
+    let Ok(output) = ended.recv_timeout(std::time::Duration::from_secs(20)) else {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        panic!("stanza-split still waits for input 20 s after its reader went away");
+    };
+    assert_eq!(output.status.code(), Some(74), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stderr),
+        "stanza-split: cannot write to stdout: nothing reads stdout any more\n"
+    );
+    drop(stdin);
+}
