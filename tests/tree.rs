@@ -541,10 +541,12 @@ fn a_full_disk_ends_the_session_and_the_next_start_loses_nothing() {
     let lost: Vec<String> = (0..3)
         .map(|n| harness::unique(&format!("full{n}")) + &" padding".repeat(600))
         .collect();
-    for text in &lost {
+    // One message is enough: the session ends with it, not at the next one.
+    alice_online.write(harness::chat(&bob.jid, &lost[0]).as_bytes());
+    let status = session.wait_timeout(LIMIT).expect("the session ends");
+    for text in &lost[1..] {
         alice_online.write(harness::chat(&bob.jid, text).as_bytes());
     }
-    let status = session.wait_timeout(LIMIT).expect("the session ends");
     assert_eq!(status.code(), Some(74), "{status:?}\n{}", session.stderr());
     let stderr = session.stderr();
     let full = std::fs::read_to_string(&out_path).unwrap();
