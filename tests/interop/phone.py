@@ -8,42 +8,25 @@ started and "got FROM BODY" for each chat message it receives.
 Runs until its standard input ends.
 """
 
-import asyncio
-import sys
-
 import slixmpp
 
+import session
 
-async def main():
-    jid, password_file, host, port, cafile = sys.argv[1:6]
-    with open(password_file) as f:
-        password = f.read().strip()
+
+def make_client(jid, password):
     client = slixmpp.ClientXMPP(jid, password)
-    client.ca_certs = cafile
-    started = asyncio.Event()
-
-    async def start(_event):
-        client.send_presence()
-        print("online", flush=True)
-        started.set()
 
     def message(msg):
         if msg["type"] == "chat" and msg["body"]:
             print("got %s %s" % (msg["from"].bare, msg["body"]), flush=True)
 
-    client.add_event_handler("session_start", start)
     client.add_event_handler("message", message)
-    client.connect(host, int(port))
-    await started.wait()
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            break
-        to, body = line.rstrip("\n").split(" ", 1)
-        client.send_message(mto=to, mbody=body, mtype="chat")
-    client.disconnect()
-    await client.disconnected
+    return client
 
 
-asyncio.run(main())
+def line(client, text):
+    to, body = text.split(" ", 1)
+    client.send_message(mto=to, mbody=body, mtype="chat")
+
+
+session.run_lines(make_client, line)

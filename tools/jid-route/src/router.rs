@@ -754,28 +754,18 @@ impl Router {
                 &format!("an archived message of {room} not said in it by an occupant"),
             );
         }
-        let ours = self.rooms.is_us(&from);
-        let me = self.config.me.as_ref().map(Jid::to_bare);
-        for event in interpret(&inner, Some(&from), true).unwrap_or_default() {
-            let Event::Message {
-                contact,
-                author,
-                text,
-                when,
-            } = event
-            else {
-                continue;
-            };
-            let author = match (&me, ours) {
-                (Some(me), true) => me.to_string(),
-                _ => author,
-            };
-            let event = Event::Message {
-                contact,
-                author,
-                text,
-                when: item.when.or(when),
-            };
+        // Ours (said under our nick) under our bare JID, as live.
+        let ours = self
+            .config
+            .me
+            .as_ref()
+            .filter(|_| self.rooms.is_us(&from))
+            .map(|me| me.to_bare().to_string());
+        let events = interpret(&inner, Some(&from), true).unwrap_or_default();
+        for event in events
+            .into_iter()
+            .filter_map(|e| archived_line(e, item.when, ours.clone()))
+        {
             let keys = vec![room_key(&room.to_string(), &item.id)];
             let known = self
                 .archive
@@ -893,22 +883,10 @@ impl Router {
         } else {
             interpret(&inner, Some(&from), false).unwrap_or_default()
         };
-        for event in events {
-            let Event::Message {
-                contact,
-                author,
-                text,
-                when,
-            } = event
-            else {
-                continue;
-            };
-            let event = Event::Message {
-                contact,
-                author,
-                text,
-                when: item.when.or(when),
-            };
+        for event in events
+            .into_iter()
+            .filter_map(|e| archived_line(e, item.when, None))
+        {
             let said = Said {
                 keys: keys.clone(),
                 from_archive: true,
@@ -1278,6 +1256,31 @@ fn carbon(stanza: &Stanza) -> Option<(&'static str, &Element)> {
             .child("forwarded", NS_FORWARD)?
             .child("message", NS_CLIENT)?;
         Some((direction, inner))
+    })
+}
+
+/// A message event of an archive result as the tree writes it: dated when
+/// the archive took it (`at`, else its own delay), under `author` where
+/// given; `None` for any other event (an archive holds lines, not notices).
+fn archived_line(
+    event: Event,
+    at: Option<jiff::Timestamp>,
+    author: Option<String>,
+) -> Option<Event> {
+    let Event::Message {
+        contact,
+        author: said_by,
+        text,
+        when,
+    } = event
+    else {
+        return None;
+    };
+    Some(Event::Message {
+        contact,
+        author: author.unwrap_or(said_by),
+        text,
+        when: at.or(when),
     })
 }
 

@@ -98,11 +98,17 @@ fn split_stream_with<R: io::Read, W: Write>(
     mut wait: impl FnMut() -> io::Result<()>,
 ) -> Result<()> {
     let output = RefCell::new(output);
+    // Once the stream's close is passed on, its reader may go at once
+    // (jid-route does): from then on only the end of the input is awaited.
+    let closed = std::cell::Cell::new(false);
     // Lines leave when the input may block (see xmpp_pipes::flush).
     let reader = BufReader::with_capacity(
         64 * 1024,
         FlushBeforeRead::new(input, || {
             output.borrow_mut().flush()?;
+            if closed.get() {
+                return Ok(());
+            }
             wait()
         }),
     );
@@ -135,7 +141,10 @@ fn split_stream_with<R: io::Read, W: Write>(
                 out.write_all(line.as_bytes()).map_err(write_error)?;
                 out.write_all(b"\n").map_err(write_error)?;
             }
-            Some(Item::Close) => out.write_all(b"</stream:stream>\n").map_err(write_error)?,
+            Some(Item::Close) => {
+                out.write_all(b"</stream:stream>\n").map_err(write_error)?;
+                closed.set(true);
+            }
             Some(Item::Header(_)) => continue,
             None => return out.flush().map_err(write_error),
         }

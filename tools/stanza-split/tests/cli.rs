@@ -23,6 +23,16 @@ fn split(args: &[&str], input: &[u8]) -> Output {
     output
 }
 
+/// stanza-split with its three standard streams piped.
+fn spawn() -> std::process::Child {
+    Command::new(BIN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -103,12 +113,7 @@ fn usage_errors() {
 
 #[test]
 fn a_closed_stdout_is_an_error_not_a_crash() {
-    let mut child = Command::new(BIN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn();
     drop(child.stdout.take());
     let mut stdin = child.stdin.take().unwrap();
     let _ = stdin.write_all(&b"<presence/>\n".repeat(1000));
@@ -123,14 +128,11 @@ fn a_closed_stdout_is_an_error_not_a_crash() {
 /// feeds does not stay up for nobody.
 #[test]
 fn a_reader_that_goes_away_ends_it_while_the_input_is_quiet() {
-    let mut child = Command::new(BIN)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{HEADER}<presence/>").as_bytes()).unwrap();
+    stdin
+        .write_all(format!("{HEADER}<presence/>").as_bytes())
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut line = [0u8; 12];
     std::io::Read::read_exact(&mut stdout, &mut line).unwrap();
@@ -150,4 +152,23 @@ fn a_reader_that_goes_away_ends_it_while_the_input_is_quiet() {
         "stanza-split: cannot write to stdout: nothing reads stdout any more\n"
     );
     drop(stdin);
+}
+
+/// Once the stream's close is passed on, its reader may go (jid-route ends
+/// there): that is the end of the stream, not a write error.
+#[test]
+fn a_reader_that_goes_after_the_close_is_no_error() {
+    let mut child = spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{HEADER}<presence/></stream:stream>").as_bytes())
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut lines = [0u8; 29];
+    std::io::Read::read_exact(&mut stdout, &mut lines).unwrap();
+    assert_eq!(&lines, b"<presence/>\n</stream:stream>\n");
+    drop(stdout);
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
 }

@@ -161,6 +161,21 @@ fn online(reconnect: Option<Policy>) -> (Session, Instant) {
     (session, now)
 }
 
+/// [`online`], with `--session-events` (and `change` made to the settings).
+fn online_with_events(
+    reconnect: Option<Policy>,
+    change: impl FnOnce(&mut Settings),
+) -> (Session, Instant) {
+    let now = Instant::now();
+    let mut s = settings(reconnect.clone());
+    s.events = true;
+    change(&mut s);
+    let mut session = Session::new(s, reconnect.is_some());
+    log_in(&mut session, now, "r1");
+    session.actions();
+    (session, now)
+}
+
 #[test]
 fn a_whole_session_confirms_and_closes() {
     let (mut session, now) = online(None);
@@ -481,12 +496,7 @@ fn a_new_session_is_announced_to_downstream_when_asked() {
 
 #[test]
 fn downstream_is_told_of_each_join_before_it_goes_out_and_again_on_a_new_session() {
-    let now = Instant::now();
-    let mut s = settings(policy(None));
-    s.events = true;
-    let mut session = Session::new(s, true);
-    log_in(&mut session, now, "r1");
-    session.actions();
+    let (mut session, now) = online_with_events(policy(None), |_| {});
     let join = "<presence to='room@muc.example.org/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>";
     let joining = "<joining xmlns='urn:xmpp-pipes:session:0' room='room@muc.example.org'/>";
     let order = |actions: &[Action]| {
@@ -670,12 +680,7 @@ fn what_downstream_has_not_taken_yet_counts_for_the_resumption() {
 
 #[test]
 fn acknowledged_messages_are_reported_to_downstream_when_asked() {
-    let now = Instant::now();
-    let mut s = settings(None);
-    s.events = true;
-    let mut session = Session::new(s, false);
-    log_in(&mut session, now, "r1");
-    session.actions();
+    let (mut session, now) = online_with_events(None, |_| {});
     session.downstream_stanza(message(1), now);
     session.downstream_stanza("<presence/>".into(), now);
     session.actions();
@@ -886,12 +891,7 @@ fn a_message_without_an_id_gets_one_so_that_its_bounce_is_known() {
 
 #[test]
 fn what_a_resumption_acknowledges_is_reported_to_downstream() {
-    let now = Instant::now();
-    let mut s = settings(policy(None));
-    s.events = true;
-    let mut session = Session::new(s, true);
-    log_in(&mut session, now, "r1");
-    session.actions();
+    let (mut session, now) = online_with_events(policy(None), |_| {});
     for n in 1..=3 {
         session.downstream_stanza(message(n), now);
     }
@@ -978,13 +978,7 @@ fn a_stanza_over_the_server_s_limit_is_not_sent_and_ends_the_input() {
 
 #[test]
 fn a_session_that_refuses_bad_input_goes_on_and_says_what_was_not_sent() {
-    let now = Instant::now();
-    let mut s = settings(None);
-    s.refuse_bad_input = true;
-    s.events = true;
-    let mut session = Session::new(s, false);
-    log_in(&mut session, now, "r1");
-    session.actions();
+    let (mut session, now) = online_with_events(None, |s| s.refuse_bad_input = true);
     session.downstream_stanza(
         "<message to='room@muc.example.org' type='groupchat'><body>hi</body></message>".into(),
         now,
