@@ -161,6 +161,21 @@ fn online(reconnect: Option<Policy>) -> (Session, Instant) {
     (session, now)
 }
 
+/// The connection is lost and comes back, the server answers the
+/// resumption with `failed`, and a new session is bound (stream
+/// management enabled as `r2`); returns the time it happened at.
+fn new_session_after_loss(session: &mut Session, now: Instant, failed: &str) -> Instant {
+    let later = reconnect_until_features(session, now);
+    session.actions();
+    session.server_item(line(failed), later);
+    session.server_item(bound(), later);
+    session.server_item(
+        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
+        later,
+    );
+    later
+}
+
 /// [`online`], with `--session-events` (and `change` made to the settings).
 fn online_with_events(
     reconnect: Option<Policy>,
@@ -417,16 +432,10 @@ fn a_failed_resumption_logs_in_anew_and_sends_everything_unacknowledged() {
         session.downstream_stanza(message(n), now);
     }
     session.actions();
-    let later = reconnect_until_features(&mut session, now);
-    session.actions();
-    session.server_item(
-        line("<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"),
-        later,
-    );
-    session.server_item(bound(), later);
-    session.server_item(
-        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
-        later,
+    let later = new_session_after_loss(
+        &mut session,
+        now,
+        "<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>",
     );
     let actions = all(&mut session);
     let resent: Vec<&String> = actions
@@ -468,14 +477,7 @@ fn a_new_session_is_announced_to_downstream_when_asked() {
     // Downstream's own presence is what a new session sends again.
     session.downstream_stanza("<presence><show>away</show></presence>".into(), now);
     session.actions();
-    let later = reconnect_until_features(&mut session, now);
-    session.actions();
-    session.server_item(line("<failed xmlns='urn:xmpp:sm:3'/>"), later);
-    session.server_item(bound(), later);
-    session.server_item(
-        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
-        later,
-    );
+    let later = new_session_after_loss(&mut session, now, "<failed xmlns='urn:xmpp:sm:3'/>");
     let sent = sent(&mut session);
     assert_eq!(
         sent.iter()
@@ -517,14 +519,7 @@ fn downstream_is_told_of_each_join_before_it_goes_out_and_again_on_a_new_session
         now,
     );
     assert_eq!(order(&session.actions()).0, None);
-    let later = reconnect_until_features(&mut session, now);
-    session.actions();
-    session.server_item(line("<failed xmlns='urn:xmpp:sm:3'/>"), later);
-    session.server_item(bound(), later);
-    session.server_item(
-        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
-        later,
-    );
+    let later = new_session_after_loss(&mut session, now, "<failed xmlns='urn:xmpp:sm:3'/>");
     let (told, sent) = order(&all(&mut session));
     assert!(
         told.is_some() && told < sent,
