@@ -262,7 +262,8 @@ pub struct Session {
     downstream_done: bool,
     /// Downstream can take no more stanzas: nothing more is counted as handled.
     downstream_gone: bool,
-    /// When the closing must be over, once downstream is done.
+    /// When the closing must be over, once downstream is done: --timeout
+    /// after it began or after the last acknowledgement, whichever is later.
     closing_deadline: Option<Instant>,
     /// The final ping was answered (servers without stream management).
     final_ping_answered: bool,
@@ -1217,6 +1218,11 @@ impl Session {
     /// acknowledged (`<acked>` around each), so that a tree shows a line as
     /// said only once it is.
     fn report_acked(&mut self, acked: Vec<Queued<Origin>>, now: Instant) {
+        if !acked.is_empty() && self.closing_deadline.is_some() {
+            // The server is working through the queue: --timeout bounds a
+            // wait without progress, not the whole of a long queue.
+            self.closing_deadline = Some(now + self.settings.timeout);
+        }
         for Queued { line, tag } in acked {
             if tag != Origin::Downstream || root_name(&line) != "message" {
                 continue;

@@ -55,7 +55,8 @@ Options:
                                downstream to FILE (mode 0600), to be sent again
       --timeout SECONDS        bound each login (the first and each on a reconnection), the
                                wait for the rooms of --join, and, once downstream is done, the
-                               wait for acknowledgements, reconnections included (default 30)
+                               wait for acknowledgements: SECONDS without a new one,
+                               reconnections included (default 30)
       --keepalive SECONDS      after SECONDS of silence from the server send <r/> (a ping
                                without stream management); nothing within min(SECONDS, 30)
                                after it and the connection is dead (default 60; not 0)

@@ -608,6 +608,37 @@ fn the_closing_is_bounded_even_across_reconnections() {
 }
 
 #[test]
+fn a_long_queue_acknowledged_steadily_outlasts_the_timeout_but_a_stall_does_not() {
+    let (mut session, start) = online(None);
+    for n in 1..=3 {
+        session.downstream_stanza(message(n), start);
+    }
+    session.downstream_ended(None, start);
+    session.actions();
+    // The server takes 8 s for each (the timeout is 10 s): 24 s in all.
+    let mut now = start;
+    for h in 1..=2 {
+        now += Duration::from_secs(8);
+        session.tick(now);
+        assert!(!session.is_done(), "given up at {h} while acks still came");
+        session.server_item(ack(h), now);
+    }
+    // Then nothing: the end comes 10 s after the last acknowledgement.
+    let deadline = now + Duration::from_secs(10);
+    assert_eq!(session.next_wake(), Some(deadline));
+    session.tick(deadline - Duration::from_millis(1));
+    assert!(!session.is_done());
+    session.tick(deadline);
+    assert!(session.is_done());
+    let err = failed(&mut session, Status::TempFail);
+    assert!(
+        err.message()
+            .contains("1 of 3 stanzas sent were not acknowledged by the server (the first 2 were)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_stream_error_is_a_loss_with_its_status() {
     let (mut session, now) = online(policy(None));
     session.server_item(
