@@ -131,3 +131,104 @@ fn a_contact_line_over_pipe_buf_and_stanzas_written_to_dir_in_meanwhile_all_arri
     carol_online.close_stdin();
     stop(&dir, &mut session);
 }
+
+/// The pid of the session's stanza-fmt, as `ii-client run` notes it.
+fn stanza_fmt_pid(dir: &Path) -> rustix::process::Pid {
+    let pid = harness::wait_for_file(&dir.join(".stanza-fmt.pid"), LIMIT, |t| t.ends_with('\n'));
+    rustix::process::Pid::from_raw(pid.trim().parse().expect("a pid")).expect("not 0")
+}
+
+/// Stop `pid` (SIGSTOP) and return once it is stopped (its state in
+/// /proc is `T`): from then on it reads nothing until SIGCONT.
+fn freeze(pid: rustix::process::Pid) {
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let stat = format!("/proc/{}/stat", pid.as_raw_nonzero());
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let text = std::fs::read_to_string(&stat).unwrap();
+        // "PID (COMM) STATE ...": COMM may hold blanks, never a ')' here.
+        let state = text.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
+        if state == Some("T") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{stat}: {text}");
+        std::thread::yield_now();
+    }
+}
+
+/// `ii-client ARGS...` succeeds.
+fn ii_client(args: &[&std::ffi::OsStr]) {
+    let mut command = harness::example("ii-client");
+    command.args(args);
+    harness::run(command, b"", LIMIT).assert_success();
+}
+
+/// Bob's session in a fresh tree `DIR` (ii-client), and alice online.
+struct BobAndAlice {
+    /// Bind it, not `..`: it removes the tree when dropped.
+    _temp: TempDir,
+    dir: std::path::PathBuf,
+    session: Spawned,
+    alice: harness::Account,
+    alice_online: Spawned,
+}
+
+fn bob_and_alice(name: &str) -> BobAndAlice {
+    let prosody = Prosody::shared();
+    let (alice, bob) = (prosody.new_account("alice"), prosody.new_account("bob"));
+    let temp = TempDir::new(name);
+    let dir = temp.join("xmpp");
+    let session = start(prosody, &bob, &dir);
+    let alice_online = harness::online(prosody, &alice);
+    BobAndAlice {
+        _temp: temp,
+        dir,
+        session,
+        alice,
+        alice_online,
+    }
+}
+
+#[test]
+fn what_was_written_just_before_stop_is_sent() {
+    let BobAndAlice {
+        dir,
+        mut session,
+        alice,
+        mut alice_online,
+        _temp,
+    } = bob_and_alice("tree-stop");
+    std::fs::create_dir_all(dir.join(&alice.jid)).unwrap();
+    wait_for_path(&dir.join(&alice.jid).join("in"), LIMIT);
+
+    // stanza-fmt stopped: what say and cmd write stays in its pipes, unread,
+    // when stop's SIGTERM comes; only then does it go on (SIGCONT).
+    let pid = stanza_fmt_pid(&dir);
+    freeze(pid);
+    let said = harness::unique("said");
+    let commanded = harness::unique("commanded");
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let (d, a) = (dir.as_os_str().to_owned(), os(&alice.jid));
+    ii_client(&[&os("say"), &d, &a, &os(&said)]);
+    ii_client(&[&os("cmd"), &d, &os("/msg"), &a, &os(&commanded)]);
+    ii_client(&[&os("stop"), &d]);
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+
+    // In either order: the relay pipe and the contact's are read one after the other.
+    let mut got: Vec<String> = (0..2)
+        .map(|_| {
+            let line = expect_or_show_log(&mut alice_online, &dir, "said and commanded", |l| {
+                l.contains(&said) || l.contains(&commanded)
+            });
+            body(&line).to_owned()
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![commanded.clone(), said.clone()];
+    want.sort();
+    assert_eq!(got, want);
+    let status = session.wait_timeout(LIMIT).expect("ii-client run ends");
+    assert!(status.success(), "{status:?}\n{}", session.stderr());
+    eprintln!("acceptance: a say and a cmd written just before ii-client stop both reached alice; run exited 0");
+    alice_online.close_stdin();
+}

@@ -30,9 +30,19 @@
 //! reader, xmpp-auth, is gone), rather than waiting for the next write.
 //!
 //! A bad line (invalid UTF-8, a character XML cannot carry, too long) is
-//! reported on stderr and skipped; a bad command on stdin too. Only an
-//! output error, or DIR itself going away, ends the loop; stdin's end does
-//! not. SIGTERM and SIGINT end the process (their default action).
+//! reported on stderr and skipped; a bad command on stdin too. An output
+//! error, or DIR itself going away, ends the loop; stdin's end does not.
+//!
+//! SIGTERM and SIGINT (`ii-client stop`) end it too, and nothing already
+//! written is lost: the handler only writes a byte to a socket ([`Signals`],
+//! signal-hook's self-pipe) that the same `poll` waits for, and the loop
+//! then reads what every pipe holds (the relay pipe, each contact's) and
+//! sends its complete lines as usual, tells each partial line left on
+//! stderr (not sent), takes a parked contact's `in` file closed meanwhile,
+//! and ends with 0 ([`Server::finish`]). A pipe is read as far as it held
+//! bytes then (`FIONREAD`), so a writer that never stops cannot keep the
+//! run alive. A second signal ends it at once (128 + the signal's number),
+//! for when the drain itself cannot go on (stdout's reader is stuck).
 
 use crate::format::{Formatter, Origin};
 use crate::options::Options;
@@ -47,6 +57,7 @@ use std::fs::File;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use xmpp_pipes::exit::{self, Error, Result, Status};
 use xmpp_pipes::jid::Jid;
@@ -132,8 +143,53 @@ fn capacity() -> usize {
     })
 }
 
+/// SIGTERM and SIGINT as a socket that `poll` waits for with the pipes:
+/// their handler (signal-hook's) writes a byte to its other end.
+struct Signals {
+    read: UnixStream,
+}
+
+impl Signals {
+    /// Handle SIGTERM and SIGINT from now on: the first of them makes
+    /// `read` readable, the second ends the process at once with 128 + its
+    /// number.
+    fn register() -> Result<Signals> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let failed = |err: std::io::Error| Error::os("cannot handle SIGTERM and SIGINT", err);
+        let (read, write) = UnixStream::pair().map_err(failed)?;
+        read.set_nonblocking(true).map_err(failed)?;
+        let once = Arc::new(AtomicBool::new(false));
+        for signal in [SIGTERM, SIGINT] {
+            // In this order: the second signal finds the flag the first set.
+            signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, once.clone())
+                .and_then(|_| signal_hook::flag::register(signal, once.clone()))
+                .and_then(|_| write.try_clone())
+                .and_then(|end| signal_hook::low_level::pipe::register(signal, end))
+                .map_err(failed)?;
+        }
+        Ok(Signals { read })
+    }
+
+    /// Whether a signal came since the last call (what it wrote is read).
+    fn came(&self) -> bool {
+        let mut byte = [0u8; 64];
+        let mut came = false;
+        loop {
+            match rustix::io::read(&self.read, &mut byte) {
+                Ok(1..) => came = true,
+                Err(Errno::INTR) => {}
+                Ok(0) | Err(_) => return came,
+            }
+        }
+    }
+}
+
 /// Serve the tree at `path` until an output error or a signal ends the run.
 pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> Result<u8> {
+    // First: a signal from now on is a byte to read, not the end.
+    let signals = Signals::register()?;
     let os = |what: &str, err: std::io::Error| {
         Error::new(
             Status::CantCreat,
@@ -176,15 +232,19 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
         lines: 0,
     });
     loop {
-        let ready = server.wait(stdin.is_some())?;
+        let ready = server.wait(&signals, stdin.is_some())?;
         if ready.stdout_gone {
             return Err(Error::new(
                 Status::IoErr,
                 "stdout: nothing reads it any more (the session it fed is over)",
             ));
         }
+        if ready.signal && signals.came() {
+            server.finish(formatter)?;
+            return Ok(0);
+        }
         if let (true, Some(relay)) = (ready.relay, &mut server.relay) {
-            relay.read(formatter)?;
+            relay.read(Take::Turn, formatter)?;
         }
         if ready.inotify {
             server.changes(formatter)?;
@@ -196,13 +256,15 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
         }
         server.turn += 1;
         for name in ready.contacts {
-            server.read_contact(&name, formatter)?;
+            server.read_contact(&name, Take::Turn, formatter)?;
         }
     }
 }
 
 /// What `poll` found ready.
 struct Ready {
+    /// SIGTERM or SIGINT came.
+    signal: bool,
     inotify: bool,
     stdin: bool,
     /// `--relay`'s pipe is readable.
@@ -213,12 +275,16 @@ struct Ready {
 }
 
 impl Server<'_> {
-    /// Wait until the inotify fd, stdin (if `with_stdin`) or a pipe is readable.
-    fn wait(&self, with_stdin: bool) -> Result<Ready> {
+    /// Wait until a signal came, or the inotify fd, stdin (if
+    /// `with_stdin`) or a pipe is readable.
+    fn wait(&self, signals: &Signals, with_stdin: bool) -> Result<Ready> {
         let stdin = std::io::stdin();
         let names: Vec<&String> = self.contacts.keys().collect();
         let flags = PollFlags::IN;
-        let mut fds = vec![PollFd::new(&self.inotify, flags)];
+        let mut fds = vec![
+            PollFd::new(&signals.read, flags),
+            PollFd::new(&self.inotify, flags),
+        ];
         if with_stdin {
             fds.push(PollFd::from_borrowed_fd(stdin.as_fd(), flags));
         }
@@ -238,6 +304,7 @@ impl Server<'_> {
             }
         }
         let mut ready = fds.iter().map(|fd| !fd.revents().is_empty());
+        let signal = ready.next().unwrap_or(false);
         let inotify = ready.next().unwrap_or(false);
         let stdin_ready = with_stdin && ready.next().unwrap_or(false);
         let with_relay = self.relay.is_some();
@@ -250,6 +317,7 @@ impl Server<'_> {
             .map(|(name, _)| name.clone())
             .collect();
         Ok(Ready {
+            signal,
             inotify,
             stdin: stdin_ready,
             relay,
@@ -394,7 +462,7 @@ impl Server<'_> {
             if rustix::fs::renameat(&dirfd, tree::IN, &dirfd, aside).is_err() {
                 continue;
             }
-            while self.read_contact(&name, formatter)? {}
+            while self.read_contact(&name, Take::Turn, formatter)? {}
             if self
                 .contacts
                 .get(&name)
@@ -495,16 +563,21 @@ impl Server<'_> {
         })
     }
 
-    /// Read what the pipe of contact `name` holds; send and log every
-    /// complete line. True when there may be more to read.
-    fn read_contact(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<bool> {
+    /// Read what the pipe of contact `name` holds (`how` much); send and
+    /// log every complete line. True when there may be more to read.
+    fn read_contact(
+        &mut self,
+        name: &str,
+        how: Take,
+        formatter: &mut Formatter<'_>,
+    ) -> Result<bool> {
         let Some(contact) = self.contacts.get_mut(name) else {
             return Ok(false);
         };
         contact.used = self.turn;
         let mut pieces = Vec::new();
         let buffer = &mut contact.buffer;
-        let more = read_turn(&contact.pipe, &contact.label, |data| {
+        let more = read_pipe(&contact.pipe, &contact.label, how, |data| {
             buffer.push(data, &mut pieces)
         })?;
         let jid = contact.jid.clone();
@@ -596,6 +669,41 @@ impl Server<'_> {
 }
 
 impl Server<'_> {
+    /// SIGTERM or SIGINT came: send what the writers already wrote, then
+    /// the run ends. Every pipe is read as far as it holds bytes now and
+    /// its complete lines sent as usual; then the events that came
+    /// meanwhile are taken (a parked contact's `in` file closed: sent),
+    /// and the pipes served since read too. Each partial line left is told
+    /// on stderr: it is not sent.
+    fn finish(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
+        self.drain(formatter)?;
+        self.changes(formatter)?;
+        self.drain(formatter)?;
+        let relay = self.relay.iter().map(|r| (&r.label, r.relay.pending()));
+        let contacts = self
+            .contacts
+            .values()
+            .map(|c| (&c.label, c.buffer.pending()));
+        for (label, bytes) in relay.chain(contacts) {
+            if bytes > 0 {
+                exit::warn("stanza-fmt", unsent_partial(label, bytes));
+            }
+        }
+        Ok(())
+    }
+
+    /// Read what every pipe holds now, and send its complete lines.
+    fn drain(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
+        if let Some(relay) = &mut self.relay {
+            relay.read(Take::Held, formatter)?;
+        }
+        let names: Vec<String> = self.contacts.keys().cloned().collect();
+        for name in names {
+            self.read_contact(&name, Take::Held, formatter)?;
+        }
+        Ok(())
+    }
+
     /// The server's stanza limit as jid-route keeps it (`DIR/.max-stanza`),
     /// else [`DEFAULT_STANZA_LIMIT`].
     fn stanza_limit(&self) -> usize {
@@ -627,21 +735,50 @@ impl Server<'_> {
     }
 }
 
-/// Read what `pipe` (named `label`) holds, giving each chunk to `take`:
-/// a bounded number of reads, so that one busy writer cannot starve the
-/// others (poll reports the pipe again while data is left). True when
-/// there may be more to read.
-fn read_turn(pipe: &File, label: &str, mut take: impl FnMut(&[u8])) -> Result<bool> {
+/// How much of a pipe [`read_pipe`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// At most [`READS_PER_TURN`] reads, so that one busy writer cannot
+    /// starve the others (poll reports the pipe again while data is left).
+    Turn,
+    /// What it holds now (`FIONREAD`), however much: before the run ends.
+    /// What a writer adds meanwhile is not waited for.
+    Held,
+}
+
+/// Read what `pipe` (named `label`) holds, `how` much, giving each chunk
+/// to `take`. True when there may be more to read.
+fn read_pipe(pipe: &File, label: &str, how: Take, mut take: impl FnMut(&[u8])) -> Result<bool> {
     let mut chunk = [0u8; 16 * 1024];
-    for _ in 0..READS_PER_TURN {
-        match rustix::io::read(pipe, &mut chunk) {
+    let (mut reads, mut left) = match how {
+        Take::Turn => (READS_PER_TURN, usize::MAX),
+        Take::Held => (
+            usize::MAX,
+            rustix::io::ioctl_fionread(pipe)
+                .map_err(|err| Error::os(label, err))
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))?,
+        ),
+    };
+    while reads > 0 && left > 0 {
+        match rustix::io::read(pipe, &mut chunk[..left.min(16 * 1024)]) {
             Ok(0) | Err(Errno::AGAIN) => return Ok(false),
-            Ok(n) => take(&chunk[..n]),
+            Ok(n) => {
+                reads -= 1;
+                left -= n;
+                take(&chunk[..n]);
+            }
             Err(Errno::INTR) => continue,
             Err(err) => return Err(Error::os(label, err)),
         }
     }
-    Ok(true)
+    Ok(left > 0)
+}
+
+/// What stderr says of a line without its newline left in pipe `label`
+/// (`bytes` long) when the run ends.
+fn unsent_partial(label: &str, bytes: usize) -> String {
+    let unit = if bytes == 1 { "byte" } else { "bytes" };
+    format!("{label}: a partial line of {bytes} {unit} without its newline at the end: not sent")
 }
 
 impl RelayPipe {
@@ -686,11 +823,13 @@ impl RelayPipe {
         })
     }
 
-    /// Read what the pipe holds, and pass every complete line on.
-    fn read(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
+    /// Read what the pipe holds (`how` much), and pass every complete line on.
+    fn read(&mut self, how: Take, formatter: &mut Formatter<'_>) -> Result<()> {
         let mut lines = Vec::new();
         let relay = &mut self.relay;
-        read_turn(&self.pipe, &self.label, |data| relay.push(data, &mut lines))?;
+        read_pipe(&self.pipe, &self.label, how, |data| {
+            relay.push(data, &mut lines)
+        })?;
         for line in lines {
             match line {
                 Relayed::Line(line) => formatter.relayed_line(&line)?,
@@ -748,5 +887,59 @@ impl StdinLines {
             }
         }
         Ok(open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A non-blocking pipe of 1 MiB holding `bytes` bytes: (read end, write end).
+    fn pipe_holding(bytes: usize) -> (File, File) {
+        let (read, write) = rustix::pipe::pipe_with(
+            rustix::pipe::PipeFlags::NONBLOCK | rustix::pipe::PipeFlags::CLOEXEC,
+        )
+        .unwrap();
+        rustix::pipe::fcntl_setpipe_size(&write, 1 << 20).unwrap();
+        let data = vec![b'x'; bytes];
+        assert_eq!(rustix::io::write(&write, &data).unwrap(), bytes);
+        (File::from(read), File::from(write))
+    }
+
+    #[test]
+    fn a_turn_reads_a_bounded_amount_and_held_reads_all_there_is() {
+        let (read, _write) = pipe_holding(300 * 1024);
+        let mut got = 0;
+        let more = read_pipe(&read, "p", Take::Turn, |d| got += d.len()).unwrap();
+        assert!(more, "poll tells again");
+        assert_eq!(got, READS_PER_TURN * 16 * 1024);
+        let more = read_pipe(&read, "p", Take::Held, |d| got += d.len()).unwrap();
+        assert!(!more);
+        assert_eq!(got, 300 * 1024, "every byte, in more reads than a turn's");
+        // An empty pipe: nothing read, no wait (its write end is open).
+        assert!(!read_pipe(&read, "p", Take::Held, |_| panic!("read")).unwrap());
+        assert!(!read_pipe(&read, "p", Take::Turn, |_| panic!("read")).unwrap());
+    }
+
+    #[test]
+    fn held_reads_what_the_pipe_holds_and_no_more() {
+        let (read, write) = pipe_holding(10);
+        let mut got = Vec::new();
+        read_pipe(&read, "p", Take::Held, |d| {
+            got.extend_from_slice(d);
+            // A writer that never stops: what it adds now is not waited for.
+            rustix::io::write(&write, b"more").unwrap();
+        })
+        .unwrap();
+        assert_eq!(got, b"xxxxxxxxxx");
+    }
+
+    #[test]
+    fn a_partial_line_left_is_told_with_its_pipe_and_size() {
+        assert_eq!(
+            unsent_partial("t/bob@x/in", 7),
+            "t/bob@x/in: a partial line of 7 bytes without its newline at the end: not sent"
+        );
+        assert!(unsent_partial("t/in", 1).contains(" of 1 byte without"));
     }
 }

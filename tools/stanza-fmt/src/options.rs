@@ -29,6 +29,10 @@ write to PIPE go to stdout too, each unchanged with one write: stdout is
 then the session's only input, for xmpp-auth (never PIPE itself). A line
 waits for its newline, blank lines are dropped, and one over 16 MiB is
 dropped with a word on stderr; the run also ends when nothing reads stdout.
+SIGTERM or SIGINT (ii-client stop) ends --dir mode once what was already
+written is sent: every pipe is read as far as it holds, its complete lines
+sent as usual, each partial line left told on stderr (not sent); exit 0.
+A second signal ends it at once.
 
 Options:
       --to JID          send messages made from plain text lines to JID
@@ -70,7 +74,7 @@ Commands (one a line; '//text' is the text '/text', '/#' a comment):
   /raw XML                           (exactly one element, passed on as a line)
 
 Exit status:
-  0    success
+  0    success (with --dir: SIGTERM or SIGINT, after the pipes were drained)
   64   usage error
   65   bad input: invalid UTF-8, a character XML cannot carry, an unknown
        command, a missing argument, an invalid JID, malformed /raw XML (the
@@ -79,6 +83,7 @@ Exit status:
   73   the --dir tree or the --relay pipe could not be opened or watched
   74   output error: stdout (or the --id-fd) was closed or failed (with
        --relay: nothing reads it any more), or the --dir tree was removed
+  130  with --dir: a second SIGINT ended the run at once; 143 a second SIGTERM
 ";
 
 /// The `type` of messages made from plain text.

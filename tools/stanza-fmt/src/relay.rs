@@ -74,6 +74,11 @@ impl Relay {
     pub fn is_empty(&self) -> bool {
         self.buffer.is_empty()
     }
+
+    /// The bytes of the partial line waiting for its `\n`.
+    pub fn pending(&self) -> usize {
+        self.buffer.pending()
+    }
 }
 
 #[cfg(test)]
@@ -115,9 +120,11 @@ mod tests {
         let (out, relay) = relay(&[b"<presence/>\n<mess", b"age/"], 100);
         assert_eq!(out, [line("<presence/>\n")]);
         assert!(!relay.is_empty(), "the partial line is kept");
+        assert_eq!(relay.pending(), "<message/".len());
         let (out, relay) = self::relay(&[b"<mess", b"age/", b">\n"], 100);
         assert_eq!(out, [line("<message/>\n")]);
         assert!(relay.is_empty());
+        assert_eq!(relay.pending(), 0);
     }
 
     #[test]
@@ -149,8 +156,10 @@ mod tests {
                 Relayed::TooLong { number: 3 }
             ]
         );
-        // Still dropping while its newline has not come.
+        // Still dropping while its newline has not come: no partial line
+        // to tell at the end (it was told as too long).
         let (_, relay) = self::relay(&[&long], 10);
         assert!(!relay.is_empty());
+        assert_eq!(relay.pending(), 0);
     }
 }

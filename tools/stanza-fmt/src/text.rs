@@ -103,6 +103,12 @@ impl LineBuffer {
         self.buf.is_empty() && !self.discarding
     }
 
+    /// The bytes of the partial line waiting for its end (none while a
+    /// line over the bound, already told, is being dropped).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
     /// At the end of the input: the last line if it had no `\n`.
     pub fn finish(&mut self) -> Option<Piece> {
         let was_discarding = std::mem::take(&mut self.discarding);

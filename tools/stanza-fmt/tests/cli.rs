@@ -407,7 +407,9 @@ fn rooms_and_queries() {
 
 #[test]
 fn a_closed_stdout_is_an_output_error() {
-    let (read, write) = rustix::pipe::pipe().unwrap();
+    // CLOEXEC: a child another test spawns meanwhile must not inherit
+    // the read end (the pipe would have a reader then).
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
     drop(read);
     let mut child = Command::new(BIN)
         .args(["--to", "a@b"])
@@ -599,7 +601,11 @@ fn dir_serves_contact_pipes() {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(!output.status.success());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "SIGTERM: the pipes drained, then 0"
+    );
     let err = text(&output.stderr);
     assert!(
         err.contains("bob@localhost/in: line 3: invalid UTF-8"),
@@ -916,5 +922,68 @@ fn relay_refuses_its_own_pipe_as_stdout_and_needs_dir() {
         64,
         &["--relay needs --dir"],
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Stop `child` (SIGSTOP) and return once it is stopped: it reads nothing
+/// until [`signal`] sends it SIGCONT.
+fn freeze(child: &std::process::Child) -> rustix::process::Pid {
+    use rustix::process::{WaitId, WaitIdOptions};
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    signal(pid, rustix::process::Signal::STOP);
+    // NOWAIT: the child stays to be waited for by std.
+    let status = rustix::process::waitid(
+        WaitId::Pid(pid),
+        WaitIdOptions::STOPPED | WaitIdOptions::NOWAIT,
+    )
+    .unwrap()
+    .expect("a stopped child");
+    assert!(status.stopped(), "{status:?}");
+    pid
+}
+
+fn signal(pid: rustix::process::Pid, signal: rustix::process::Signal) {
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+#[test]
+fn sigterm_sends_what_writers_already_wrote_then_exits_0() {
+    use rustix::process::Signal;
+    let (dir, bob) = tree_with_bob("drain");
+    let relayed = dir.join("in");
+    let child = serve_as_alice(&dir, &["--relay".as_ref(), relayed.as_os_str()]);
+    let mut to_relay = pipe_writer(&dir);
+    let mut to_bob = pipe_writer(&bob);
+    // Stopped, so that nothing is read before SIGTERM comes: every byte
+    // below is still in the pipes then.
+    let pid = freeze(&child);
+    to_relay
+        .write_all(b"<presence><show>away</show></presence>\n<iq type='get' id='q'/>\n<half")
+        .unwrap();
+    to_bob.write_all(b"one\ntwo\nthr").unwrap();
+    signal(pid, Signal::TERM);
+    signal(pid, Signal::CONT);
+    let output = exit_within_wait(child);
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let out = text(&output.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0], "<presence><show>away</show></presence>");
+    assert_eq!(lines[1], "<iq type='get' id='q'/>");
+    message_to(lines[2], "bob@localhost", "one");
+    message_to(lines[3], "bob@localhost", "two");
+    // The partial lines: told, one line each, with their pipe and size.
+    let want = format!(
+        "stanza-fmt: warning: {}: a partial line of 5 bytes without its newline at the end: not sent\n\
+         stanza-fmt: warning: {}: a partial line of 3 bytes without its newline at the end: not sent\n",
+        relayed.display(),
+        bob.join("in").display()
+    );
+    assert_eq!(err, want);
+    // What was sent is in the conversation, as always without --no-out.
+    let logged = std::fs::read_to_string(bob.join("out")).unwrap();
+    assert_eq!(logged.lines().count(), 2, "{logged}");
+    assert!(logged.ends_with("<alice@localhost> two\n"), "{logged}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
