@@ -47,6 +47,7 @@
 use crate::format::{Formatter, Origin};
 use crate::options::Options;
 use crate::relay::{Relay, Relayed, MAX_RELAY_LINE};
+use crate::spelling;
 use crate::text::{LineBuffer, Piece, MAX_CONTACT_LINE, MAX_LINE};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::inotify::{self, ReadFlags, WatchFlags};
@@ -111,6 +112,8 @@ struct Server<'o> {
     contacts: BTreeMap<String, Contact>,
     /// Contact directories whose pipe could not be made (reported once).
     refused: BTreeSet<String>,
+    /// Directories in another spelling of a JID left as they are (reported once).
+    kept_spellings: BTreeSet<String>,
     /// The most pipes open at once ([`capacity`]).
     capacity: usize,
     /// Contacts without an open pipe (more than `capacity`): their `in` is
@@ -221,6 +224,7 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
         dir_watch,
         contacts: BTreeMap::new(),
         refused: BTreeSet::new(),
+        kept_spellings: BTreeSet::new(),
         capacity: capacity(),
         parked: BTreeMap::new(),
         turn: 0,
@@ -380,6 +384,7 @@ impl Server<'_> {
 
     /// Serve every contact directory now in the tree, and forget those gone.
     fn rescan(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
+        self.adopt_spellings(formatter)?;
         let names: BTreeSet<String> = self
             .tree
             .contacts()
@@ -410,6 +415,58 @@ impl Server<'_> {
                 continue;
             }
             self.serve_contact(&name, formatter)?;
+        }
+        Ok(())
+    }
+
+    /// Directories made with another spelling of a JID (`Alice@X`): moved
+    /// or merged into the normalised one, their name a link to it
+    /// ([`spelling::adopt`]); a plain `in` found in one is sent. Each is told
+    /// on stderr (`DIR/log`); one left as it is, once.
+    fn adopt_spellings(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
+        const ASIDE: &str = ".in.spelling";
+        let root = self.tree.path().display().to_string();
+        let found = spelling::others(&self.tree)
+            .map_err(|e| Error::new(Status::IoErr, format!("{root}: cannot list: {e}")))?;
+        self.kept_spellings
+            .retain(|typed| found.iter().any(|s| &s.typed == typed));
+        for found in found {
+            if self.kept_spellings.contains(&found.typed) {
+                continue;
+            }
+            let (typed, normal) = (&found.typed, &found.normal);
+            let same = format!("{root}/{typed}: the same contact as {root}/{normal}");
+            match spelling::adopt(&self.tree, &found, ASIDE) {
+                Ok(spelling::Adopted::Moved) => {
+                    exit::warn(
+                        "stanza-fmt",
+                        format!(
+                            "{same} (its normalised form): moved there, {typed} made a link to it"
+                        ),
+                    );
+                    let in_file = self.tree.path().join(normal).join(tree::IN);
+                    if std::fs::symlink_metadata(in_file).is_ok_and(|m| m.is_file()) {
+                        self.send_file(normal, tree::IN, formatter)?;
+                    }
+                }
+                Ok(spelling::Adopted::Merged { in_file }) => {
+                    exit::warn(
+                        "stanza-fmt",
+                        format!("{same}: merged into it, {typed} made a link to it"),
+                    );
+                    if in_file {
+                        self.send_file(normal, ASIDE, formatter)?;
+                    }
+                }
+                Ok(spelling::Adopted::Kept(why)) => {
+                    exit::warn("stanza-fmt", format!("{same}: not served: {why}"));
+                    self.kept_spellings.insert(typed.clone());
+                }
+                Err(err) => {
+                    exit::warn("stanza-fmt", format!("{same}: not served: {err}"));
+                    self.kept_spellings.insert(typed.clone());
+                }
+            }
         }
         Ok(())
     }
@@ -514,7 +571,7 @@ impl Server<'_> {
         let path = self.tree.path().join(name).join(tree::IN);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.file_type().is_fifo() => {}
-            Ok(meta) if meta.is_file() && closed => self.send_file(name, formatter)?,
+            Ok(meta) if meta.is_file() && closed => self.send_file(name, tree::IN, formatter)?,
             _ => return Ok(()),
         }
         self.parked.remove(&wd);
@@ -523,16 +580,16 @@ impl Server<'_> {
     }
 
     /// Send the lines of the file a writer made as a parked contact's
-    /// `in`, then remove it.
-    fn send_file(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<()> {
+    /// `in` (or that a merged spelling left, `file`), then remove it.
+    fn send_file(&mut self, name: &str, file: &str, formatter: &mut Formatter<'_>) -> Result<()> {
         use std::io::Read;
-        let label = format!("{}/{name}/{}", self.tree.path().display(), tree::IN);
+        let label = format!("{}/{name}/{file}", self.tree.path().display());
         let jid = Jid::parse(name).map_err(|e| Error::data(format!("{label}: {e}")))?;
         let mut data = Vec::new();
         self.tree
-            .open_file(Some(name), tree::IN, OFlags::RDONLY | OFlags::NONBLOCK)
+            .open_file(Some(name), file, OFlags::RDONLY | OFlags::NONBLOCK)
             .and_then(|mut file| file.read_to_end(&mut data))
-            .and_then(|_| self.tree.remove(Some(name), tree::IN))
+            .and_then(|_| self.tree.remove(Some(name), file))
             .map_err(|e| Error::os(&label, e))?;
         let mut buffer = LineBuffer::new(MAX_CONTACT_LINE);
         let mut pieces = Vec::new();

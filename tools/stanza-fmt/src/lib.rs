@@ -28,6 +28,7 @@ pub mod options;
 pub mod output;
 pub mod parts;
 pub mod relay;
+pub mod spelling;
 pub mod stanza;
 pub mod text;
 

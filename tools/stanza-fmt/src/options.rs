@@ -21,7 +21,9 @@ Without --commands every input line becomes one message to --to; with
 command; other lines go to --to as messages, or are an error without --to.
 With --dir, every contact directory DIR/<jid> gets a named pipe
 DIR/<jid>/in whose lines become chat messages to that contact (and are
-appended to DIR/<jid>/out); a line over the server's stanza limit (kept by
+appended to DIR/<jid>/out); a directory named with another spelling of a
+JID (DIR/Alice@X) is moved or merged to the normalised name and becomes a
+link to it; a line over the server's stanza limit (kept by
 jid-route in DIR/.max-stanza, else 65536 bytes) is sent in parts, each
 starting with (N/TOTAL), and one over 1 MiB is refused in DIR/<jid>/out.
 With --relay PIPE as well (ii-client passes DIR/in), the lines others

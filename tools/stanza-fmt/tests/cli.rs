@@ -987,3 +987,67 @@ fn sigterm_sends_what_writers_already_wrote_then_exits_0() {
     assert!(logged.ends_with("<alice@localhost> two\n"), "{logged}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_contact_directory_in_another_spelling_becomes_a_link_to_the_normalised_one() {
+    use std::os::unix::fs::FileTypeExt;
+    let (dir, bob) = tree_with_bob("spelling");
+    // Made before the start: a plain `in` (echo hi > DIR/Carol@Localhost/in),
+    // an empty one for bob, and one that holds more than an `in`.
+    std::fs::create_dir(dir.join("Carol@Localhost")).unwrap();
+    std::fs::write(dir.join("Carol@Localhost/in"), "hi carol\n").unwrap();
+    std::fs::create_dir(dir.join("BOB@localhost")).unwrap();
+    std::fs::create_dir(dir.join("bOb@localhost")).unwrap();
+    std::fs::write(dir.join("bOb@localhost/out"), "mine\n").unwrap();
+    let mut child = serve_as_alice(&dir, &[]);
+    let lines = stdout_lines(child.stdout.take().unwrap());
+    message_to(&next_line(&lines), "carol@localhost", "hi carol");
+    let link = |name: &str| std::fs::read_link(dir.join(name)).ok();
+    assert_eq!(link("Carol@Localhost"), Some("carol@localhost".into()));
+    assert_eq!(link("BOB@localhost"), Some("bob@localhost".into()));
+    assert_eq!(link("bOb@localhost"), None, "kept: it holds an out");
+    let carol_out = dir.join("carol@localhost/out");
+    let logged = || std::fs::read_to_string(&carol_out).unwrap_or_default();
+    wait_in(&dir.join("carol@localhost"), || !logged().is_empty());
+    assert!(
+        logged().ends_with("<alice@localhost> hi carol\n"),
+        "{}",
+        logged()
+    );
+
+    // Made while it runs: a writer of the typed name reaches bob's pipe.
+    std::fs::create_dir(dir.join("Bob@Localhost")).unwrap();
+    wait_in(&dir, || link("Bob@Localhost").is_some());
+    let mut typed = pipe_writer(&dir.join("Bob@Localhost"));
+    assert!(std::fs::symlink_metadata(bob.join("in"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    typed.write_all(b"via the typed name\n").unwrap();
+    message_to(&next_line(&lines), "bob@localhost", "via the typed name");
+    let out = bob.join("out");
+    wait_in(&bob, || {
+        std::fs::read_to_string(&out).is_ok_and(|t| !t.is_empty())
+    });
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .ends_with("<alice@localhost> via the typed name\n"));
+
+    drop(typed);
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let output = exit_within_wait(child);
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let d = dir.display();
+    for told in [
+        format!("{d}/Carol@Localhost: the same contact as {d}/carol@localhost (its normalised form): moved there, Carol@Localhost made a link to it"),
+        format!("{d}/BOB@localhost: the same contact as {d}/bob@localhost: merged into it, BOB@localhost made a link to it"),
+        format!("{d}/bOb@localhost: the same contact as {d}/bob@localhost: not served: it holds out; move that to bob@localhost and remove bOb@localhost"),
+        format!("{d}/Bob@Localhost: the same contact as {d}/bob@localhost: merged into it, Bob@Localhost made a link to it"),
+    ] {
+        assert_eq!(err.matches(&told).count(), 1, "{told}\n--- stderr ---\n{err}");
+    }
+    assert_eq!(err.lines().count(), 4, "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
