@@ -33,6 +33,10 @@ pub fn stop(dir: &Path, session: &mut Spawned) {
     crate::run(stop, b"", LIMIT).assert_success();
     let status = session.wait_timeout(LIMIT).expect("ii-client run ends");
     assert!(status.success(), "{status:?}\n{}", session.stderr());
+    // A clean stop is no failure of a tool (bash tells a job killed by a
+    // signal as "Terminated").
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert!(!log.contains("Terminated"), "DIR/log:\n{log}");
 }
 
 /// Start `ii-client run` and wait until it is connected.
