@@ -4,7 +4,9 @@
 //! environment tests/run makes), which answers receipt requests, or, told
 //! not to, ignores them.
 
-use harness::{interop_python, interop_script, skip, Account, Output, Server, Spawned, Transport};
+use harness::{
+    interop_python_or_skip, interop_script, Account, Output, Server, Spawned, Transport,
+};
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,11 +14,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// `account`'s slixmpp client, online once this returns.
 fn recipient(prosody: &dyn Server, account: &Account, receipts: bool) -> Option<Spawned> {
-    let Some(python) = interop_python() else {
-        skip(
-            "receipts",
-            "no target/interop-venv with slixmpp (tests/run makes it)",
-        );
+    let Some(python) = interop_python_or_skip("receipts") else {
         return None;
     };
     let mut command = Command::new(python);

@@ -718,11 +718,7 @@ fn a_flood_of_planted_iq_answers_changes_nothing_in_the_tree() {
 /// and what it sends while the tree runs comes as a carbon, once each.
 #[test]
 fn an_independent_client_as_the_phone_is_in_the_tree_once() {
-    let Some(python) = harness::interop_python() else {
-        harness::skip(
-            "tree phone",
-            "no target/interop-venv with slixmpp (tests/run makes it)",
-        );
+    let Some(python) = harness::interop_python_or_skip("tree phone") else {
         return;
     };
     let prosody = Prosody::shared();
@@ -909,11 +905,7 @@ fn what_a_room_said_while_the_tree_was_stopped_comes_from_the_room_s_archive() {
 /// still reaches her as chat.
 #[test]
 fn an_independent_client_as_the_hostile_contact_forges_nothing() {
-    let Some(python) = harness::interop_python() else {
-        harness::skip(
-            "tree hostile contact",
-            "no target/interop-venv with slixmpp (tests/run makes it)",
-        );
+    let Some(python) = harness::interop_python_or_skip("tree hostile contact") else {
         return;
     };
     let prosody = Prosody::shared();

@@ -465,11 +465,7 @@ fn sha256_hex(data: &[u8]) -> String {
 
 #[test]
 fn an_independent_client_downloads_the_file_byte_for_byte() {
-    let Some(python) = harness::interop_python() else {
-        harness::skip(
-            "upload to slixmpp",
-            "no target/interop-venv with slixmpp (tests/run makes it)",
-        );
+    let Some(python) = harness::interop_python_or_skip("upload to slixmpp") else {
         return;
     };
     let prosody = Prosody::shared();

@@ -258,6 +258,19 @@ pub fn interop_python() -> Option<PathBuf> {
     python.is_file().then_some(python)
 }
 
+/// [`interop_python`], or `None` after [`skip`]ping `test` (a panic under
+/// `XMPP_PIPES_REQUIRE_INTEROP=1`).
+pub fn interop_python_or_skip(test: &str) -> Option<PathBuf> {
+    let python = interop_python();
+    if python.is_none() {
+        skip(
+            test,
+            "no target/interop-venv with slixmpp (tests/run makes it)",
+        );
+    }
+    python
+}
+
 /// Where `tests/fetch-servers` unpacks the servers beside Debian 12's
 /// (Prosody 13, ejabberd 24.12): `target/servers`.
 pub fn servers_dir() -> PathBuf {
