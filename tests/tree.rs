@@ -494,9 +494,8 @@ impl SmallDisk {
         use std::io::Write;
         let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
         let block = vec![b'x'; 4096];
-        let mut one = [b'x'];
         while filler.write_all(&block).is_ok() {}
-        while filler.write_all(&mut one).is_ok() {}
+        while filler.write_all(b"x").is_ok() {}
     }
 
     /// Free the space `fill` took.
