@@ -14,9 +14,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// `account`'s slixmpp client, online once this returns.
 fn recipient(prosody: &dyn Server, account: &Account, receipts: bool) -> Option<Spawned> {
-    let Some(python) = interop_python_or_skip("receipts") else {
-        return None;
-    };
+    let python = interop_python_or_skip("receipts")?;
     let mut command = Command::new(python);
     command
         .arg(interop_script("receipt_client.py"))

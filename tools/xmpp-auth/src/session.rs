@@ -91,7 +91,7 @@ struct Downstream {
 /// How downstream's bytes become stanzas.
 enum Input {
     /// A stream: its first malformed byte ends it (one-shot use).
-    Stream(Feed),
+    Stream(Box<Feed>),
     /// Stanza lines, each judged alone: a bad one is refused, the next read
     /// (`--refuse-bad-input`, a long-lived session).
     Lines(Lines),
@@ -234,7 +234,7 @@ fn downstream(prog: &[std::ffi::OsString], refuse: bool) -> Result<(Downstream, 
         feed: if refuse {
             Input::Lines(Lines::new(MAX_STANZA))
         } else {
-            Input::Stream(Feed::new(MAX_STANZA))
+            Input::Stream(Box::new(Feed::new(MAX_STANZA)))
         },
         out: Vec::new(),
         lines: VecDeque::new(),
