@@ -189,20 +189,35 @@ fn bob_and_alice(name: &str) -> BobAndAlice {
     }
 }
 
-#[test]
-fn what_was_written_just_before_stop_is_sent() {
+/// How a test stops `ii-client run`.
+#[derive(Debug, Clone, Copy)]
+enum StopBy {
+    /// `ii-client stop DIR`.
+    Command,
+    /// SIGTERM to run itself (kill, a service manager).
+    Sigterm,
+    /// SIGINT to run's whole process group, as a terminal's Ctrl-C.
+    CtrlC,
+}
+
+/// A say and a cmd written while stanza-fmt cannot read (stopped), then
+/// the session stopped `how`: both reach alice, run exits 0, DIR/log says
+/// no more than before, and no tool of the session is left.
+fn what_was_written_just_before_a_stop_is_sent(how: StopBy) {
+    use rustix::process::{kill_process, kill_process_group, Pid, Signal};
     let BobAndAlice {
         dir,
         mut session,
         alice,
         mut alice_online,
         _temp,
-    } = bob_and_alice("tree-stop");
+    } = bob_and_alice(&format!("tree-stop-{how:?}"));
     std::fs::create_dir_all(dir.join(&alice.jid)).unwrap();
     wait_for_path(&dir.join(&alice.jid).join("in"), LIMIT);
+    let log_before = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
 
     // stanza-fmt stopped: what say and cmd write stays in its pipes, unread,
-    // when stop's SIGTERM comes; only then does it go on (SIGCONT).
+    // when the stop comes; only then does it go on (SIGCONT).
     let pid = stanza_fmt_pid(&dir);
     freeze(pid);
     let said = harness::unique("said");
@@ -211,8 +226,13 @@ fn what_was_written_just_before_stop_is_sent() {
     let (d, a) = (dir.as_os_str().to_owned(), os(&alice.jid));
     ii_client(&[&os("say"), &d, &a, &os(&said)]);
     ii_client(&[&os("cmd"), &d, &os("/msg"), &a, &os(&commanded)]);
-    ii_client(&[&os("stop"), &d]);
-    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    let run = Pid::from_raw(session.pid() as i32).expect("not 0");
+    match how {
+        StopBy::Command => ii_client(&[&os("stop"), &d]),
+        StopBy::Sigterm => kill_process(run, Signal::TERM).unwrap(),
+        StopBy::CtrlC => kill_process_group(run, Signal::INT).unwrap(),
+    }
+    kill_process(pid, Signal::CONT).unwrap();
 
     // In either order: the relay pipe and the contact's are read one after the other.
     let mut got: Vec<String> = (0..2)
@@ -229,6 +249,29 @@ fn what_was_written_just_before_stop_is_sent() {
     assert_eq!(got, want);
     let status = session.wait_timeout(LIMIT).expect("ii-client run ends");
     assert!(status.success(), "{status:?}\n{}", session.stderr());
-    eprintln!("acceptance: a say and a cmd written just before ii-client stop both reached alice; run exited 0");
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    assert_eq!(log, log_before, "a clean stop says nothing in DIR/log");
+    assert!(
+        kill_process(pid, Signal::CONT).is_err(),
+        "stanza-fmt is gone with run"
+    );
+    eprintln!(
+        "acceptance: stop by {how:?}: a say and a cmd written just before both reached alice; run exited 0"
+    );
     alice_online.close_stdin();
+}
+
+#[test]
+fn what_was_written_just_before_ii_client_stop_is_sent() {
+    what_was_written_just_before_a_stop_is_sent(StopBy::Command);
+}
+
+#[test]
+fn sigterm_to_run_is_a_clean_stop() {
+    what_was_written_just_before_a_stop_is_sent(StopBy::Sigterm);
+}
+
+#[test]
+fn ctrl_c_is_a_clean_stop() {
+    what_was_written_just_before_a_stop_is_sent(StopBy::CtrlC);
 }
