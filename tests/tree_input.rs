@@ -198,6 +198,8 @@ enum StopBy {
     Sigterm,
     /// SIGINT to run's whole process group, as a terminal's Ctrl-C.
     CtrlC,
+    /// SIGHUP to run's whole process group, as a terminal closed.
+    Hangup,
 }
 
 /// A say and a cmd written while stanza-fmt cannot read (stopped), then
@@ -231,6 +233,7 @@ fn what_was_written_just_before_a_stop_is_sent(how: StopBy) {
         StopBy::Command => ii_client(&[&os("stop"), &d]),
         StopBy::Sigterm => kill_process(run, Signal::TERM).unwrap(),
         StopBy::CtrlC => kill_process_group(run, Signal::INT).unwrap(),
+        StopBy::Hangup => kill_process_group(run, Signal::HUP).unwrap(),
     }
     kill_process(pid, Signal::CONT).unwrap();
 
@@ -274,4 +277,9 @@ fn sigterm_to_run_is_a_clean_stop() {
 #[test]
 fn ctrl_c_is_a_clean_stop() {
     what_was_written_just_before_a_stop_is_sent(StopBy::CtrlC);
+}
+
+#[test]
+fn a_closed_terminal_is_a_clean_stop() {
+    what_was_written_just_before_a_stop_is_sent(StopBy::Hangup);
 }
