@@ -265,6 +265,17 @@ pub fn serve(path: &Path, formatter: &mut Formatter<'_>, options: &Options) -> R
     }
 }
 
+/// A contact's `in` that is a plain file, not the pipe ([`Server::plain_in`]).
+enum PlainIn {
+    /// Not a plain file (missing, or the pipe).
+    None,
+    /// It ends with a newline: its lines are sent now, then the pipe made.
+    Complete,
+    /// Empty, or its last line unfinished: its writer may not be done, so
+    /// it is sent once it is closed (the contact parked meanwhile).
+    Unfinished,
+}
+
 /// What `poll` found ready.
 struct Ready {
     /// SIGTERM or SIGINT came.
@@ -444,10 +455,7 @@ impl Server<'_> {
                             "{same} (its normalised form): moved there, {typed} made a link to it"
                         ),
                     );
-                    let in_file = self.tree.path().join(normal).join(tree::IN);
-                    if std::fs::symlink_metadata(in_file).is_ok_and(|m| m.is_file()) {
-                        self.send_file(normal, tree::IN, formatter)?;
-                    }
+                    // A plain `in` it held is taken when it is served.
                 }
                 Ok(spelling::Adopted::Merged { in_file }) => {
                     exit::warn(
@@ -475,6 +483,23 @@ impl Server<'_> {
     /// used contact when `capacity` pipes are open (or the descriptors ran
     /// out); parked itself when none can be.
     fn serve_contact(&mut self, name: &str, formatter: &mut Formatter<'_>) -> Result<()> {
+        match self.plain_in(name) {
+            PlainIn::None => {}
+            PlainIn::Complete => self.send_file(name, tree::IN, formatter)?,
+            PlainIn::Unfinished => {
+                exit::warn(
+                    "stanza-fmt",
+                    format!(
+                        "{}/{name}/{}: a plain file without a newline at its end, not the \
+                         pipe: sent once its writer closes it",
+                        self.tree.path().display(),
+                        tree::IN
+                    ),
+                );
+                // Its writer's close (CLOSE_WRITE) brings the contact back.
+                return self.park(name);
+            }
+        }
         for _ in 0..2 {
             if self.contacts.len() >= self.capacity && !self.park_one(formatter)? {
                 break;
@@ -535,6 +560,37 @@ impl Server<'_> {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// What `in` of contact `name` is when it is not (yet) the pipe: a
+    /// writer got there first (`mkdir DIR/JID; echo hi > DIR/JID/in`).
+    fn plain_in(&self, name: &str) -> PlainIn {
+        use std::io::{Read, Seek, SeekFrom};
+        // Looked at before it is opened: opening the pipe would make us
+        // one more reader, whose close breaks a writer's pipe.
+        let path = self.tree.path().join(name).join(tree::IN);
+        if !std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_file()) {
+            return PlainIn::None;
+        }
+        let Ok(mut file) =
+            self.tree
+                .open_file(Some(name), tree::IN, OFlags::RDONLY | OFlags::NONBLOCK)
+        else {
+            return PlainIn::None;
+        };
+        let mut last = [0u8];
+        // NOFOLLOW in Tree::open_file: a link put there meanwhile is refused.
+        if !file.metadata().is_ok_and(|meta| meta.is_file()) {
+            return PlainIn::None;
+        }
+        let ends_a_line = file.seek(SeekFrom::End(-1)).is_ok()
+            && file.read_exact(&mut last).is_ok()
+            && last[0] == b'\n';
+        if ends_a_line {
+            PlainIn::Complete
+        } else {
+            PlainIn::Unfinished
+        }
     }
 
     /// Park contact `name`: no `in` pipe (a writer would wait on it for

@@ -598,6 +598,25 @@ fn dir_serves_contact_pipes() {
         message_to(&next_line(&lines), "carol@localhost", word);
     }
 
+    // dave's `in` is a plain file a writer made before the pipe was there,
+    // its line unfinished: it waits for its writer, whose close sends it,
+    // and then the pipe is made.
+    let mut dave_in = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("dave@localhost/in"))
+        .unwrap();
+    dave_in.write_all(b" after all\n").unwrap();
+    drop(dave_in);
+    message_to(
+        &next_line(&lines),
+        "dave@localhost",
+        "a regular file after all",
+    );
+    let dave = dir.join("dave@localhost");
+    wait_in(&dave, || {
+        std::fs::symlink_metadata(dave.join("in")).is_ok_and(|m| m.file_type().is_fifo())
+    });
+
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let output = child.wait_with_output().unwrap();
@@ -612,14 +631,13 @@ fn dir_serves_contact_pipes() {
         "{err}"
     );
     assert!(
-        err.contains("dave@localhost/in: in exists and is not a named pipe"),
+        err.contains(
+            "dave@localhost/in: a plain file without a newline at its end, not the pipe: \
+             sent once its writer closes it"
+        ),
         "{err}"
     );
     assert_eq!(err.lines().count(), 2, "{err}");
-    assert_eq!(
-        std::fs::read_to_string(dir.join("dave@localhost/in")).unwrap(),
-        "a regular file"
-    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -999,9 +1017,18 @@ fn a_contact_directory_in_another_spelling_becomes_a_link_to_the_normalised_one(
     std::fs::create_dir(dir.join("BOB@localhost")).unwrap();
     std::fs::create_dir(dir.join("bOb@localhost")).unwrap();
     std::fs::write(dir.join("bOb@localhost/out"), "mine\n").unwrap();
+    // And the normalised name, its `in` a plain file with a whole line
+    // (the writer came before the pipe): sent at once, then the pipe made.
+    std::fs::create_dir(dir.join("erin@localhost")).unwrap();
+    std::fs::write(dir.join("erin@localhost/in"), "hi erin\n").unwrap();
     let mut child = serve_as_alice(&dir, &[]);
     let lines = stdout_lines(child.stdout.take().unwrap());
     message_to(&next_line(&lines), "carol@localhost", "hi carol");
+    message_to(&next_line(&lines), "erin@localhost", "hi erin");
+    let erin = dir.join("erin@localhost");
+    wait_in(&erin, || {
+        std::fs::symlink_metadata(erin.join("in")).is_ok_and(|m| m.file_type().is_fifo())
+    });
     let link = |name: &str| std::fs::read_link(dir.join(name)).ok();
     assert_eq!(link("Carol@Localhost"), Some("carol@localhost".into()));
     assert_eq!(link("BOB@localhost"), Some("bob@localhost".into()));
