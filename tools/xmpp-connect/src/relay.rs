@@ -15,7 +15,7 @@
 //! delivered in part would corrupt the resumed stream, and Prosody's parser
 //! only ever gets whole records. So rustls is handed bytes only when it has
 //! nothing left to write, and then the bytes up to the last boundary within
-//! one record (16 KiB) in one write, which makes that record end there (a
+//! [`RECORD`] (4 KiB, within one record) in one write, which makes that record end there (a
 //! larger write would be cut into records anywhere, and a connection dying
 //! between them would leave part of an element; Prosody 13 does the same as
 //! 0.12, seen in the soak as `not-well-formed` after a resumption that
@@ -39,9 +39,9 @@ use xmpp_pipes::xml::boundary::Boundaries;
 
 /// The most handed to TLS in one write, ending on a boundary (but an
 /// element larger than this): one record (rustls cuts at 16 KiB), and no
-/// more than Prosody reads at a time (8 KiB), so that a record waiting
-/// alone in the server is read whole.
-const RECORD: usize = 8 * 1024;
+/// more than Prosody reads at a time (its debug log shows reads of 4096
+/// bytes), so that a record waiting alone in the server is read whole.
+const RECORD: usize = 4 * 1024;
 /// Read at most this much at a time, from either side.
 const CHUNK: usize = 16 * 1024;
 /// Stop reading a side once this much waits for the other side.
