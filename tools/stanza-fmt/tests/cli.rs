@@ -521,6 +521,22 @@ fn message_to(line: &str, to: &str, body: &str) {
     assert_eq!(child_text(&message, "body").as_deref(), Some(body));
 }
 
+/// `stanza-fmt`, to be run as a long-lived child (`--dir` mode ends only
+/// on a signal): killed when the test's thread ends, so that a test that
+/// fails leaves no stanza-fmt behind.
+fn long_lived() -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(BIN);
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            Ok(())
+        });
+    }
+    command
+}
+
 /// A fresh tree for `--dir` with one contact directory, bob's: (DIR, DIR/bob@localhost).
 fn tree_with_bob(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("stanza-fmt-{name}-{}", std::process::id()));
@@ -539,7 +555,7 @@ fn dir_serves_contact_pipes() {
     std::fs::create_dir(dir.join("dave@localhost")).unwrap();
     std::fs::write(dir.join("dave@localhost/in"), "a regular file").unwrap();
 
-    let mut child = Command::new(BIN)
+    let mut child = long_lived()
         .arg("--dir")
         .arg(&dir)
         .args(["--commands", "--epoch"])
@@ -643,7 +659,7 @@ fn dir_serves_contact_pipes() {
 
 /// `stanza-fmt --dir DIR ARGS` as alice, stdin empty, stdout and stderr piped.
 fn serve_as_alice(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> std::process::Child {
-    Command::new(BIN)
+    long_lived()
         .arg("--dir")
         .arg(dir)
         .args(args)
@@ -719,7 +735,7 @@ fn more_contacts_than_descriptors_are_served_on_demand() {
     for contact in &contacts {
         std::fs::create_dir_all(dir.join(contact)).unwrap();
     }
-    let mut command = Command::new(BIN);
+    let mut command = long_lived();
     command
         .arg("--dir")
         .arg(&dir)
