@@ -338,24 +338,58 @@ impl Tree {
         }
     }
 
-    /// The names of the contact directories now in the tree (reserved and hidden names left out).
+    /// The names of the contact directories now in the tree (reserved and
+    /// hidden names left out): the [`jid_dirs`](Tree::jid_dirs) spelt as
+    /// their normalised form.
     pub fn contacts(&self) -> io::Result<Vec<String>> {
-        let mut names = Vec::new();
+        Ok(self
+            .jid_dirs()?
+            .into_iter()
+            .filter(JidDir::is_contact)
+            .map(|dir| dir.name)
+            .collect())
+    }
+
+    /// The directories now in the tree (not symbolic links; hidden and
+    /// reserved names left out) whose name is a bare JID, in any spelling,
+    /// sorted by name.
+    pub fn jid_dirs(&self) -> io::Result<Vec<JidDir>> {
+        let mut dirs = Vec::new();
         for entry in std::fs::read_dir(&self.path)? {
             let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.')
-                || RESERVED.contains(&name.as_str())
-                || !entry.file_type()?.is_dir()
-            {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') || !entry.file_type()?.is_dir() {
                 continue;
             }
-            if Jid::parse(&name).is_ok_and(|jid| jid.is_bare() && jid.to_string() == name) {
-                names.push(name);
+            let Ok(jid) = Jid::parse(&name) else {
+                continue;
+            };
+            if let (true, Ok(normal)) = (jid.is_bare(), contact_name(&jid)) {
+                dirs.push(JidDir { name, normal });
             }
         }
-        names.sort();
-        Ok(names)
+        dirs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(dirs)
+    }
+}
+
+/// A directory of the tree named as a bare JID ([`Tree::jid_dirs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JidDir {
+    /// Its name in the tree.
+    pub name: String,
+    /// Its JID's normalised form ([`contact_name`]): `name` itself for a
+    /// contact directory, else the directory `name` is another spelling of
+    /// (`Alice@Example.org` for `alice@example.org`).
+    pub normal: String,
+}
+
+impl JidDir {
+    /// Whether it is spelt as its normalised form: a contact directory.
+    pub fn is_contact(&self) -> bool {
+        self.name == self.normal
     }
 }
 
@@ -451,6 +485,37 @@ mod tests {
             "a regular file is not a pipe"
         );
         assert_eq!(tree.contacts().unwrap(), vec!["bob@example.org"]);
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+
+    #[test]
+    fn jid_dirs_are_directories_named_as_bare_jids_in_any_spelling() {
+        let (path, tree) = temp_tree("jid-dirs");
+        for dir in [
+            "alice@example.org",
+            "Bob@Example.org",
+            "Cafe\u{301}@x",
+            ".Hidden@x",
+            "not a jid@",
+            "roster",
+        ] {
+            std::fs::create_dir(path.join(dir)).unwrap();
+        }
+        std::fs::write(path.join("Carol@x"), "a file").unwrap();
+        std::os::unix::fs::symlink("alice@example.org", path.join("Alice@example.org")).unwrap();
+        let dir = |name: &str, normal: &str| JidDir {
+            name: name.to_owned(),
+            normal: normal.to_owned(),
+        };
+        assert_eq!(
+            tree.jid_dirs().unwrap(),
+            [
+                dir("Bob@Example.org", "bob@example.org"),
+                dir("Cafe\u{301}@x", "caf\u{e9}@x"),
+                dir("alice@example.org", "alice@example.org"),
+            ]
+        );
+        assert_eq!(tree.contacts().unwrap(), ["alice@example.org"]);
         std::fs::remove_dir_all(&path).unwrap();
     }
 

@@ -62,7 +62,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use xmpp_pipes::exit::{self, Error, Result, Status};
 use xmpp_pipes::jid::Jid;
-use xmpp_pipes::tree::{self, Tree};
+use xmpp_pipes::tree::{self, JidDir, Tree};
 
 /// The stanza limit assumed while the session has announced none
 /// (`DIR/.max-stanza`): ejabberd's default `max_stanza_size`, which it
@@ -393,20 +393,19 @@ impl Server<'_> {
         Ok(())
     }
 
-    /// Serve every contact directory now in the tree, and forget those gone.
+    /// Serve every contact directory now in the tree (those made with
+    /// another spelling adopted first), and forget those gone.
     fn rescan(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
-        self.adopt_spellings(formatter)?;
-        let names: BTreeSet<String> = self
-            .tree
-            .contacts()
-            .map_err(|e| {
-                Error::new(
-                    Status::IoErr,
-                    format!("{}: cannot list: {e}", self.tree.path().display()),
-                )
-            })?
-            .into_iter()
-            .collect();
+        let listed = self.tree.jid_dirs().map_err(|e| {
+            Error::new(
+                Status::IoErr,
+                format!("{}: cannot list: {e}", self.tree.path().display()),
+            )
+        })?;
+        let (contacts, spellings): (Vec<JidDir>, Vec<JidDir>) =
+            listed.into_iter().partition(JidDir::is_contact);
+        let mut names: BTreeSet<String> = contacts.into_iter().map(|dir| dir.name).collect();
+        names.extend(self.adopt_spellings(spellings, formatter)?);
         self.contacts.retain(|name, _| names.contains(name));
         self.refused.retain(|name| names.contains(name));
         let inotify = &self.inotify;
@@ -433,21 +432,25 @@ impl Server<'_> {
     /// Directories made with another spelling of a JID (`Alice@X`): moved
     /// or merged into the normalised one, their name a link to it
     /// ([`spelling::adopt`]); a plain `in` found in one is sent. Each is told
-    /// on stderr (`DIR/log`); one left as it is, once.
-    fn adopt_spellings(&mut self, formatter: &mut Formatter<'_>) -> Result<()> {
+    /// on stderr (`DIR/log`); one left as it is, once. The normalised
+    /// directories they went to are returned: contact directories now.
+    fn adopt_spellings(
+        &mut self,
+        spellings: Vec<JidDir>,
+        formatter: &mut Formatter<'_>,
+    ) -> Result<Vec<String>> {
         const ASIDE: &str = ".in.spelling";
         let root = self.tree.path().display().to_string();
-        let found = spelling::others(&self.tree)
-            .map_err(|e| Error::new(Status::IoErr, format!("{root}: cannot list: {e}")))?;
         self.kept_spellings
-            .retain(|typed| found.iter().any(|s| &s.typed == typed));
-        for found in found {
-            if self.kept_spellings.contains(&found.typed) {
+            .retain(|typed| spellings.iter().any(|s| &s.name == typed));
+        let mut adopted = Vec::new();
+        for found in spellings {
+            if self.kept_spellings.contains(&found.name) {
                 continue;
             }
-            let (typed, normal) = (&found.typed, &found.normal);
+            let (typed, normal) = (&found.name, &found.normal);
             let same = format!("{root}/{typed}: the same contact as {root}/{normal}");
-            match spelling::adopt(&self.tree, &found, ASIDE) {
+            let kept = match spelling::adopt(&self.tree, &found, ASIDE) {
                 Ok(spelling::Adopted::Moved) => {
                     exit::warn(
                         "stanza-fmt",
@@ -456,6 +459,7 @@ impl Server<'_> {
                         ),
                     );
                     // A plain `in` it held is taken when it is served.
+                    None
                 }
                 Ok(spelling::Adopted::Merged { in_file }) => {
                     exit::warn(
@@ -465,18 +469,20 @@ impl Server<'_> {
                     if in_file {
                         self.send_file(normal, ASIDE, formatter)?;
                     }
+                    None
                 }
-                Ok(spelling::Adopted::Kept(why)) => {
+                Ok(spelling::Adopted::Kept(why)) => Some(why),
+                Err(err) => Some(err.to_string()),
+            };
+            match kept {
+                Some(why) => {
                     exit::warn("stanza-fmt", format!("{same}: not served: {why}"));
-                    self.kept_spellings.insert(typed.clone());
+                    self.kept_spellings.insert(found.name);
                 }
-                Err(err) => {
-                    exit::warn("stanza-fmt", format!("{same}: not served: {err}"));
-                    self.kept_spellings.insert(typed.clone());
-                }
+                None => adopted.push(found.normal),
             }
         }
-        Ok(())
+        Ok(adopted)
     }
 
     /// Open the pipe of contact `name`, first parking the least recently

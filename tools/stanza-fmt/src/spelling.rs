@@ -15,45 +15,7 @@
 use rustix::fs::{AtFlags, FileType, RenameFlags};
 use rustix::io::Errno;
 use std::io;
-use xmpp_pipes::jid::Jid;
-use xmpp_pipes::tree::{self, Tree};
-
-/// A contact directory whose name is not its JID's normalised form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spelling {
-    /// The name as it is in the tree.
-    pub typed: String,
-    /// The normalised bare JID: the directory it stands for.
-    pub normal: String,
-}
-
-/// The directories of the tree (not symbolic links, not hidden or
-/// reserved names) whose name is a bare JID in another spelling than its
-/// normalised form.
-pub fn others(tree: &Tree) -> io::Result<Vec<Spelling>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(tree.path())? {
-        let entry = entry?;
-        let Ok(typed) = entry.file_name().into_string() else {
-            continue;
-        };
-        if typed.starts_with('.') || !entry.file_type()?.is_dir() {
-            continue;
-        }
-        let Ok(jid) = Jid::parse(&typed) else {
-            continue;
-        };
-        if !jid.is_bare() {
-            continue;
-        }
-        match tree::contact_name(&jid) {
-            Ok(normal) if normal != typed => found.push(Spelling { typed, normal }),
-            _ => {}
-        }
-    }
-    found.sort_by(|a, b| a.typed.cmp(&b.typed));
-    Ok(found)
-}
+use xmpp_pipes::tree::{self, JidDir, Tree};
 
 /// What [`adopt`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,11 +30,15 @@ pub enum Adopted {
     Kept(String),
 }
 
-/// Move or merge the directory `spelling.typed` into `spelling.normal`, and
+/// Move or merge the directory `spelling.name` (found by
+/// [`Tree::jid_dirs`], not a contact directory) into `spelling.normal`, and
 /// make its name a relative symbolic link to it. A plain file `in` found
 /// in a merged directory is moved to `aside` in the normalised one.
-pub fn adopt(tree: &Tree, spelling: &Spelling, aside: &str) -> io::Result<Adopted> {
-    let Spelling { typed, normal } = spelling;
+pub fn adopt(tree: &Tree, spelling: &JidDir, aside: &str) -> io::Result<Adopted> {
+    let JidDir {
+        name: typed,
+        normal,
+    } = spelling;
     let dirfd = tree.dir(None)?;
     match rustix::fs::renameat_with(&dirfd, typed, &dirfd, normal, RenameFlags::NOREPLACE) {
         Ok(()) => {
@@ -140,35 +106,11 @@ mod tests {
             .into_owned()
     }
 
-    fn spelling(typed: &str, normal: &str) -> Spelling {
-        Spelling {
-            typed: typed.to_owned(),
+    fn spelling(typed: &str, normal: &str) -> JidDir {
+        JidDir {
+            name: typed.to_owned(),
             normal: normal.to_owned(),
         }
-    }
-
-    #[test]
-    fn only_directories_in_another_spelling_are_found() {
-        let (path, tree) = temp_tree("others");
-        for dir in [
-            "alice@example.org",
-            "Bob@Example.org",
-            "Cafe\u{301}@x",
-            ".Hidden@x",
-            "not a jid@",
-        ] {
-            std::fs::create_dir(path.join(dir)).unwrap();
-        }
-        std::fs::write(path.join("Carol@x"), "a file").unwrap();
-        std::os::unix::fs::symlink("alice@example.org", path.join("Alice@example.org")).unwrap();
-        assert_eq!(
-            others(&tree).unwrap(),
-            [
-                spelling("Bob@Example.org", "bob@example.org"),
-                spelling("Cafe\u{301}@x", "caf\u{e9}@x"),
-            ]
-        );
-        std::fs::remove_dir_all(&path).unwrap();
     }
 
     #[test]
@@ -183,7 +125,7 @@ mod tests {
             std::fs::read_to_string(path.join("bob@x/in")).unwrap(),
             "hi\n"
         );
-        assert!(others(&tree).unwrap().is_empty());
+        assert!(tree.jid_dirs().unwrap().iter().all(JidDir::is_contact));
         std::fs::remove_dir_all(&path).unwrap();
     }
 
