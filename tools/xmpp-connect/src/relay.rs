@@ -15,11 +15,11 @@
 //! delivered in part would corrupt the resumed stream, and Prosody's parser
 //! only ever gets whole records. So rustls is handed bytes only when it has
 //! nothing left to write, and then the bytes up to the last boundary within
-//! [`RECORD`] (4 KiB, within one record) in one write, which makes that record end there (a
-//! larger write would be cut into records anywhere, and a connection dying
-//! between them would leave part of an element; Prosody 13 does the same as
-//! 0.12, seen in the soak as `not-well-formed` after a resumption that
-//! resent many stanzas at once). Bytes are never held
+//! [`RECORD`] (4 KiB, within one record) in one write, which makes that
+//! record end there (a larger write would be cut into records anywhere, and
+//! a connection dying between them would leave part of an element; Prosody
+//! 13 does the same as 0.12, seen in the soak as `not-well-formed` after a
+//! resumption that resent many stanzas at once). Bytes are never held
 //! forever: a full buffer without a boundary goes (one element larger than
 //! the buffer; an element larger than a record, 16 KiB, is cut by the
 //! records anyway). At the end of the local input, everything up to the last
