@@ -72,6 +72,9 @@ pub const DEFAULT_STANZA_LIMIT: usize = 65536;
 /// The most reads from one pipe before the others get their turn.
 const READS_PER_TURN: usize = 8;
 
+/// The most one read of a pipe or of stdin takes.
+const CHUNK: usize = 16 * 1024;
+
 /// Descriptors kept free of contact pipes: stdio, inotify, the tree's, and
 /// those open for a moment (a directory, an `out`, `--id-fd`).
 const RESERVED_FDS: u64 = 16;
@@ -868,7 +871,7 @@ enum Take {
 /// Read what `pipe` (named `label`) holds, `how` much, giving each chunk
 /// to `take`. True when there may be more to read.
 fn read_pipe(pipe: &File, label: &str, how: Take, mut take: impl FnMut(&[u8])) -> Result<bool> {
-    let mut chunk = [0u8; 16 * 1024];
+    let mut chunk = [0u8; CHUNK];
     let (mut reads, mut left) = match how {
         Take::Turn => (READS_PER_TURN, usize::MAX),
         Take::Held => (
@@ -879,7 +882,7 @@ fn read_pipe(pipe: &File, label: &str, how: Take, mut take: impl FnMut(&[u8])) -
         ),
     };
     while reads > 0 && left > 0 {
-        match rustix::io::read(pipe, &mut chunk[..left.min(16 * 1024)]) {
+        match rustix::io::read(pipe, &mut chunk[..left.min(CHUNK)]) {
             Ok(0) | Err(Errno::AGAIN) => return Ok(false),
             Ok(n) => {
                 reads -= 1;
@@ -975,7 +978,7 @@ struct StdinLines {
 impl StdinLines {
     /// Read once from stdin (it is readable); false at its end or on a read error.
     fn read(&mut self, formatter: &mut Formatter<'_>) -> Result<bool> {
-        let mut chunk = [0u8; 16 * 1024];
+        let mut chunk = [0u8; CHUNK];
         let mut pieces = Vec::new();
         let open = loop {
             match rustix::io::read(std::io::stdin().as_fd(), &mut chunk) {
@@ -1031,7 +1034,7 @@ mod tests {
         let mut got = 0;
         let more = read_pipe(&read, "p", Take::Turn, |d| got += d.len()).unwrap();
         assert!(more, "poll tells again");
-        assert_eq!(got, READS_PER_TURN * 16 * 1024);
+        assert_eq!(got, READS_PER_TURN * CHUNK);
         let more = read_pipe(&read, "p", Take::Held, |d| got += d.len()).unwrap();
         assert!(!more);
         assert_eq!(got, 300 * 1024, "every byte, in more reads than a turn's");
