@@ -348,7 +348,14 @@ fn a_frozen_server_is_detected_and_the_session_comes_back() {
 /// each way: every one exactly once, every fault resumed. (Prosody 0.12 once
 /// refused a resumed stream here about one run in five: it had the start of
 /// a stanza from the dead connection in its parser; xmpp-connect now ends
-/// every TLS record on an element boundary, see tests/half_sent.rs.)
+/// every TLS record on an element boundary, see tests/half_sent.rs. Prosody
+/// 13.0 can still read a resumed session with the old connection's parser
+/// when its last read ended inside a TLS record: the resumption succeeds and
+/// nothing after it is handled. xmpp-auth then gets no `<a/>` within the
+/// keepalive timeout, gives the session up and logs in a new one; what the
+/// server hands to offline storage from the session given up comes again
+/// delayed and is dropped as a copy. So a new session is allowed here only
+/// after that notice, and exactly-once still holds both ways.)
 #[test]
 fn a_soak_of_twenty_faults_loses_nothing_and_doubles_nothing() {
     // A server of its own, whose debug log says what it refused on a failure.
@@ -456,7 +463,16 @@ fn soak(prosody: &Prosody) {
         FAULTS,
         "{stderr}"
     );
-    assert!(!stderr.contains("a new session"), "{stderr}");
+    // A new session only where a resumed one was given up (see above).
+    let given_up = stderr.matches("since it resumed the session").count();
+    assert_eq!(
+        stderr.matches("a new session").count(),
+        given_up,
+        "{stderr}"
+    );
+    if given_up > 0 {
+        eprintln!("faults: {given_up} resumed session(s) given up for a new one");
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! - [`backoff`]: when to reconnect: exponential backoff with jitter and a cap.
 //! - [`bounce`]: error replies to downstream's messages, which make the session fail.
 //! - [`receipt`]: delivery receipts (XEP-0184), when a success must mean a client got it.
+//! - [`redelivery`]: messages that come again, delayed, after a session was given up.
 
 pub mod backoff;
 pub mod bounce;
@@ -19,6 +20,7 @@ pub mod keepalive;
 pub mod login;
 pub mod muc;
 pub mod receipt;
+pub mod redelivery;
 pub mod sasl2;
 pub mod sm;
 pub mod state;

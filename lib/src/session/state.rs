@@ -24,7 +24,11 @@
 //! A lost connection is retried (when the connector can reconnect and the
 //! failure is not permanent) after a backoff; on the new connection the
 //! session is resumed (XEP-0198), and what the server's `h` says it lacks is
-//! sent again: nothing lost, nothing twice. Where resumption fails, a new
+//! sent again: nothing lost, nothing twice. A resumption is verified by the
+//! acknowledgement asked for at once; a server that does not give it within
+//! the keepalive timeout is not reading the resumed stream, and the session
+//! is given up for a new one (see `give_up_resumed_session`; the copies the
+//! server sends again are told by [`super::redelivery`]). Where resumption fails, a new
 //! session is bound: presence is sent again, the rooms joined again, and
 //! everything not acknowledged sent again (at least once; messages carry an
 //! XEP-0359 origin-id so that receivers can tell a repeat). The very first
@@ -45,6 +49,7 @@ use super::keepalive::{Due, Keepalive};
 use super::login::{self, Login, Outcome, Resume, Sm, Step, Transport};
 use super::muc::{self, Observed, Rooms};
 use super::receipt::{Receipts, NS_RECEIPTS};
+use super::redelivery::Redelivery;
 use super::sasl2::TokenUpdate;
 use super::sm::{self, Queued, StreamManagement};
 use crate::exit::Error;
@@ -67,6 +72,15 @@ pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
 pub const NS_EVENTS: &str = "urn:xmpp-pipes:session:0";
 /// XEP-0359 unique and stable stanza ids.
 pub const NS_SID: &str = "urn:xmpp:sid:0";
+/// What we write to a resumed session the server does not read before we
+/// give it up: not well-formed wherever the server's parser stands (in
+/// text, a tag, an attribute value, a comment, a CDATA section or a
+/// processing instruction), so that the server ends the session at once
+/// (and hands what it held for us to offline storage) instead of keeping
+/// it as hibernating for minutes. It ends in markup that xmpp-connect's
+/// relay takes as an element boundary (`<<>` opens nothing), so that the
+/// relay sends it whole instead of holding it back as part of an element.
+const UNREADABLE: &str = "]]>?>--><<>";
 
 /// Everything the session needs, as plain data.
 #[derive(Debug)]
@@ -120,7 +134,8 @@ pub enum Action {
     /// Give this stanza line (without the `\n`) to downstream; once it is
     /// written whole, call [`Session::delivered`].
     Deliver(String),
-    /// Drop the current connection (close its fds).
+    /// Drop the current connection (close its fds), once what [`Action::Send`]
+    /// gave before is written as far as the connection takes it at once.
     Drop,
     /// Ask the connector for a new connection ([`crate::control::Message::Connect`]).
     Connect,
@@ -243,6 +258,11 @@ pub struct Session {
     sm: StreamManagement<Origin>,
     /// The session to resume on the next connection.
     resume: Option<Resume>,
+    /// Just resumed, and no acknowledgement yet: by then one must have come,
+    /// or the server is not reading the resumed session's stream.
+    resume_check: Option<Instant>,
+    /// The messages given downstream, to tell their copies after a session was given up.
+    redelivery: Redelivery,
     /// The full JID bound.
     jid: Option<Jid>,
     rooms: Rooms,
@@ -302,6 +322,8 @@ impl Session {
             unrequested: false,
             sm: StreamManagement::new(),
             resume: None,
+            resume_check: None,
+            redelivery: Redelivery::default(),
             jid: None,
             rooms,
             to_downstream: VecDeque::new(),
@@ -366,10 +388,17 @@ impl Session {
         let linger = self
             .linger_until
             .filter(|_| matches!(self.phase, Phase::Confirming));
-        [phase, keepalive, self.closing_deadline, linger]
-            .into_iter()
-            .flatten()
-            .min()
+        let resume_check = self.resume_check.filter(|_| self.connected);
+        [
+            phase,
+            keepalive,
+            self.closing_deadline,
+            linger,
+            resume_check,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The largest stanza the server takes (XEP-0478), once it said.
@@ -718,6 +747,10 @@ impl Session {
         ) {
             return;
         }
+        if self.resume_check.is_some_and(|at| now >= at) {
+            self.give_up_resumed_session(now);
+            return;
+        }
         let due = self.keepalive.as_mut().map(|k| k.poll(now));
         match due {
             Some(Due::Probe) => {
@@ -909,6 +942,11 @@ impl Session {
         if resumed {
             self.phase = Phase::Online;
             self.resend(resend);
+            // Whether the server reads the resumed stream: its answer says.
+            if self.sm_on {
+                self.request_ack();
+                self.resume_check = Some(now + self.settings.keepalive_timeout);
+            }
             self.after_online(now);
             return;
         }
@@ -1011,6 +1049,16 @@ impl Session {
         }
         if name == "message" && line.contains("error") {
             self.check_bounce(&line, now);
+        }
+        if name == "message" {
+            if let Ok(message) = Element::parse(&line) {
+                if self.redelivery.is_repeat(&message) {
+                    // Downstream has it from the session given up.
+                    self.sm.handled();
+                    return;
+                }
+                self.redelivery.delivered(&message);
+            }
         }
         if name == "message" && self.settings.receipts && line.contains(NS_RECEIPTS) {
             let receipt = Element::parse(&line).ok();
@@ -1153,6 +1201,8 @@ impl Session {
                 );
                 return true;
             };
+            // The server reads this stream (a resumed one too).
+            self.resume_check = None;
             match self.sm.acknowledge(h) {
                 Ok(acked) => {
                     self.report_acked(acked, now);
@@ -1348,6 +1398,32 @@ impl Session {
         };
     }
 
+    /// The resumed session went unacknowledged for the keepalive timeout:
+    /// the server is not reading its stream. Prosody 13.0 reads a resumed
+    /// session with the parser of the connection that was lost; when that
+    /// connection died in the middle of a read, the parser holds the start
+    /// of a stanza and takes everything after it as the rest of that stanza:
+    /// nothing is handled, resuming again changes nothing. So the session is
+    /// given up: the server is made to end it (what it held for us goes to
+    /// offline storage, and its copies are told apart here), and the next
+    /// login binds a new session and sends again what was not acknowledged.
+    /// The `h` of the resumption was exact, as the server handled nothing
+    /// since.
+    fn give_up_resumed_session(&mut self, now: Instant) {
+        self.resume_check = None;
+        self.resume = None;
+        self.redelivery.arm();
+        self.actions.push(Action::Send(UNREADABLE.to_owned()));
+        let err = Error::temp(format!(
+            "the server acknowledged nothing in {} s since it resumed the session: \
+             it does not read the session's stream (a server fault: Prosody 13.0 \
+             may keep part of a stanza from the lost connection); the session is \
+             given up and a new one logged in",
+            self.settings.keepalive_timeout.as_secs_f64()
+        ));
+        self.drop_connection(err, now);
+    }
+
     /// End the current connection because of `err`, then as [`Session::lost`].
     fn drop_connection(&mut self, err: Error, now: Instant) {
         if self.connected {
@@ -1360,6 +1436,7 @@ impl Session {
     /// The connection is gone: retry after a backoff, or end.
     fn lost(&mut self, err: Error, now: Instant) {
         self.keepalive = None;
+        self.resume_check = None;
         self.closed = false;
         match self.phase {
             Phase::Done => return,

@@ -460,7 +460,14 @@ fn carry_out(
                         downstream.lines.push_back(line.len() + 1);
                     }
                 }
-                Action::Drop => *connection = None,
+                Action::Drop => {
+                    // What was sent last goes out as far as the connection
+                    // takes it now (the word that ends a session given up).
+                    if let Some(c) = connection.as_mut() {
+                        let _ = c.flush();
+                    }
+                    *connection = None;
+                }
                 Action::Connect => {
                     *connection = None;
                     let sent = control

@@ -411,8 +411,10 @@ fn a_resumed_session_sends_exactly_what_the_server_lacks() {
             _ => None,
         })
         .collect();
-    assert_eq!(resent.len(), 1);
+    // The one it lacks, then a request: its answer shows it reads the stream.
+    assert_eq!(resent.len(), 2, "{resent:?}");
     assert!(resent[0].contains("<body>3</body>"), "{resent:?}");
+    assert_eq!(resent[1], "<r xmlns='urn:xmpp:sm:3'/>");
     assert!(actions.iter().any(
         |a| matches!(a, Action::Notice(n) if n == "resumed the session as user@example.org/pipes; 1 stanzas not acknowledged sent again")
     ), "{actions:?}");
@@ -423,6 +425,147 @@ fn a_resumed_session_sends_exactly_what_the_server_lacks() {
     session.server_item(ack(3), later);
     session.server_item(Item::Close, later);
     assert_eq!(session.finished(|_| None).unwrap().result.unwrap(), 0);
+}
+
+/// A message from bob as the server sends it: live, or `delayed` (from offline storage).
+fn from_bob(id: &str, delayed: bool) -> Item {
+    let delay = if delayed {
+        "<delay xmlns='urn:xmpp:delay' from='example.org' stamp='2026-12-02T10:00:00Z'/>"
+    } else {
+        ""
+    };
+    line(&format!(
+        "<message from='bob@example.org/x' id='{id}' type='chat'><body>{id}</body>{delay}</message>"
+    ))
+}
+
+/// The bodies of the messages given to downstream.
+fn delivered_bodies(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Deliver(line) if line.starts_with("<message") => line
+                .split("<body>")
+                .nth(1)?
+                .split('<')
+                .next()
+                .map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_resumed_session_that_acknowledges_nothing_is_given_up_for_a_new_one() {
+    let (mut session, now) = online(policy(None));
+    for n in 1..=3 {
+        session.downstream_stanza(message(n), now);
+    }
+    session.server_item(from_bob("b1", false), now);
+    session.delivered();
+    session.actions();
+    let later = reconnect_until_features(&mut session, now);
+    session.actions();
+    session.server_item(
+        line("<resumed xmlns='urn:xmpp:sm:3' h='1' previd='r1'/>"),
+        later,
+    );
+    session.actions();
+    // The server talks (a message, its own request), but acknowledges nothing.
+    session.server_item(from_bob("b2", false), later);
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), later);
+    session.delivered();
+    session.actions();
+    let check = later + Duration::from_secs(20);
+    assert_eq!(session.next_wake(), Some(check));
+    session.tick(check - Duration::from_millis(1));
+    assert!(!all(&mut session).contains(&Action::Drop));
+    session.tick(check);
+    let actions = all(&mut session);
+    let unreadable = actions
+        .iter()
+        .position(|a| *a == Action::Send(UNREADABLE.into()));
+    let drop = actions.iter().position(|a| *a == Action::Drop);
+    assert!(unreadable.is_some() && unreadable < drop, "{actions:?}");
+    assert!(
+        notices(&actions).iter().any(|n| {
+            n.starts_with(
+        "the server acknowledged nothing in 20 s since it resumed the session: it does not read"
+    )
+        }),
+        "{actions:?}"
+    );
+    // The next login binds a new session instead of resuming this one.
+    let retry = session.next_wake().unwrap();
+    session.tick(retry);
+    assert!(all(&mut session).contains(&Action::Connect));
+    until_features(&mut session, retry, BIND_SM);
+    let login = sent(&mut session);
+    assert!(
+        !login.iter().any(|xml| xml.contains("<resume")),
+        "{login:?}"
+    );
+    session.server_item(bound(), retry);
+    session.server_item(
+        line("<enabled xmlns='urn:xmpp:sm:3' id='r2' resume='true'/>"),
+        retry,
+    );
+    let actions = all(&mut session);
+    let resent: Vec<&String> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(xml) if xml.starts_with("<message") => Some(xml),
+            _ => None,
+        })
+        .collect();
+    // Exactly what the resumption's h said the server lacked.
+    assert_eq!(resent.len(), 2, "{actions:?}");
+    assert!(resent[0].contains("<body>2</body>") && resent[1].contains("<body>3</body>"));
+    // What the server held for the old session comes again from offline
+    // storage: downstream has b1 and b2 already; b3 is new, and a live
+    // message that reuses an id is not a copy.
+    for item in [
+        from_bob("b1", true),
+        from_bob("b2", true),
+        from_bob("b3", true),
+        from_bob("b1", false),
+    ] {
+        session.server_item(item, retry);
+    }
+    let actions = all(&mut session);
+    assert_eq!(delivered_bodies(&actions), ["b3", "b1"], "{actions:?}");
+    // The copies count as handled: the server's request is answered with all four.
+    for _ in 0..2 {
+        session.delivered();
+    }
+    session.server_item(line("<r xmlns='urn:xmpp:sm:3'/>"), retry);
+    assert_eq!(
+        sent(&mut session).last().map(String::as_str),
+        Some("<a xmlns='urn:xmpp:sm:3' h='4'/>")
+    );
+}
+
+#[test]
+fn a_resumed_session_that_acknowledges_is_kept_and_copies_are_not_looked_for() {
+    let (mut session, now) = online(policy(None));
+    session.downstream_stanza(message(1), now);
+    session.server_item(from_bob("b1", false), now);
+    session.delivered();
+    session.actions();
+    let later = reconnect_until_features(&mut session, now);
+    session.server_item(
+        line("<resumed xmlns='urn:xmpp:sm:3' h='0' previd='r1'/>"),
+        later,
+    );
+    session.server_item(ack(1), later);
+    session.actions();
+    // No check is left: the next wake is the keepalive's probe.
+    assert_eq!(session.next_wake(), Some(later + Duration::from_secs(60)));
+    session.tick(later + Duration::from_secs(20));
+    assert!(!all(&mut session).contains(&Action::Drop));
+    // A delayed message with a known id is still given downstream.
+    session.server_item(from_bob("b1", true), later);
+    assert_eq!(delivered_bodies(&all(&mut session)), ["b1"]);
 }
 
 #[test]
@@ -1147,4 +1290,19 @@ fn features_after_a_login_that_ended_at_sasl2_success_are_not_a_stanza() {
         ["<a xmlns='urn:xmpp:sm:3' h='0'/>"],
         "not counted"
     );
+}
+
+/// The word that ends a session given up must reach the server whole:
+/// xmpp-connect's relay holds back bytes after the last element boundary
+/// and drops them when its input ends, which is what follows the word.
+#[test]
+fn the_unreadable_word_ends_on_an_element_boundary() {
+    let mut boundaries = crate::xml::boundary::Boundaries::new();
+    let stream = format!(
+        "<stream:stream xmlns='jabber:client' \
+         xmlns:stream='http://etherx.jabber.org/streams'>\
+         <message to='bob@x'><body>hi</body></message>{UNREADABLE}"
+    );
+    boundaries.push(stream.as_bytes());
+    assert_eq!(boundaries.complete(), stream.len());
 }
