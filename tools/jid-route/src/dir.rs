@@ -338,7 +338,38 @@ impl DirSink {
             rustix::fs::fsync(&root)?;
             Ok(())
         };
-        save().map_err(self.fail(None, written::FILE))
+        save().map_err(|err| {
+            // A part written on a full disk holds space the next start needs.
+            if let Ok(root) = self.tree.dir(None) {
+                let _ = rustix::fs::unlinkat(&root, temp.as_str(), rustix::fs::AtFlags::empty());
+            }
+            self.fail(None, written::FILE)(err)
+        })
+    }
+
+    /// The length of `contact`'s `out` (0 when there is none yet).
+    pub fn out_len(&self, contact: &Jid) -> u64 {
+        contact_name(contact)
+            .ok()
+            .and_then(|name| {
+                self.tree
+                    .open_file(Some(&name), tree::OUT, rustix::fs::OFlags::RDONLY)
+                    .ok()
+            })
+            .and_then(|file| file.metadata().ok())
+            .map_or(0, |meta| meta.len())
+    }
+
+    /// Cut `contact`'s `out` back to `len` bytes (what was appended after
+    /// [`DirSink::out_len`] said `len`), durably. Cutting needs no space, so
+    /// this works on a full disk.
+    pub fn take_back_out(&self, contact: &Jid, len: u64) -> io::Result<()> {
+        let name = contact_name(contact).map_err(io::Error::other)?;
+        let file = self
+            .tree
+            .open_file(Some(&name), tree::OUT, rustix::fs::OFlags::WRONLY)?;
+        file.set_len(len)?;
+        file.sync_data()
     }
 
     /// Make what was appended to `contact`'s `out` durable (fdatasync), so

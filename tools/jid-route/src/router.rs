@@ -498,6 +498,12 @@ impl Router {
                 return Ok(Ok(()));
             }
         }
+        // Where `out` ended before this line, to take it back if the record
+        // cannot say that it is written.
+        let before = match (&self.archive, &self.config.dir, &event) {
+            (Some(_), Some(dir), Event::Message { contact, .. }) => Some(dir.out_len(contact)),
+            _ => None,
+        };
         if let Some(dir) = &mut self.config.dir {
             if let Err(why) = dir.show(&event, None, line)? {
                 return Ok(Err(why));
@@ -506,21 +512,25 @@ impl Router {
         if self.config.print {
             write_stdout(print::lines(&event, None, self.config.me.as_ref()).as_bytes())?;
         }
-        if let (Some(archive), Some(dir), Event::Message { contact, when, .. }) =
-            (&mut self.archive, &self.config.dir, &event)
+        if let (Some(archive), Some(dir), Event::Message { contact, when, .. }, Some(before)) =
+            (&mut self.archive, &self.config.dir, &event, before)
         {
             if said.keys.is_empty() && !said.room {
                 return Ok(Ok(()));
             }
             let when = when.unwrap_or_else(jiff::Timestamp::now);
-            dir.sync_out(contact)?;
-            archive.written.note(&said.keys, when);
-            if said.room {
-                archive
-                    .written
-                    .note_room(&contact.to_string(), when, said.room_id.as_deref());
+            let noted = dir.sync_out(contact).and_then(|()| {
+                archive.written.note(&said.keys, when);
+                if said.room {
+                    archive
+                        .written
+                        .note_room(&contact.to_string(), when, said.room_id.as_deref());
+                }
+                dir.save_written(&archive.written)
+            });
+            if let Err(err) = noted {
+                return Err(take_back(dir, contact, before, when, &said, err));
             }
-            dir.save_written(&archive.written)?;
         }
         Ok(Ok(()))
     }
@@ -1288,6 +1298,38 @@ fn archived_line(
 /// line in the tree: written already, before a rejoin. (A room that gives
 /// stanza-ids is told apart by its keys; without them, a line said in the
 /// same second as the last one written is taken as new.)
+/// A message's line is in `out`, but the record (`DIR/.archive`) could not
+/// be made to say so (`err`: a full disk, an I/O error). Unless the record on
+/// the disk knows the line after all, it is cut from `out` again, so that the
+/// next start writes it once, from the archive, instead of a second time.
+fn take_back(
+    dir: &DirSink,
+    contact: &Jid,
+    before: u64,
+    when: jiff::Timestamp,
+    said: &Said,
+    err: Error,
+) -> Error {
+    let recorded = dir.load_written().is_ok_and(|on_disk| {
+        on_disk.knows(&said.keys)
+            || (said.room
+                && said.keys.is_empty()
+                && on_disk.room_mark(&contact.to_string()).is_some_and(|mark| {
+                    mark.when == when && mark.id.as_deref() == said.room_id.as_deref()
+                }))
+    });
+    if recorded {
+        return err;
+    }
+    let outcome = match dir.take_back_out(contact, before) {
+        Ok(()) => {
+            "its line is taken back from out; the next start writes it from the archive".to_owned()
+        }
+        Err(cut) => format!("its line stays in out, which could not be cut back ({cut})"),
+    };
+    Error::new(err.status(), format!("{}; {outcome}", err.message()))
+}
+
 fn stale_history(written: &Written, event: &Event, said: &Said) -> bool {
     match event {
         Event::Message {

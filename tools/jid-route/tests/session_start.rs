@@ -419,3 +419,74 @@ fn a_contact_named_like_a_file_of_the_tree_gets_no_directory() {
     assert_eq!(unrouted.matches("reserved name").count(), 3, "{unrouted}");
     assert!(!dir.join("roster").exists() && !dir.join("log").exists());
 }
+
+/// A line whose record cannot be written (a full disk, here a directory in
+/// the way of DIR/.archive's new copy) is taken back from `out`: the next
+/// start writes it from the archive, once, instead of a second time.
+#[test]
+fn a_line_the_record_cannot_note_is_taken_back_and_written_once_later() {
+    let dir = scratch("take-back");
+    let live = |body: &str, id: &str| {
+        format!(
+            "<message from='alice@x/pc' to='bob@x/tree' type='chat'><body>{body}</body>\
+             <stanza-id xmlns='urn:xmpp:sid:0' by='bob@x' id='{id}'/></message>"
+        )
+    };
+    let fin = |id: &str| {
+        format!("<iq type='result' id='{id}'><fin xmlns='urn:xmpp:mam:2' complete='true'/></iq>")
+    };
+    let (mut child, mut fifo) = start(&dir);
+    send(&mut child, SESSION);
+    let (id, _, _) = query(&mut fifo);
+    send(&mut child, &fin(&id));
+    send(&mut child, &live("one", "S1"));
+    // Its answer to a ping says that "one" is handled (lines are taken in order).
+    send(
+        &mut child,
+        "<iq from='x' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    let (pong, line) = next_line(&mut fifo);
+    assert_eq!(pong.attr("id"), Some("p1"), "{line}");
+    let record = std::fs::read_to_string(dir.join(".archive")).unwrap();
+    assert!(record.contains("S1"), "{record}");
+    let tmp = dir.join(".archive.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    send(&mut child, &live("two", "S2"));
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert!(
+        stderr
+            .contains("its line is taken back from out; the next start writes it from the archive"),
+        "{stderr}"
+    );
+    let out = dir.join("alice@x/out");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.ends_with(" <alice@x> one\n"), "{text}");
+
+    // Space is back: the next start asks after S1 and writes two, once.
+    std::fs::remove_dir(&tmp).unwrap();
+    let (mut child, mut fifo) = start(&dir);
+    send(&mut child, SESSION);
+    let (id, queryid, line) = query(&mut fifo);
+    assert!(line.contains("<after>S1</after>"), "{line}");
+    send(
+        &mut child,
+        &result(
+            &queryid,
+            "S2",
+            "",
+            "2026-11-30T08:16:00Z",
+            "<message xmlns='jabber:client' from='alice@x/pc' to='bob@x' type='chat'>\
+             <body>two</body></message>",
+        ),
+    );
+    send(&mut child, &fin(&id));
+    finish(child);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].ends_with(" <alice@x> two"), "{text}");
+}
