@@ -225,14 +225,20 @@ pub fn refused(event: &Element) -> Option<Event> {
         .child("body", xmpp_pipes::xml::NS_CLIENT)
         .map(Element::text)
         .unwrap_or_default();
-    let mut quoted: String = one_line(&body).chars().take(QUOTED).collect();
+    Some(notice(
+        &contact,
+        format!("not sent: {} ({})", quoted(&body), one_line(why)),
+    ))
+}
+
+/// A message's text as a notice quotes it: on one line, at most
+/// [`QUOTED`] characters, and the whole length where it was cut.
+pub fn quoted(body: &str) -> String {
+    let mut quoted: String = one_line(body).chars().take(QUOTED).collect();
     if quoted.len() < body.len() {
         quoted.push_str(&format!("... ({} bytes)", body.len()));
     }
-    Some(notice(
-        &contact,
-        format!("not sent: {quoted} ({})", one_line(why)),
-    ))
+    quoted
 }
 
 /// XEP-0203: the time a late message was said, from its `<delay stamp/>`;

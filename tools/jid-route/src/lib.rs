@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod answer;
 pub mod archive;
+pub mod bounced;
 pub mod dir;
 pub mod event;
 pub mod ids;

@@ -4,8 +4,9 @@
 use crate::actions::{write_stdout, Actions};
 use crate::answer;
 use crate::archive::{forgot_the_id, origin_id, stanza_id, CatchUp, Item, Next, Since, NS_FORWARD};
+use crate::bounced::Bounced;
 use crate::dir::DirSink;
-use crate::event::{interpret, own_message, refused, Event};
+use crate::event::{interpret, own_message, quoted, refused, Event};
 use crate::presence::Presences;
 use crate::print;
 use crate::repeats::Repeats;
@@ -109,6 +110,8 @@ pub struct Router {
     pub unanswered: u64,
     /// Messages seen already (the same origin-id from the same sender).
     repeats: Repeats,
+    /// Our messages that bounced before their acknowledgement.
+    bounced: Bounced,
     /// The rooms we are in, from our own presence in them (XEP-0045 status
     /// 110): only their `groupchat` is a room's; and their occupants.
     rooms: Rooms,
@@ -152,6 +155,7 @@ impl Router {
             unmatched: 0,
             unanswered: 0,
             repeats: Repeats::default(),
+            bounced: Bounced::default(),
             rooms: Rooms::default(),
             room_seen: None,
             unasked_rooms: 0,
@@ -263,6 +267,15 @@ impl Router {
             self.answer(&stanza, sender)?;
             return Ok(Flow::Continue);
         }
+        if let (Kind::Message, "error", Some(id), Some(sender)) = (
+            &stanza.kind,
+            stanza.stanza_type.as_str(),
+            stanza.id.as_deref(),
+            sender,
+        ) {
+            let why = xmpp_pipes::stream::describe_stanza_error(&stanza.element);
+            self.bounced.note(sender, id, &why);
+        }
         self.show(number, &stanza, sender)?;
         Ok(Flow::Continue)
     }
@@ -297,6 +310,16 @@ impl Router {
         else {
             return Ok(());
         };
+        let bounce = event
+            .element
+            .child("message", NS_CLIENT)
+            .and_then(|message| message.attr("id"))
+            .and_then(|id| self.bounced.take(&contact, id));
+        if let Some(why) = bounce {
+            // It bounced before this acknowledgement: not said.
+            let text = format!("not delivered: {} ({})", quoted(&text), one_line(&why));
+            return self.show_notice(contact, text);
+        }
         let shown = Event::Message {
             contact,
             author,
