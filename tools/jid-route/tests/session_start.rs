@@ -76,6 +76,16 @@ impl std::io::Read for Fifo {
     }
 }
 
+/// A new start of jid-route --archive on `dir`, and its first query, which
+/// must ask after `last`: (the child, DIR/in, (the query's iq id, its queryid)).
+fn start_after(dir: &Path, last: &str) -> (Child, BufReader<Fifo>, (String, String)) {
+    let (mut child, mut fifo) = start(dir);
+    send(&mut child, SESSION);
+    let (id, queryid, line) = query(&mut fifo);
+    assert!(line.contains(&format!("<after>{last}</after>")), "{line}");
+    (child, fifo, (id, queryid))
+}
+
 fn send(child: &mut Child, line: &str) {
     let stdin = child.stdin.as_mut().unwrap();
     stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
@@ -243,10 +253,7 @@ fn the_catch_up_writes_the_archive_in_order_and_nothing_twice() {
     );
 
     // The next start asks after S4; what it gives that is known is not written.
-    let (mut child, mut fifo) = start(&dir);
-    send(&mut child, SESSION);
-    let (id, queryid, line) = query(&mut fifo);
-    assert!(line.contains("<after>S4</after>"), "{line}");
+    let (mut child, _fifo, (id, queryid)) = start_after(&dir, "S4");
     send(
         &mut child,
         &result(
@@ -280,10 +287,7 @@ fn pages_follow_one_another_and_an_expired_id_starts_from_its_time() {
         "xmpp-pipes archive 1\nlast GONE 2026-11-30T08:00:00Z\n",
     )
     .unwrap();
-    let (mut child, mut fifo) = start(&dir);
-    send(&mut child, SESSION);
-    let (id, _, line) = query(&mut fifo);
-    assert!(line.contains("<after>GONE</after>"), "{line}");
+    let (mut child, mut fifo, (id, _)) = start_after(&dir, "GONE");
     send(
         &mut child,
         &format!(
@@ -468,10 +472,7 @@ fn a_line_the_record_cannot_note_is_taken_back_and_written_once_later() {
 
     // Space is back: the next start asks after S1 and writes two, once.
     std::fs::remove_dir(&tmp).unwrap();
-    let (mut child, mut fifo) = start(&dir);
-    send(&mut child, SESSION);
-    let (id, queryid, line) = query(&mut fifo);
-    assert!(line.contains("<after>S1</after>"), "{line}");
+    let (mut child, _fifo, (id, queryid)) = start_after(&dir, "S1");
     send(
         &mut child,
         &result(

@@ -455,6 +455,17 @@ fn delivered_bodies(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
+/// The messages among `actions`' sends.
+fn sent_messages(actions: &[Action]) -> Vec<&String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(xml) if xml.starts_with("<message") => Some(xml),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_resumed_session_that_acknowledges_nothing_is_given_up_for_a_new_one() {
     let (mut session, now) = online(policy(None));
@@ -511,13 +522,7 @@ fn a_resumed_session_that_acknowledges_nothing_is_given_up_for_a_new_one() {
         retry,
     );
     let actions = all(&mut session);
-    let resent: Vec<&String> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send(xml) if xml.starts_with("<message") => Some(xml),
-            _ => None,
-        })
-        .collect();
+    let resent = sent_messages(&actions);
     // Exactly what the resumption's h said the server lacked.
     assert_eq!(resent.len(), 2, "{actions:?}");
     assert!(resent[0].contains("<body>2</body>") && resent[1].contains("<body>3</body>"));
@@ -581,13 +586,7 @@ fn a_failed_resumption_logs_in_anew_and_sends_everything_unacknowledged() {
         "<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>",
     );
     let actions = all(&mut session);
-    let resent: Vec<&String> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send(xml) if xml.starts_with("<message") => Some(xml),
-            _ => None,
-        })
-        .collect();
+    let resent = sent_messages(&actions);
     // The server said it had the first: the other two go again, with the same origin-ids.
     assert_eq!(resent.len(), 2, "{actions:?}");
     assert!(resent[0].contains("<body>2</body>") && resent[0].contains("origin-id"));
