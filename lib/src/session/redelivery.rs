@@ -32,9 +32,10 @@ impl Redelivery {
     /// for one session (Prosody 500, ejabberd 5000 by default).
     pub const KEPT: usize = 8192;
 
-    /// A message (a parsed `<message>`) was given downstream.
-    pub fn delivered(&mut self, message: &Element) {
-        let Some(key) = key(message) else {
+    /// A message (a `<message>` stanza line) was given downstream; only its
+    /// start tag is read.
+    pub fn delivered(&mut self, line: &str) {
+        let Some(key) = Element::parse_start(line).ok().as_ref().and_then(key) else {
             return;
         };
         if self.keys.contains(&key) {
@@ -54,12 +55,14 @@ impl Redelivery {
         self.armed = true;
     }
 
-    /// Whether `message` is a delayed copy of one already given downstream
-    /// (always `false` until [`Redelivery::arm`]).
-    pub fn is_repeat(&self, message: &Element) -> bool {
+    /// Whether the message `line` is a delayed copy of one already given
+    /// downstream (always `false`, without reading it, until [`Redelivery::arm`]).
+    pub fn is_repeat(&self, line: &str) -> bool {
         self.armed
-            && message.child("delay", NS_DELAY).is_some()
-            && key(message).is_some_and(|key| self.keys.contains(&key))
+            && Element::parse(line).is_ok_and(|message| {
+                message.child("delay", NS_DELAY).is_some()
+                    && key(&message).is_some_and(|key| self.keys.contains(&key))
+            })
     }
 }
 
@@ -74,21 +77,15 @@ fn key(message: &Element) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
-    fn parse(xml: &str) -> Element {
-        Element::parse(xml).unwrap()
+    fn live(id: &str) -> String {
+        format!("<message xmlns='jabber:client' from='bob@x/r' id='{id}'><body>hi</body></message>")
     }
 
-    fn live(id: &str) -> Element {
-        parse(&format!(
-            "<message xmlns='jabber:client' from='bob@x/r' id='{id}'><body>hi</body></message>"
-        ))
-    }
-
-    fn delayed(from: &str, id: &str) -> Element {
-        parse(&format!(
+    fn delayed(from: &str, id: &str) -> String {
+        format!(
             "<message xmlns='jabber:client' from='{from}' id='{id}'><body>hi</body>\
              <delay xmlns='urn:xmpp:delay' from='x' stamp='2026-12-02T10:00:00Z'/></message>"
-        ))
+        )
     }
 
     #[test]
@@ -109,14 +106,12 @@ mod tests {
     #[test]
     fn a_message_without_an_id_is_always_new() {
         let mut seen = Redelivery::default();
-        let bare = parse("<message xmlns='jabber:client' from='bob@x/r'><body>hi</body></message>");
-        seen.delivered(&bare);
+        let bare = "<message xmlns='jabber:client' from='bob@x/r'><body>hi</body></message>";
+        seen.delivered(bare);
         seen.arm();
-        let again = parse(
-            "<message xmlns='jabber:client' from='bob@x/r'><body>hi</body>\
-             <delay xmlns='urn:xmpp:delay' stamp='2026-12-02T10:00:00Z'/></message>",
-        );
-        assert!(!seen.is_repeat(&again));
+        let again = "<message xmlns='jabber:client' from='bob@x/r'><body>hi</body>\
+             <delay xmlns='urn:xmpp:delay' stamp='2026-12-02T10:00:00Z'/></message>";
+        assert!(!seen.is_repeat(again));
     }
 
     #[test]

@@ -1051,14 +1051,12 @@ impl Session {
             self.check_bounce(&line, now);
         }
         if name == "message" {
-            if let Ok(message) = Element::parse(&line) {
-                if self.redelivery.is_repeat(&message) {
-                    // Downstream has it from the session given up.
-                    self.sm.handled();
-                    return;
-                }
-                self.redelivery.delivered(&message);
+            if self.redelivery.is_repeat(&line) {
+                // Downstream has it from the session given up.
+                self.sm.handled();
+                return;
             }
+            self.redelivery.delivered(&line);
         }
         if name == "message" && self.settings.receipts && line.contains(NS_RECEIPTS) {
             let receipt = Element::parse(&line).ok();

@@ -104,6 +104,29 @@ impl Element {
         }
     }
 
+    /// The outermost element of one stanza line, without its children: its
+    /// name, namespace and attributes, read from its start tag alone (for
+    /// a look at a stanza's addressing without parsing all of it).
+    pub fn parse_start(line: &str) -> Result<Element, FrameError> {
+        let mut reader = NsReader::from_str(line);
+        loop {
+            let (resolved, event) = reader
+                .read_resolved_event()
+                .map_err(|e| FrameError::Malformed(e.to_string()))?;
+            let ns = match resolved {
+                ResolveResult::Bound(ns) => quick_xml::escape::unescape(ns.as_ref())
+                    .map_err(|e| FrameError::Malformed(format!("namespace name: {e}")))?
+                    .into_owned(),
+                _ => super::NS_CLIENT.to_owned(),
+            };
+            match event {
+                Event::Start(start) | Event::Empty(start) => return element_from(&start, ns),
+                Event::Eof => return Err(FrameError::Truncated),
+                _ => {}
+            }
+        }
+    }
+
     /// Whether this element has the given local name and namespace.
     pub fn is(&self, name: &str, ns: &str) -> bool {
         self.name == name && self.ns == ns
@@ -268,6 +291,20 @@ fn element_from(start: &BytesStart<'_>, ns: String) -> Result<Element, FrameErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_start_reads_the_start_tag_alone() {
+        let line =
+            "<message xmlns='jabber:client' from='a&amp;b@x/r' id='m1'><body>hi</body></message>";
+        let start = Element::parse_start(line).unwrap();
+        assert!(start.is("message", crate::xml::NS_CLIENT));
+        assert_eq!(start.attr("from"), Some("a&b@x/r"));
+        assert_eq!(start.attr("id"), Some("m1"));
+        assert!(start.child("body", crate::xml::NS_CLIENT).is_none());
+        // The rest of the line is not read: its faults do not matter here.
+        assert!(Element::parse_start("<message id='m2'><body>cut").is_ok());
+        assert!(Element::parse_start("").is_err());
+    }
 
     #[test]
     fn parses_namespaces_attributes_and_text() {
