@@ -59,6 +59,7 @@ impl Redelivery {
     /// downstream (always `false`, without reading it, until [`Redelivery::arm`]).
     pub fn is_repeat(&self, line: &str) -> bool {
         self.armed
+            && line.contains(NS_DELAY)
             && Element::parse(line).is_ok_and(|message| {
                 message.child("delay", NS_DELAY).is_some()
                     && key(&message).is_some_and(|key| self.keys.contains(&key))
