@@ -52,22 +52,7 @@ impl Element {
             .set_max_namespace_bindings(2 * super::MAX_NAMESPACES + 1);
         let mut stack: Vec<Element> = Vec::new();
         loop {
-            let (resolved, event) = reader
-                .read_resolved_event()
-                .map_err(|e| FrameError::Malformed(e.to_string()))?;
-            let ns = match resolved {
-                // The namespace name is the attribute's value, unescaped
-                // (`xmlns='a&amp;b'` is `a&b`), as `to_line` escapes it again.
-                ResolveResult::Bound(ns) => quick_xml::escape::unescape(ns.as_ref())
-                    .map_err(|e| FrameError::Malformed(format!("namespace name: {e}")))?
-                    .into_owned(),
-                ResolveResult::Unbound => super::NS_CLIENT.to_owned(),
-                ResolveResult::Unknown(prefix) => {
-                    return Err(FrameError::Malformed(format!(
-                        "undeclared namespace prefix {prefix}"
-                    )))
-                }
-            };
+            let (ns, event) = next_event(&mut reader)?;
             match event {
                 Event::Start(_) | Event::Empty(_) if stack.len() >= super::MAX_DEPTH => {
                     return Err(super::framer::too_deep())
@@ -110,15 +95,7 @@ impl Element {
     pub fn parse_start(line: &str) -> Result<Element, FrameError> {
         let mut reader = NsReader::from_str(line);
         loop {
-            let (resolved, event) = reader
-                .read_resolved_event()
-                .map_err(|e| FrameError::Malformed(e.to_string()))?;
-            let ns = match resolved {
-                ResolveResult::Bound(ns) => quick_xml::escape::unescape(ns.as_ref())
-                    .map_err(|e| FrameError::Malformed(format!("namespace name: {e}")))?
-                    .into_owned(),
-                _ => super::NS_CLIENT.to_owned(),
-            };
+            let (ns, event) = next_event(&mut reader)?;
             match event {
                 Event::Start(start) | Event::Empty(start) => return element_from(&start, ns),
                 Event::Eof => return Err(FrameError::Truncated),
@@ -258,6 +235,29 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<char
         "apos" => Ok('\''),
         other => Err(FrameError::Forbidden(format!(
             "the undeclared entity &{other};"
+        ))),
+    }
+}
+
+/// The next event of `reader`, with the namespace name of its element.
+fn next_event<'a>(reader: &mut NsReader<&'a [u8]>) -> Result<(String, Event<'a>), FrameError> {
+    let (resolved, event) = reader
+        .read_resolved_event()
+        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    Ok((namespace(resolved)?, event))
+}
+
+/// The namespace name an element's prefix resolves to: the attribute's
+/// value, unescaped (`xmlns='a&amp;b'` is `a&b`), as `to_line` escapes it
+/// again; `jabber:client` where none is declared.
+fn namespace(resolved: ResolveResult) -> Result<String, FrameError> {
+    match resolved {
+        ResolveResult::Bound(ns) => Ok(quick_xml::escape::unescape(ns.as_ref())
+            .map_err(|e| FrameError::Malformed(format!("namespace name: {e}")))?
+            .into_owned()),
+        ResolveResult::Unbound => Ok(super::NS_CLIENT.to_owned()),
+        ResolveResult::Unknown(prefix) => Err(FrameError::Malformed(format!(
+            "undeclared namespace prefix {prefix}"
         ))),
     }
 }
