@@ -17,6 +17,7 @@
 //! - [`control`]: the reconnect channel between xmpp-connect and the session it runs.
 //! - [`session`]: the sans-I/O session core: login, stream management, keepalive, backoff.
 //! - [`password`]: where a password may come from (never argv).
+//! - [`recent`]: the last N distinct values seen, oldest forgotten first.
 //! - [`ucspi`]: fds 6/7 plumbing, spawning and exec'ing the next program.
 //! - [`upload`]: HTTP File Upload (XEP-0363), sans I/O: the service, the slot, the message.
 //! - [`tree`]: the sj/ii-style directory tree, with safe names and no symlink following.
@@ -28,6 +29,7 @@ pub mod exit;
 pub mod flush;
 pub mod jid;
 pub mod password;
+pub mod recent;
 pub mod sasl;
 pub mod session;
 pub mod stream;

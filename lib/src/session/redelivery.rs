@@ -13,8 +13,8 @@
 //! the messages kept, is a repeat: a sender that reuses its ids for live
 //! messages loses nothing, and a message without an id is always new.
 
+use crate::recent::Recent;
 use crate::xml::Element;
-use std::collections::{HashSet, VecDeque};
 
 /// XEP-0203 delayed delivery.
 const NS_DELAY: &str = "urn:xmpp:delay";
@@ -22,8 +22,7 @@ const NS_DELAY: &str = "urn:xmpp:delay";
 /// The `(from, id)` of the last messages given downstream; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Redelivery {
-    order: VecDeque<(String, String)>,
-    keys: HashSet<(String, String)>,
+    keys: Recent<(String, String), { Redelivery::KEPT }>,
     armed: bool,
 }
 
@@ -35,19 +34,9 @@ impl Redelivery {
     /// A message (a `<message>` stanza line) was given downstream; only its
     /// start tag is read.
     pub fn delivered(&mut self, line: &str) {
-        let Some(key) = Element::parse_start(line).ok().as_ref().and_then(key) else {
-            return;
-        };
-        if self.keys.contains(&key) {
-            return;
+        if let Some(key) = Element::parse_start(line).ok().as_ref().and_then(key) {
+            self.keys.insert(key);
         }
-        if self.order.len() == Self::KEPT {
-            if let Some(oldest) = self.order.pop_front() {
-                self.keys.remove(&oldest);
-            }
-        }
-        self.keys.insert(key.clone());
-        self.order.push_back(key);
     }
 
     /// A session was given up: from now on, delayed repeats are told.
@@ -128,7 +117,6 @@ mod tests {
         );
         assert!(seen.is_repeat(&delayed("bob@x/r", "m1")));
         assert!(seen.is_repeat(&delayed("bob@x/r", &format!("m{}", Redelivery::KEPT))));
-        assert_eq!(seen.order.len(), Redelivery::KEPT);
         assert_eq!(seen.keys.len(), Redelivery::KEPT);
     }
 }

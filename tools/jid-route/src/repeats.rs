@@ -13,8 +13,8 @@
 //! the oldest forgotten first.
 
 use crate::stanza::{Kind, Stanza};
-use std::collections::{HashSet, VecDeque};
 use xmpp_pipes::jid::Jid;
+use xmpp_pipes::recent::Recent;
 
 use crate::archive::NS_SID;
 /// How many (sender, origin-id) pairs are remembered.
@@ -23,8 +23,7 @@ pub const REMEMBERED: usize = 10_000;
 /// The messages seen in this run.
 #[derive(Debug, Default)]
 pub struct Repeats {
-    seen: HashSet<(String, String)>,
-    order: VecDeque<(String, String)>,
+    seen: Recent<(String, String), REMEMBERED>,
     /// Repeats dropped so far.
     pub dropped: u64,
 }
@@ -48,19 +47,11 @@ impl Repeats {
         } else {
             sender.to_bare().to_string()
         };
-        let key = (who, id.to_owned());
-        if self.seen.contains(&key) {
-            self.dropped += 1;
-            return true;
+        if self.seen.insert((who, id.to_owned())) {
+            return false;
         }
-        if self.order.len() == REMEMBERED {
-            if let Some(oldest) = self.order.pop_front() {
-                self.seen.remove(&oldest);
-            }
-        }
-        self.seen.insert(key.clone());
-        self.order.push_back(key);
-        false
+        self.dropped += 1;
+        true
     }
 }
 

@@ -20,7 +20,8 @@
 //!
 //! This module only reads and renders it; `dir.rs` writes it durably.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::BTreeMap;
+use xmpp_pipes::recent::Recent;
 
 /// The first line of the file.
 pub const HEADER: &str = "xmpp-pipes archive 1";
@@ -36,8 +37,7 @@ pub const ROOMS: usize = 1000;
 pub struct Written {
     /// The last archive id written, and when its message was archived.
     pub last: Option<(String, jiff::Timestamp)>,
-    keys: VecDeque<String>,
-    set: HashSet<String>,
+    keys: Recent<String, KEYS>,
     /// Each room's last line's time, and its id in the room's archive.
     rooms: BTreeMap<String, RoomMark>,
 }
@@ -103,7 +103,7 @@ impl Written {
                     }
                 }
                 (Some("key"), Some(_), Some(_)) => {
-                    written.remember(line["key ".len()..].to_owned());
+                    written.keys.insert(line["key ".len()..].to_owned());
                 }
                 _ => {}
             }
@@ -123,7 +123,7 @@ impl Written {
                 None => text.push_str(&format!("room {room} {}\n", mark.when)),
             }
         }
-        for key in &self.keys {
+        for key in self.keys.iter() {
             text.push_str(&format!("key {key}\n"));
         }
         text
@@ -131,7 +131,7 @@ impl Written {
 
     /// Whether any of `keys` was written already.
     pub fn knows(&self, keys: &[String]) -> bool {
-        keys.iter().any(|key| self.set.contains(key))
+        keys.iter().any(|key| self.keys.contains(key))
     }
 
     /// `keys` are written now; an `archive` key is also the new start of
@@ -141,21 +141,8 @@ impl Written {
             if let Some(id) = key.strip_prefix("archive ") {
                 self.last = Some((id.to_owned(), when));
             }
-            self.remember(key.clone());
+            self.keys.insert(key.clone());
         }
-    }
-
-    fn remember(&mut self, key: String) {
-        if self.set.contains(&key) {
-            return;
-        }
-        if self.keys.len() == KEYS {
-            if let Some(oldest) = self.keys.pop_front() {
-                self.set.remove(&oldest);
-            }
-        }
-        self.set.insert(key.clone());
-        self.keys.push_back(key);
     }
 
     /// The time of the last line written in `room`.
