@@ -265,7 +265,8 @@ impl Tree {
     /// Whole or nothing: when the write fails part way (the disk is full,
     /// EFBIG under RLIMIT_FSIZE), what of `data` went in is cut off again,
     /// unless someone else appended meanwhile, so no torn line stays.
-    pub fn append(&self, dir: Option<&str>, file: &str, data: &[u8]) -> io::Result<()> {
+    /// Returns the file's length before `data`, where it went.
+    pub fn append(&self, dir: Option<&str>, file: &str, data: &[u8]) -> io::Result<u64> {
         let mut out =
             self.open_file(dir, file, OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE)?;
         let before = out.metadata()?.len();
@@ -278,7 +279,7 @@ impl Tree {
                 Err(err) => return Err(cut(&out, before, written, err)),
             }
         }
-        Ok(())
+        Ok(before)
     }
 
     /// Replace `file` in `dir` atomically: write a temporary file, then rename it over.

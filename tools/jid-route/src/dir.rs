@@ -29,6 +29,9 @@ pub struct DirSink {
     max_new: usize,
     /// iq answers dropped: nobody asked, or not from where the iq went.
     unsolicited: u64,
+    /// Where the last message's line went: its directory, and the length
+    /// of that `out` before it (for [`DirSink::take_back_last_message`]).
+    last_message: Option<(String, u64)>,
 }
 
 /// Turn a failed file operation in the tree into an error: 74 when the
@@ -102,6 +105,7 @@ impl DirSink {
             created: 0,
             max_new: DEFAULT_MAX_NEW,
             unsolicited: 0,
+            last_message: None,
         })
     }
 
@@ -117,7 +121,7 @@ impl DirSink {
         move |err| file_error(&path, err)
     }
 
-    fn append(&self, dir: Option<&str>, file: &str, data: &str) -> Result<()> {
+    fn append(&self, dir: Option<&str>, file: &str, data: &str) -> Result<u64> {
         self.tree
             .append(dir, file, data.as_bytes())
             .map_err(self.fail(dir, file))
@@ -182,11 +186,12 @@ impl DirSink {
                     Ok(name) => name,
                     Err(why) => return Ok(Err(why)),
                 };
-                self.append(
+                let before = self.append(
                     Some(&name),
                     tree::OUT,
                     &out_lines(when.unwrap_or(now), self.time, author, text),
                 )?;
+                self.last_message = Some((name, before));
             }
             Event::Notice { contact, text } => {
                 let name = match self.contact_dir(contact) {
@@ -347,28 +352,17 @@ impl DirSink {
         })
     }
 
-    /// The length of `contact`'s `out` (0 when there is none yet).
-    pub fn out_len(&self, contact: &Jid) -> u64 {
-        contact_name(contact)
-            .ok()
-            .and_then(|name| {
-                self.tree
-                    .open_file(Some(&name), tree::OUT, rustix::fs::OFlags::RDONLY)
-                    .ok()
-            })
-            .and_then(|file| file.metadata().ok())
-            .map_or(0, |meta| meta.len())
-    }
-
-    /// Cut `contact`'s `out` back to `len` bytes (what was appended after
-    /// [`DirSink::out_len`] said `len`), durably. Cutting needs no space, so
-    /// this works on a full disk.
-    pub fn take_back_out(&self, contact: &Jid, len: u64) -> io::Result<()> {
-        let name = contact_name(contact).map_err(io::Error::other)?;
+    /// Cut the line of the last message [`DirSink::show`] wrote from its
+    /// `out` again, durably. Cutting needs no space, so this works on a
+    /// full disk.
+    pub fn take_back_last_message(&self) -> io::Result<()> {
+        let Some((name, before)) = &self.last_message else {
+            return Ok(());
+        };
         let file = self
             .tree
-            .open_file(Some(&name), tree::OUT, rustix::fs::OFlags::WRONLY)?;
-        file.set_len(len)?;
+            .open_file(Some(name), tree::OUT, rustix::fs::OFlags::WRONLY)?;
+        file.set_len(*before)?;
         file.sync_data()
     }
 
@@ -389,7 +383,8 @@ impl DirSink {
     pub fn unrouted(&self, line: &str, reason: &str) -> Result<()> {
         let time = format_time(jiff::Timestamp::now(), self.time);
         let reason = crate::stanza::one_line(reason).replace('\t', " ");
-        self.append(None, tree::UNROUTED, &format!("{time}\t{reason}\t{line}\n"))
+        self.append(None, tree::UNROUTED, &format!("{time}\t{reason}\t{line}\n"))?;
+        Ok(())
     }
 
     /// The session is over: every presence file written becomes `unavailable`.

@@ -521,12 +521,6 @@ impl Router {
                 return Ok(Ok(()));
             }
         }
-        // Where `out` ended before this line, to take it back if the record
-        // cannot say that it is written.
-        let before = match (&self.archive, &self.config.dir, &event) {
-            (Some(_), Some(dir), Event::Message { contact, .. }) => Some(dir.out_len(contact)),
-            _ => None,
-        };
         if let Some(dir) = &mut self.config.dir {
             if let Err(why) = dir.show(&event, None, line)? {
                 return Ok(Err(why));
@@ -535,8 +529,8 @@ impl Router {
         if self.config.print {
             write_stdout(print::lines(&event, None, self.config.me.as_ref()).as_bytes())?;
         }
-        if let (Some(archive), Some(dir), Event::Message { contact, when, .. }, Some(before)) =
-            (&mut self.archive, &self.config.dir, &event, before)
+        if let (Some(archive), Some(dir), Event::Message { contact, when, .. }) =
+            (&mut self.archive, &self.config.dir, &event)
         {
             if said.keys.is_empty() && !said.room {
                 return Ok(Ok(()));
@@ -552,7 +546,7 @@ impl Router {
                 dir.save_written(&archive.written)
             });
             if let Err(err) = noted {
-                return Err(take_back(dir, contact, before, when, &said, err));
+                return Err(take_back(dir, contact, when, &said, err));
             }
         }
         Ok(Ok(()))
@@ -1328,7 +1322,6 @@ fn archived_line(
 fn take_back(
     dir: &DirSink,
     contact: &Jid,
-    before: u64,
     when: jiff::Timestamp,
     said: &Said,
     err: Error,
@@ -1344,7 +1337,7 @@ fn take_back(
     if recorded {
         return err;
     }
-    let outcome = match dir.take_back_out(contact, before) {
+    let outcome = match dir.take_back_last_message() {
         Ok(()) => {
             "its line is taken back from out; the next start writes it from the archive".to_owned()
         }
