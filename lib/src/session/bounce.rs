@@ -14,7 +14,10 @@
 //! (local accounts) come before its acknowledgement, a remote server's after,
 //! within seconds. A reply is accepted only from the address the message went
 //! to, its bare JID or its domain (the server answering for it): an error
-//! from anyone else with a guessed id is nobody's bounce. Sans I/O: the
+//! from anyone else with a guessed id is nobody's bounce. A message that
+//! bounced before its acknowledgement is kept until then, and
+//! [`Bounces::acked`] says why, so that the acknowledgement's report
+//! (`<acked bounced='WHY'/>`) does not pass it off as said. Sans I/O: the
 //! caller gives the time.
 
 use crate::exit::Status;
@@ -35,6 +38,9 @@ struct Watched {
     to: Jid,
     /// When the server acknowledged it.
     acked: Option<Instant>,
+    /// Why it bounced, when it did before its acknowledgement (kept for
+    /// [`Bounces::acked`] to say).
+    bounced: Option<String>,
 }
 
 /// A message of downstream's that came back; see the module documentation.
@@ -79,23 +85,29 @@ impl Bounces {
             id: id.to_owned(),
             to,
             acked: None,
+            bounced: None,
         });
     }
 
-    /// The server acknowledged the message `id`.
-    pub fn acked(&mut self, id: &str, now: Instant) {
-        if let Some(watched) = self
+    /// The server acknowledged the message `id`; why it bounced, when it
+    /// did before this (it is forgotten then: it cannot bounce again).
+    pub fn acked(&mut self, id: &str, now: Instant) -> Option<String> {
+        let index = self
             .watched
-            .iter_mut()
-            .find(|w| w.id == id && w.acked.is_none())
-        {
-            watched.acked = Some(now);
+            .iter()
+            .position(|w| w.id == id && w.acked.is_none())?;
+        if self.watched[index].bounced.is_some() {
+            return self.watched.remove(index).and_then(|w| w.bounced);
         }
+        self.watched[index].acked = Some(now);
+        None
     }
 
     /// The server confirmed everything sent so far (servers without stream
     /// management: the answer to a ping sent after it all).
     pub fn acked_all(&mut self, now: Instant) {
+        // What bounced already cannot bounce again.
+        self.watched.retain(|w| w.bounced.is_none());
         for watched in self.watched.iter_mut().filter(|w| w.acked.is_none()) {
             watched.acked = Some(now);
         }
@@ -121,7 +133,8 @@ impl Bounces {
     }
 
     /// If `message` is the error reply to one of the messages remembered,
-    /// that message's bounce (and it is forgotten).
+    /// that message's bounce (and it is forgotten, or, before its
+    /// acknowledgement, kept until then as bounced).
     pub fn bounced(&mut self, message: &Element) -> Option<Bounce> {
         if message.name != "message" || message.attr("type") != Some("error") {
             return None;
@@ -131,11 +144,18 @@ impl Bounces {
         let index = self
             .watched
             .iter()
-            .position(|w| w.id == id && answers_for(&from, &w.to))?;
-        let watched = self.watched.remove(index)?;
+            .position(|w| w.id == id && w.bounced.is_none() && answers_for(&from, &w.to))?;
+        let reason = describe_stanza_error(message);
+        let to = if self.watched[index].acked.is_none() {
+            let watched = &mut self.watched[index];
+            watched.bounced = Some(reason.clone());
+            watched.to.clone()
+        } else {
+            self.watched.remove(index)?.to
+        };
         Some(Bounce {
-            to: watched.to,
-            reason: describe_stanza_error(message),
+            to,
+            reason,
             status: status(message),
         })
     }
@@ -219,6 +239,20 @@ mod tests {
             bounces.bounced(&error("nobody@localhost", "m1", "service-unavailable")),
             None
         );
+    }
+
+    #[test]
+    fn a_bounce_before_the_acknowledgement_is_told_at_it() {
+        let now = Instant::now();
+        let mut bounces = Bounces::new(LINGER);
+        bounces.sent("m1", jid("room@conference.localhost"));
+        bounces.sent("m2", jid("bob@localhost"));
+        let error = error("conference.localhost", "m1", "item-not-found");
+        assert!(bounces.bounced(&error).is_some());
+        assert_eq!(bounces.bounced(&error), None, "once only");
+        assert_eq!(bounces.acked("m1", now).as_deref(), Some("item-not-found"));
+        assert_eq!(bounces.acked("m1", now), None, "forgotten");
+        assert_eq!(bounces.acked("m2", now), None, "not bounced");
     }
 
     #[test]

@@ -1278,13 +1278,17 @@ impl Session {
             let Ok(message) = Element::parse(&line) else {
                 continue;
             };
-            if let Some(id) = message.attr("id") {
-                self.bounces.acked(id, now);
-            }
+            let bounced = message
+                .attr("id")
+                .and_then(|id| self.bounces.acked(id, now));
             if !self.settings.events {
                 continue;
             }
-            let event = Element::new("acked", NS_EVENTS).with_child(message);
+            let mut event = Element::new("acked", NS_EVENTS);
+            if let Some(why) = bounced {
+                event = event.with_attr("bounced", why);
+            }
+            let event = event.with_child(message);
             if let Ok(event) = event.to_line(NS_CLIENT) {
                 self.deliver(event);
             }

@@ -18,7 +18,6 @@
 pub mod actions;
 pub mod answer;
 pub mod archive;
-pub mod bounced;
 pub mod dir;
 pub mod event;
 pub mod ids;

@@ -4,7 +4,6 @@
 use crate::actions::{write_stdout, Actions};
 use crate::answer;
 use crate::archive::{forgot_the_id, origin_id, stanza_id, CatchUp, Item, Next, Since, NS_FORWARD};
-use crate::bounced::Bounced;
 use crate::dir::DirSink;
 use crate::event::{interpret, own_message, quoted, refused, Event};
 use crate::presence::Presences;
@@ -110,8 +109,6 @@ pub struct Router {
     pub unanswered: u64,
     /// Messages seen already (the same origin-id from the same sender).
     repeats: Repeats,
-    /// Our messages that bounced before their acknowledgement.
-    bounced: Bounced,
     /// The rooms we are in, from our own presence in them (XEP-0045 status
     /// 110): only their `groupchat` is a room's; and their occupants.
     rooms: Rooms,
@@ -155,7 +152,6 @@ impl Router {
             unmatched: 0,
             unanswered: 0,
             repeats: Repeats::default(),
-            bounced: Bounced::default(),
             rooms: Rooms::default(),
             room_seen: None,
             unasked_rooms: 0,
@@ -267,15 +263,6 @@ impl Router {
             self.answer(&stanza, sender)?;
             return Ok(Flow::Continue);
         }
-        if let (Kind::Message, "error", Some(id), Some(sender)) = (
-            &stanza.kind,
-            stanza.stanza_type.as_str(),
-            stanza.id.as_deref(),
-            sender,
-        ) {
-            let why = xmpp_pipes::stream::describe_stanza_error(&stanza.element);
-            self.bounced.note(sender, id, &why);
-        }
         self.show(number, &stanza, sender)?;
         Ok(Flow::Continue)
     }
@@ -288,7 +275,8 @@ impl Router {
     /// has a `from` is not xmpp-auth's: it is left to the rules as before.)
     /// An `<acked/>` event: our own message, which the server acknowledged,
     /// goes in the conversation as said (`stanza-fmt --dir --no-out` left it
-    /// to us, so that `out` never shows what did not arrive).
+    /// to us, so that `out` never shows what did not arrive); one marked
+    /// `bounced` (its error reply came first) as not delivered.
     fn acked(&mut self, event: &Stanza) -> Result<()> {
         let Some(me) = self.config.me.clone() else {
             return Ok(());
@@ -310,14 +298,10 @@ impl Router {
         else {
             return Ok(());
         };
-        let bounce = event
-            .element
-            .child("message", NS_CLIENT)
-            .and_then(|message| message.attr("id"))
-            .and_then(|id| self.bounced.take(&contact, id));
-        if let Some(why) = bounce {
-            // It bounced before this acknowledgement: not said.
-            let text = format!("not delivered: {} ({})", quoted(&text), one_line(&why));
+        if let Some(why) = event.element.attr("bounced") {
+            // It bounced before this acknowledgement (xmpp-auth matched the
+            // error to it): not said.
+            let text = format!("not delivered: {} ({})", quoted(&text), one_line(why));
             return self.show_notice(contact, text);
         }
         let shown = Event::Message {
@@ -1311,10 +1295,6 @@ fn archived_line(
     })
 }
 
-/// Room history (a delayed message of a room) older than the room's last
-/// line in the tree: written already, before a rejoin. (A room that gives
-/// stanza-ids is told apart by its keys; without them, a line said in the
-/// same second as the last one written is taken as new.)
 /// A message's line is in `out`, but the record (`DIR/.archive`) could not
 /// be made to say so (`err`: a full disk, an I/O error). Unless the record on
 /// the disk knows the line after all, it is cut from `out` again, so that the
@@ -1346,6 +1326,10 @@ fn take_back(
     Error::new(err.status(), format!("{}; {outcome}", err.message()))
 }
 
+/// Room history (a delayed message of a room) older than the room's last
+/// line in the tree: written already, before a rejoin. (A room that gives
+/// stanza-ids is told apart by its keys; without them, a line said in the
+/// same second as the last one written is taken as new.)
 fn stale_history(written: &Written, event: &Event, said: &Said) -> bool {
     match event {
         Event::Message {

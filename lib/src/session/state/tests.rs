@@ -1058,6 +1058,43 @@ fn a_message_without_an_id_gets_one_so_that_its_bounce_is_known() {
 }
 
 #[test]
+fn a_message_that_bounced_before_its_acknowledgement_is_reported_as_bounced() {
+    let (mut session, now) = online_with_events(None, |_| {});
+    session.downstream_stanza(message(1), now);
+    session.downstream_stanza(message(2), now);
+    session.actions();
+    session.server_item(
+        line(
+            "<message from='bob@example.org' type='error' id='m1'><error type='cancel'>\
+             <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+        ),
+        now,
+    );
+    session.actions();
+    session.server_item(ack(2), now);
+    let acked: Vec<String> = all(&mut session)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Deliver(line) if line.starts_with("<acked") => Some(line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acked.len(), 2, "{acked:?}");
+    assert!(
+        acked[0].starts_with(
+            "<acked xmlns='urn:xmpp-pipes:session:0' bounced='item-not-found'><message"
+        ),
+        "{}",
+        acked[0]
+    );
+    assert!(
+        acked[1].starts_with("<acked xmlns='urn:xmpp-pipes:session:0'><message"),
+        "{}",
+        acked[1]
+    );
+}
+
+#[test]
 fn what_a_resumption_acknowledges_is_reported_to_downstream() {
     let (mut session, now) = online_with_events(policy(None), |_| {});
     for n in 1..=3 {
