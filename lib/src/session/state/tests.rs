@@ -1057,6 +1057,17 @@ fn a_message_without_an_id_gets_one_so_that_its_bounce_is_known() {
     assert_eq!(notices(&all(&mut session)).len(), 1);
 }
 
+/// The `<acked/>` events among `actions`' deliveries.
+fn acked_lines(actions: Vec<Action>) -> Vec<String> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Deliver(line) if line.starts_with("<acked") => Some(line),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_message_that_bounced_before_its_acknowledgement_is_reported_as_bounced() {
     let (mut session, now) = online_with_events(None, |_| {});
@@ -1072,13 +1083,7 @@ fn a_message_that_bounced_before_its_acknowledgement_is_reported_as_bounced() {
     );
     session.actions();
     session.server_item(ack(2), now);
-    let acked: Vec<String> = all(&mut session)
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::Deliver(line) if line.starts_with("<acked") => Some(line),
-            _ => None,
-        })
-        .collect();
+    let acked = acked_lines(all(&mut session));
     assert_eq!(acked.len(), 2, "{acked:?}");
     assert!(
         acked[0].starts_with(
@@ -1107,13 +1112,7 @@ fn what_a_resumption_acknowledges_is_reported_to_downstream() {
         line("<resumed xmlns='urn:xmpp:sm:3' h='2' previd='r1'/>"),
         later,
     );
-    let acked: Vec<String> = all(&mut session)
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::Deliver(line) if line.starts_with("<acked") => Some(line),
-            _ => None,
-        })
-        .collect();
+    let acked = acked_lines(all(&mut session));
     assert_eq!(acked.len(), 2, "{acked:?}");
     assert!(acked[0].contains("<body>1</body>") && acked[1].contains("<body>2</body>"));
 }
